@@ -1,0 +1,60 @@
+"""The partials layout: the Arrow table every GroupState hands out and merges.
+
+This is the one currency between partitions, backends, checkpoints and workers.
+
+Columns, in order:
+
+* ``k0 .. k{K-1}``: the group key values, Arrow type ``types.to_arrow(key dtype)``, nullable.
+* then, for each aggregate ``j`` in ``StateSpec.aggs`` order, by ``func``:
+
+  ================== ==========================================================================
+  func               columns
+  ================== ==========================================================================
+  count_star, count  ``a{j}_n`` int64 (rows / non-NULL values)
+  count_distinct     ``a{j}_set`` list<argument's Arrow type>: the distinct non-NULL values
+  sum, avg           ``a{j}_n`` int64 non-NULL count; ``a{j}_sum``: int64 for integer, bool and
+                     decimal arguments (decimals as the unscaled value, exact), float64 for floats
+  min, max           ``a{j}_n`` int64; ``a{j}_val`` argument's Arrow type (NULL when n = 0)
+  var_*, stddev_*    ``a{j}_n`` int64; ``a{j}_mean`` float64; ``a{j}_m2`` float64 (sum of squared
+                     deviations from the mean; merged with Chan et al.'s pairwise formula)
+  first, last        ``a{j}_pos`` int64 arrival position of the chosen row (NULL when the group
+                     has no row); ``a{j}_val`` its value (may be NULL: FIRST/LAST keep NULLs)
+  ================== ==========================================================================
+
+Merging two partial rows of one group: n and sums add (integer sums checked for overflow);
+min/max take the min/max of the non-empty sides; (n, mean, m2) combine pairwise; sets union;
+first takes the smaller position, last the larger.
+"""
+
+from __future__ import annotations
+
+ACC_FIELDS = {
+    "count_star": ("n",),
+    "count": ("n",),
+    "count_distinct": ("set",),
+    "sum": ("n", "sum"),
+    "avg": ("n", "sum"),
+    "min": ("n", "val"),
+    "max": ("n", "val"),
+    "var_samp": ("n", "mean", "m2"),
+    "var_pop": ("n", "mean", "m2"),
+    "stddev_samp": ("n", "mean", "m2"),
+    "stddev_pop": ("n", "mean", "m2"),
+    "first": ("pos", "val"),
+    "last": ("pos", "val"),
+}
+
+
+def key_name(i: int) -> str:
+    """Name of the i-th key column in partials and finalized tables."""
+    return f"k{i}"
+
+
+def acc_name(j: int, field: str) -> str:
+    """Name of accumulator ``field`` of aggregate j in a partials table."""
+    return f"a{j}_{field}"
+
+
+def agg_name(j: int) -> str:
+    """Name of aggregate j's SQL result in a finalized table."""
+    return f"a{j}"

@@ -1,0 +1,29 @@
+"""The in-flight column representation shared by backends and the expression compiler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .types import DType
+
+
+@dataclass
+class Col:
+    """One column of a batch on some backend.
+
+    ``data`` is an array of the backend's namespace (numpy or cupy) in the physical layout
+    that ``gpuvelo.types`` documents for ``dtype`` (decimals as scaled int64, strings as int32
+    codes, timestamps as int64 ticks, dates as int32 days). ``valid`` is a bool array of the
+    same length (True = not NULL) or None when no value is NULL. ``dictionary`` is, for
+    strings only, a host-side ``pyarrow.StringArray`` that the codes index into (entries need
+    not be unique; codes of NULL rows are 0 and meaningless).
+    """
+
+    data: Any
+    valid: Any | None
+    dtype: DType
+    dictionary: Any | None = None
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])

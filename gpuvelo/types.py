@@ -1,0 +1,163 @@
+"""gpuvelo's logical types: a small, backend-neutral description of a column's SQL type.
+
+The SQL planner reasons in these types (no arrays); backends and I/O convert them to and
+from Arrow with :func:`from_arrow` and :func:`to_arrow`.
+
+Physical representation every backend uses for a column of each kind (see ``expr.columns.Col``):
+
+=========== ================================================ ==========================
+kind        data array                                       notes
+=========== ================================================ ==========================
+bool        bool                                             
+int8..64    int8..int64                                      
+uint8..64   uint8..uint64                                    
+float32/64  float32 / float64                                
+decimal     int64, the value scaled by 10**scale             precision <= 18 exactly
+string      int32 codes into a host-side dictionary          dictionary: pyarrow string array
+timestamp   int64 ticks of ``unit`` since the epoch          unit: s, ms, us, ns; tz kept
+date        int32 days since the epoch                       
+null        bool (all invalid)                               type of a bare NULL literal
+=========== ================================================ ==========================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INT_KINDS = ("int8", "int16", "int32", "int64")
+UINT_KINDS = ("uint8", "uint16", "uint32", "uint64")
+FLOAT_KINDS = ("float32", "float64")
+_BITS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64, "uint8": 8, "uint16": 16,
+         "uint32": 32, "uint64": 64, "float32": 32, "float64": 64}
+
+
+@dataclass(frozen=True)
+class DType:
+    """A logical column type. ``kind`` is one of the names in the module docstring."""
+
+    kind: str
+    unit: str | None = None        # timestamp unit
+    tz: str | None = None          # timestamp time zone
+    precision: int | None = None   # decimal
+    scale: int | None = None       # decimal
+
+    # -- predicates -------------------------------------------------------------------
+    @property
+    def is_integer(self) -> bool:
+        return self.kind in INT_KINDS or self.kind in UINT_KINDS
+
+    @property
+    def is_signed_integer(self) -> bool:
+        return self.kind in INT_KINDS
+
+    @property
+    def is_unsigned_integer(self) -> bool:
+        return self.kind in UINT_KINDS
+
+    @property
+    def is_float(self) -> bool:
+        return self.kind in FLOAT_KINDS
+
+    @property
+    def is_decimal(self) -> bool:
+        return self.kind == "decimal"
+
+    @property
+    def is_numeric(self) -> bool:
+        """Integers, floats and decimals (bool is not numeric)."""
+        return self.is_integer or self.is_float or self.is_decimal
+
+    @property
+    def is_string(self) -> bool:
+        return self.kind == "string"
+
+    @property
+    def is_temporal(self) -> bool:
+        return self.kind in ("timestamp", "date")
+
+    @property
+    def is_bool(self) -> bool:
+        return self.kind == "bool"
+
+    @property
+    def is_null(self) -> bool:
+        return self.kind == "null"
+
+    @property
+    def bits(self) -> int | None:
+        return _BITS.get(self.kind)
+
+    def __str__(self) -> str:
+        if self.kind == "decimal":
+            return f"DECIMAL({self.precision},{self.scale})"
+        if self.kind == "timestamp":
+            return f"TIMESTAMP({self.unit}{', ' + self.tz if self.tz else ''})"
+        return self.kind.upper()
+
+
+BOOL = DType("bool")
+INT8, INT16, INT32, INT64 = (DType(k) for k in INT_KINDS)
+UINT8, UINT16, UINT32, UINT64 = (DType(k) for k in UINT_KINDS)
+FLOAT32, FLOAT64 = DType("float32"), DType("float64")
+STRING = DType("string")
+DATE = DType("date")
+NULL = DType("null")
+
+
+def timestamp(unit: str = "us", tz: str | None = None) -> DType:
+    """A timestamp type with the given unit ('s', 'ms', 'us', 'ns')."""
+    return DType("timestamp", unit=unit, tz=tz)
+
+
+def decimal(precision: int, scale: int) -> DType:
+    """A decimal type; gpuvelo computes on it exactly as int64 scaled by 10**scale."""
+    return DType("decimal", precision=precision, scale=scale)
+
+
+def from_arrow(t) -> DType:
+    """Convert a pyarrow DataType to a DType; raises NotSupportedError for other types."""
+    import pyarrow as pa
+
+    from .errors import NotSupportedError
+
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_boolean(t):
+        return BOOL
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        if pa.types.is_float16(t):
+            return FLOAT32
+        return DType(str(t).replace("double", "float64").replace("float", "float32")
+                     if pa.types.is_floating(t) else str(t))
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return STRING
+    if pa.types.is_timestamp(t):
+        return timestamp(t.unit, t.tz)
+    if pa.types.is_date32(t) or pa.types.is_date64(t):
+        return DATE
+    if pa.types.is_decimal(t):
+        if t.scale > 18 or t.scale < 0:
+            raise NotSupportedError(f"decimal type {t} has scale {t.scale}; gpuvelo supports scale 0..18")
+        return decimal(t.precision, t.scale)
+    if pa.types.is_null(t):
+        return NULL
+    raise NotSupportedError(f"column type {t} is not supported")
+
+
+def to_arrow(d: DType):
+    """Convert a DType to the pyarrow DataType gpuvelo produces for it in results."""
+    import pyarrow as pa
+
+    if d.kind == "bool":
+        return pa.bool_()
+    if d.kind in _BITS:
+        return {"float32": pa.float32(), "float64": pa.float64()}.get(d.kind) or getattr(pa, d.kind)()
+    if d.kind == "string":
+        return pa.string()
+    if d.kind == "timestamp":
+        return pa.timestamp(d.unit, d.tz)
+    if d.kind == "date":
+        return pa.date32()
+    if d.kind == "decimal":
+        return pa.decimal128(d.precision, d.scale)
+    return pa.null()
