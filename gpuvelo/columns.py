@@ -27,3 +27,8 @@ class Col:
 
     def __len__(self) -> int:
         return int(self.data.shape[0])
+
+    def take(self, index) -> "Col":
+        """Rows selected by a boolean mask or an integer index array (same namespace)."""
+        return Col(self.data[index], None if self.valid is None else self.valid[index],
+                   self.dtype, self.dictionary)

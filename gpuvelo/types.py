@@ -127,8 +127,9 @@ def from_arrow(t) -> DType:
     if pa.types.is_integer(t) or pa.types.is_floating(t):
         if pa.types.is_float16(t):
             return FLOAT32
-        return DType(str(t).replace("double", "float64").replace("float", "float32")
-                     if pa.types.is_floating(t) else str(t))
+        if pa.types.is_float32(t):
+            return FLOAT32
+        return FLOAT64 if pa.types.is_float64(t) else DType(str(t))
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return STRING
     if pa.types.is_timestamp(t):

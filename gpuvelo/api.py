@@ -1,0 +1,150 @@
+"""The public Python API: :func:`sql`, :class:`Job` and :func:`explain`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+import pyarrow as pa
+
+from . import io as gio
+from . import types as T
+from .backends import select_backend
+from .errors import DataError, GpuveloError, NotSupportedError
+from .exec.processor import RunOptions, SingleProcessor
+from .exec.query import CompiledQuery
+from .exec.stats import JobStats
+from .sql import explain as explain_plan
+from .sql import parse_query, plan_query
+
+
+def _find_source(sources: dict[str, Any], name: str):
+    for key, value in sources.items():
+        if key.lower() == name.lower():
+            return key, value
+    known = ", ".join(sources) or "none"
+    raise DataError(f"the query reads from '{name}', but no source of that name was given "
+                    f"(sources: {known})")
+
+
+def _schema_of(source) -> dict[str, T.DType]:
+    schema = source.schema()
+    out = {}
+    for f in schema:
+        try:
+            out[f.name] = T.from_arrow(f.type)
+        except GpuveloError as e:
+            raise type(e)(f"source '{source.name}', column '{f.name}': {e}") from e
+    return out
+
+
+class Job:
+    """A streaming query over named sources, writing to a sink.
+
+    ``Job(query, sources={"trades": ...}, sink=gpuvelo.io.MemorySink())``; ``run()`` blocks
+    until the input ends (or :meth:`stop` is called from another thread) and returns the
+    :class:`~gpuvelo.exec.stats.JobStats`. Sources may be anything ``gpuvelo.io.as_source``
+    accepts; the sink anything ``gpuvelo.io.as_sink`` accepts.
+
+    Options: ``backend`` ('auto', 'cpu', 'gpu', 'cudf'); ``batch_size`` (re-chunk the input);
+    ``emit`` ('changes'/'final', overrides the query's EMIT); ``error_policy`` ('fail' --
+    the first error fails the job -- or 'skip': a batch that fails is counted as rejected
+    and written with its reason to ``dead_letter``); ``on_progress`` (called after each batch).
+    """
+
+    def __init__(self, query: str, *, sources: dict[str, Any], sink: Any, backend: str = "auto",
+                 batch_size: int | None = None, partitions: int | None = None,
+                 strategy: str | None = None, emit: str | None = None,
+                 error_policy: str = "fail", dead_letter: Any = None,
+                 on_progress: Callable[[], None] | None = None, name: str | None = None):
+        if error_policy not in ("fail", "skip"):
+            raise GpuveloError(f"error_policy must be 'fail' or 'skip', not {error_policy!r}")
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise DataError(f"batch_size must be a positive integer, not {batch_size!r}")
+        self.query = query
+        self.parsed = parse_query(query)
+        key, obj = _find_source(dict(sources), self.parsed.source)
+        self.source = gio.as_source(obj, batch_size=batch_size)
+        self.source.name = key
+        self.sink = gio.as_sink(sink)
+        self.plan = plan_query(self.parsed, _schema_of(self.source))
+        if self.plan.window is not None:
+            raise NotSupportedError("window clauses (WINDOW TUMBLING/HOPPING/SESSION) are not "
+                                    "supported yet")
+        self.backend = select_backend(backend)
+        self.partitions = partitions
+        self.strategy = strategy
+        self.name = name or self.plan.output_name or "gpuvelo-job"
+        self.stats = JobStats(backend=self.backend.name)
+        self._opts = RunOptions(emit=emit or self.plan.emit, error_policy=error_policy,
+                                dead_letter=gio.as_sink(dead_letter) if dead_letter is not None else None,
+                                on_progress=on_progress)
+        self._ran = False
+
+    def run(self) -> JobStats:
+        """Run to the end of the input (or until stopped); returns the stats."""
+        if self._ran:
+            raise GpuveloError("a Job runs once; create a new Job to run the query again")
+        self._ran = True
+        t0 = time.perf_counter()
+        cq = CompiledQuery(self.plan, self.backend)
+        try:
+            SingleProcessor(cq, self.source, self.sink, self.stats, self._opts).run()
+            self.stats.stopped = ("abort" if self._opts.abort.is_set()
+                                  else "graceful" if self._opts.stop.is_set() else "")
+        except BaseException as e:
+            self.stats.stopped, self.stats.error = "error", str(e)
+            raise
+        finally:
+            self.stats.elapsed_s = time.perf_counter() - t0
+            for closer in (self.source, self.sink, self._opts.dead_letter):
+                if closer is not None and hasattr(closer, "close"):
+                    try:
+                        closer.close()
+                    except Exception:  # noqa: BLE001 -- closing must not mask the real error
+                        pass
+        return self.stats
+
+    def stop(self, graceful: bool = True) -> None:
+        """Stop reading. Graceful: drain accepted batches and emit final results; else abort
+        without a final emit. Safe to call from another thread or a signal handler."""
+        (self._opts.stop if graceful else self._opts.abort).set()
+
+
+def sql(query: str, /, *, backend: str = "auto", batch_size: int | None = None,
+        partitions: int | None = None, strategy: str | None = None, **tables) -> pa.Table:
+    """Run ``query`` over the given tables and return its final result as a pyarrow Table.
+
+    Each table may be a pyarrow Table / RecordBatchReader, anything with
+    ``__arrow_c_stream__`` (pandas, polars), a dict of equal-length arrays or lists, or an
+    iterable of RecordBatches. The input is processed as a stream of ``batch_size``-row
+    batches; the result does not depend on the batch size. EMIT CHANGES queries return
+    their final result too.
+    """
+    sink = gio.MemorySink()
+    job = Job(query, sources=tables, sink=sink, backend=backend, batch_size=batch_size,
+              partitions=partitions, strategy=strategy, emit="final")
+    job.run()
+    return sink.table()
+
+
+def explain(query: str, *, sources: dict[str, Any] | None = None,
+            schemas: dict[str, Any] | None = None) -> str:
+    """A readable description of how ``query`` would run (needs the source's schema: pass
+    ``sources`` like :class:`Job` takes, or ``schemas`` mapping the table name to a
+    ``pyarrow.Schema``)."""
+    parsed = parse_query(query)
+    if schemas:
+        _, schema = _find_source(schemas, parsed.source)
+        dschema = {f.name: T.from_arrow(f.type) for f in schema}
+    elif sources:
+        key, obj = _find_source(sources, parsed.source)
+        src = gio.as_source(obj)
+        src.name = key
+        dschema = _schema_of(src)
+    else:
+        raise DataError("explain needs the source's schema: pass sources= or schemas=")
+    plan = plan_query(parsed, dschema)
+    backend = select_backend("auto")
+    return explain_plan(plan) + f"\nbackend: {backend.name}\nstrategy: single partition (V1)"

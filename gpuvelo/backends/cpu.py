@@ -1,0 +1,603 @@
+"""The NumPy backend: the complete reference implementation every other backend must match.
+
+A batch is folded into a :class:`CpuGroupState` in two steps, both vectorised:
+
+1. *local aggregation*: Arrow's hash group-by (C++, releases the GIL) reduces the batch's
+   rows to one partial-accumulator row per distinct key, grouped by the keys' canonical
+   words (so -0.0/0.0, NaN payloads and equal strings from different dictionaries meet);
+2. *merge*: those partials -- in exactly the layout of ``partials.py`` -- are folded into the
+   persistent state through :meth:`CpuGroupState.merge`, the same operation that merges
+   partials from other partitions, checkpoints or workers. Group ids come from a
+   :class:`~.keytable.KeyTable`; accumulators are NumPy arrays indexed by group id.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import types as T
+from ..columns import Col
+from ..errors import ArithmeticOverflowError
+from . import keyhash
+from .arrow_convert import arrow_to_col, batch_to_cols, col_to_arrow
+from .keytable import KeyTable
+from .partials import ACC_FIELDS, acc_name, agg_name, key_name
+from .protocol import StateSpec
+
+INT64_MAX = np.iinfo(np.int64).max
+_SAFE_SUM = float(2**63) * (1 - 1e-6)    # float shadow sums beyond this may have overflowed
+
+
+class CpuBackend:
+    """NumPy backend (always available)."""
+
+    name = "cpu"
+    xp = np
+
+    def to_device(self, batch: pa.RecordBatch, schema: dict[str, T.DType]) -> dict[str, Col]:
+        """Decode an Arrow batch into host Cols."""
+        return batch_to_cols(batch, schema)
+
+    def hash_keys(self, keys: Sequence[Col]) -> np.ndarray:
+        """The one key hash of every row."""
+        n = len(keys[0]) if keys else 0
+        return keyhash.hash_rows(keys, n, np)
+
+    def partition(self, part_ids: np.ndarray, num_partitions: int) -> tuple[np.ndarray, np.ndarray]:
+        """Stable scatter plan by partition id: histogram -> exclusive scan -> scatter."""
+        counts = np.bincount(part_ids, minlength=num_partitions)
+        offsets = np.zeros(num_partitions + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        order = np.argsort(part_ids, kind="stable")
+        return order, offsets
+
+    def group_state(self, spec: StateSpec) -> "CpuGroupState":
+        """A new CpuGroupState."""
+        return CpuGroupState(spec)
+
+    def to_host(self, array):
+        """Host arrays are already on the host."""
+        return np.asarray(array)
+
+
+# ---------------------------------------------------------------------------- helpers
+def group_words(keys: Sequence[Col]) -> np.ndarray:
+    """Exact group-key words, shape (n, W): per key one word (two for strings: two
+    independent 64-bit string hashes), then one word holding the NULL bit of each key."""
+    n = len(keys[0]) if keys else 0
+    cols = []
+    nullmask = np.zeros(n, dtype=np.uint64)
+    for i, col in enumerate(keys):
+        w = keyhash.key_words(col, np)
+        cols.append(w)
+        if col.dtype.is_string:
+            cols.append(keyhash.key_words(col, np, seed=keyhash.STR_SEED_ALT))
+        if col.valid is not None:
+            nullmask |= (~col.valid).astype(np.uint64) << np.uint64(i)
+            for c in cols[-2 if col.dtype.is_string else -1:]:
+                c[~col.valid] = 0
+    cols.append(nullmask)
+    return np.stack(cols, axis=1) if cols else np.zeros((n, 0), np.uint64)
+
+
+def _words_hash(words: np.ndarray) -> np.ndarray:
+    h = np.full(words.shape[0], keyhash.ROW_SEED, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for c in range(words.shape[1]):
+            h = keyhash.fmix64(h ^ keyhash.fmix64(words[:, c]))
+    return h
+
+
+def _checked_add(a: np.ndarray, b: np.ndarray, what: str) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        r = a + b
+    if np.any(((a ^ r) & (b ^ r)) < 0):
+        raise ArithmeticOverflowError(f"{what} overflows a 64-bit integer")
+    return r
+
+
+def _sum_input(col: Col) -> pa.Array:
+    """An aggregate argument as the Arrow array summed: int64 for exact kinds, else float64."""
+    d = col.dtype
+    data = col.data
+    if d.is_float:
+        data = data.astype(np.float64, copy=False)
+    elif d.is_unsigned_integer and d.kind == "uint64":
+        if np.any(data > np.uint64(INT64_MAX)):
+            raise ArithmeticOverflowError("SUM/AVG of a UINT64 value above 2**63-1 is not supported")
+        data = data.astype(np.int64)
+    else:
+        data = data.astype(np.int64, copy=False)
+    mask = None if col.valid is None else ~col.valid
+    return pa.array(data, mask=mask)
+
+
+def _value_array(col: Col) -> pa.Array:
+    """An aggregate argument as the Arrow array MIN/MAX/FIRST/LAST/DISTINCT work on: decimals
+    as their scaled int64 (exact), everything else in its own Arrow type."""
+    if col.dtype.is_decimal:
+        return pa.array(col.data, mask=None if col.valid is None else ~col.valid)
+    return col_to_arrow(col)
+
+
+class _Store:
+    """A growable set of same-length NumPy arrays indexed by group id."""
+
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+        self.fill: dict[str, object] = {}
+        self.capacity = 0
+
+    def add(self, name: str, dtype, fill) -> None:
+        self.arrays[name] = np.full(self.capacity, fill, dtype=dtype)
+        self.fill[name] = fill
+
+    def grow(self, size: int) -> None:
+        if size <= self.capacity:
+            return
+        cap = max(size, 2 * self.capacity, 64)
+        for name, old in self.arrays.items():
+            arr = np.full(cap, self.fill[name], dtype=old.dtype)
+            arr[: self.capacity] = old
+            self.arrays[name] = arr
+        self.capacity = cap
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.arrays[name]
+
+
+# ---------------------------------------------------------------------------- the state
+class CpuGroupState:
+    """Aggregation state on the host. See the module docstring and ``protocol.GroupState``."""
+
+    def __init__(self, spec: StateSpec):
+        self.spec = spec
+        self._nkeys = len(spec.key_dtypes)
+        width = self._nkeys + sum(1 for d in spec.key_dtypes if d.is_string) + 1
+        self._table = KeyTable(width)
+        self._keys: list[list[pa.Array]] = [[] for _ in spec.key_dtypes]   # chunks, gid order
+        self._key_cache: list[pa.Array | None] = [None] * self._nkeys
+        self._store = _Store()
+        self._changed = np.zeros(0, dtype=bool)
+        self._distinct: dict[int, tuple[KeyTable, list[pa.Array]]] = {}
+        for j, agg in enumerate(spec.aggs):
+            self._init_acc(j, agg)
+        if self._nkeys == 0:   # a global aggregate always has its one group
+            self.merge(self._empty_partials(1))
+            self.clear_changed()
+
+    # ------------------------------------------------------------------ layout
+    def _val_dtype(self, agg):
+        d = agg.arg_dtype
+        if d.is_string:
+            return object, None
+        if d.is_decimal or d.is_temporal:
+            return np.int64 if d.kind != "date" else np.int32, 0
+        if d.is_bool:
+            return np.bool_, False
+        return np.dtype(d.kind), 0
+
+    def _init_acc(self, j: int, agg) -> None:
+        s = self._store
+        for f in ACC_FIELDS[agg.func]:
+            name = acc_name(j, f)
+            if f == "n":
+                s.add(name, np.int64, 0)
+            elif f == "sum":
+                exact = not agg.arg_dtype.is_float
+                s.add(name, np.int64 if exact else np.float64, 0)
+            elif f in ("mean", "m2"):
+                s.add(name, np.float64, 0.0)
+            elif f == "pos":
+                s.add(name, np.int64, INT64_MAX if agg.func == "first" else -1)
+            elif f == "val":
+                dt, fill = self._val_dtype(agg)
+                s.add(name, dt, fill)
+                if agg.func in ("first", "last"):
+                    s.add(name + "_valid", np.bool_, False)
+            elif f == "set":
+                s.add(name, np.int64, 0)      # distinct count; the values live in _distinct
+                width = 3 if agg.arg_dtype.is_string else 2
+                self._distinct[j] = (KeyTable(width), [])
+
+    def _arrow_key_type(self, i: int):
+        return T.to_arrow(self.spec.key_dtypes[i])
+
+    def _arrow_val_type(self, agg):
+        d = agg.arg_dtype
+        return pa.int64() if d.is_decimal else T.to_arrow(d)
+
+    def partials_schema(self) -> pa.Schema:
+        """The Arrow schema of this state's partials."""
+        fields = [pa.field(key_name(i), self._arrow_key_type(i)) for i in range(self._nkeys)]
+        for j, agg in enumerate(self.spec.aggs):
+            for f in ACC_FIELDS[agg.func]:
+                if f in ("n", "pos"):
+                    t = pa.int64()
+                elif f == "sum":
+                    t = pa.float64() if agg.arg_dtype.is_float else pa.int64()
+                elif f in ("mean", "m2"):
+                    t = pa.float64()
+                elif f == "val":
+                    t = self._arrow_val_type(agg)
+                else:
+                    t = pa.list_(self._arrow_val_type(agg))
+                fields.append(pa.field(acc_name(j, f), t))
+        return pa.schema(fields)
+
+    def _empty_partials(self, rows: int) -> pa.Table:
+        cols = []
+        for field in self.partials_schema():
+            if field.name.endswith("_n"):
+                cols.append(pa.array(np.zeros(rows, np.int64)))
+            elif field.name.endswith(("_sum", "_mean", "_m2")):
+                cols.append(pa.array(np.zeros(rows, field.type.to_pandas_dtype())))
+            elif field.name.endswith("_set"):
+                cols.append(pa.array([[]] * rows, type=field.type))
+            else:
+                cols.append(pa.nulls(rows, field.type))
+        return pa.Table.from_arrays(cols, schema=self.partials_schema())
+
+    # ------------------------------------------------------------------ update
+    @property
+    def num_groups(self) -> int:
+        return int(self._table.size - (~self._table._live[: self._table.size]).sum())
+
+    def live_gids(self) -> np.ndarray:
+        return np.flatnonzero(self._table._live[: self._table.size])
+
+    def changed(self) -> np.ndarray:
+        return np.flatnonzero(self._changed[: self._table.size])
+
+    def clear_changed(self) -> None:
+        self._changed[:] = False
+
+    def update(self, keys: Sequence[Col], args: Sequence[Col | None], positions) -> None:
+        """Fold a batch in (local Arrow group-by to partials, then :meth:`merge`)."""
+        n = len(positions)
+        if n == 0:
+            return
+        self.merge(self.local_partials(keys, args, np.asarray(positions, dtype=np.int64)))
+
+    def local_partials(self, keys: Sequence[Col], args: Sequence[Col | None],
+                       positions: np.ndarray) -> pa.Table:
+        """Aggregate one batch's rows into a partials table (one row per distinct key)."""
+        n = positions.shape[0]
+        words = group_words(keys)
+        cols: dict[str, pa.Array] = {f"w{c}": pa.array(words[:, c]) for c in range(words.shape[1])
+                                     if c < words.shape[1] - 1 or words[:, c].any()}
+        wnames = list(cols)
+        cols["__row"] = pa.array(np.arange(n, dtype=np.int64))
+        aggs: list[tuple] = [("__row", "min")]
+        out: list[tuple[str, str, str]] = []          # (partials column, source column, agg)
+        variance = pc.VarianceOptions(ddof=0)
+        only_valid = pc.CountOptions(mode="only_valid")
+        for j, (agg, col) in enumerate(zip(self.spec.aggs, args)):
+            f = agg.func
+            if f == "count_star":
+                out.append((acc_name(j, "n"), "__row", "count_all"))
+                continue
+            src = f"x{j}"
+            if f in ("sum", "avg"):
+                cols[src] = _sum_input(col)
+                out += [(acc_name(j, "n"), src, "count"), (acc_name(j, "sum"), src, "sum")]
+                if not agg.arg_dtype.is_float:
+                    cols[src + "_f"] = pc.cast(cols[src], pa.float64())
+                    out.append((acc_name(j, "sum") + "_shadow", src + "_f", "sum"))
+            elif f in ("var_samp", "var_pop", "stddev_samp", "stddev_pop"):
+                cols[src] = pc.cast(_sum_input(col), pa.float64())
+                out += [(acc_name(j, "n"), src, "count"), (acc_name(j, "mean"), src, "mean"),
+                        (acc_name(j, "m2") + "_var", src, "variance")]
+            elif f == "count":
+                cols[src] = pa.array(np.ones(n, np.bool_), mask=None if col.valid is None else ~col.valid)
+                out.append((acc_name(j, "n"), src, "count"))
+            elif f in ("min", "max"):
+                cols[src] = _value_array(col)
+                out += [(acc_name(j, "n"), src, "count"), (acc_name(j, "val"), src, f)]
+            elif f in ("first", "last"):
+                cols[src] = _value_array(col)
+                out.append((acc_name(j, "pos"), "__pos", "min" if f == "first" else "max"))
+            elif f == "count_distinct":
+                cols[src] = _value_array(col)
+                out.append((acc_name(j, "set"), src, "distinct"))
+        if any(a.func in ("first", "last") for a in self.spec.aggs):
+            cols["__pos"] = pa.array(np.arange(n, dtype=np.int64))
+        table = pa.table(cols)
+        specs, seen = [("__row", "min")], {("__row", "min")}
+        for _, src, how in out:
+            if (src, how) not in seen:
+                seen.add((src, how))
+                specs.append((src, how))
+        agg_specs = []
+        for src, how in specs:
+            if how == "count_all":
+                agg_specs.append(([], "count_all"))
+            elif how == "count":
+                agg_specs.append((src, "count", only_valid))
+            elif how == "variance":
+                agg_specs.append((src, "variance", variance))
+            elif how == "distinct":
+                agg_specs.append((src, "distinct", only_valid))
+            else:
+                agg_specs.append((src, how))
+        grouped = table.group_by(wnames, use_threads=n > 1_000_000).aggregate(agg_specs)
+        rep = grouped.column("__row_min").combine_chunks()
+        result: dict[str, pa.Array] = {}
+        for i, col in enumerate(keys):
+            result[key_name(i)] = col_to_arrow(col).take(rep)
+        for name, src, how in out:
+            colname = "count_all" if how == "count_all" else f"{src}_{how}"
+            result[name] = grouped.column(colname).combine_chunks()
+        for j, agg in enumerate(self.spec.aggs):
+            f = agg.func
+            if f in ("first", "last"):
+                pos = result[acc_name(j, "pos")]
+                result[acc_name(j, "val")] = cols[f"x{j}"].take(pos)
+                result[acc_name(j, "pos")] = pa.array(positions[np.asarray(pos)])
+            elif f in ("var_samp", "var_pop", "stddev_samp", "stddev_pop"):
+                var = np.asarray(pc.fill_null(result.pop(acc_name(j, "m2") + "_var"), 0.0))
+                cnt = np.asarray(result[acc_name(j, "n")])
+                result[acc_name(j, "m2")] = pa.array(var * cnt)
+                result[acc_name(j, "mean")] = pc.fill_null(result[acc_name(j, "mean")], 0.0)
+            elif f in ("sum", "avg"):
+                s = acc_name(j, "sum")
+                result[s] = pc.fill_null(result[s], 0)
+                shadow = result.pop(s + "_shadow", None)
+                if shadow is not None:
+                    sh = np.abs(np.asarray(pc.fill_null(shadow, 0.0)))
+                    if sh.size and sh.max() >= _SAFE_SUM:
+                        raise ArithmeticOverflowError(f"SUM over {agg.arg_dtype} overflows a 64-bit integer")
+        schema = self.partials_schema()
+        return pa.Table.from_arrays([result[f.name].cast(f.type) for f in schema], schema=schema)
+
+    # ------------------------------------------------------------------ merge
+    def _gids_for(self, partials: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+        keys = [arrow_to_col(partials.column(key_name(i)), d) for i, d in enumerate(self.spec.key_dtypes)]
+        words = group_words(keys) if keys else np.zeros((partials.num_rows, 1), np.uint64)
+        return self._table.lookup_or_insert(words, _words_hash(words))
+
+    def merge(self, partials: pa.Table) -> None:
+        """Fold a partials table in (``partials.py`` layout). Atomic: on error nothing changes."""
+        m = partials.num_rows
+        if m == 0:
+            return
+        size_before = self._table.size
+        gids, is_new = self._gids_for(partials)
+        if np.unique(gids).size != gids.size:     # several rows of one group: pre-combine them
+            raise ValueError("merge() needs at most one partials row per group")
+        try:
+            self._store.grow(self._table.size)
+            updates = self._combine(partials, gids)
+        except Exception:
+            self._forget_new(size_before)
+            raise
+        for name, values in updates:
+            self._store[name][gids] = values
+        self._apply_distinct(partials, gids)
+        if is_new.any():
+            new_ids = gids[is_new]
+            order = np.argsort(new_ids)
+            for i in range(self._nkeys):
+                self._keys[i].append(partials.column(key_name(i)).combine_chunks().take(
+                    pa.array(np.flatnonzero(is_new)[order])))
+                self._key_cache[i] = None
+        if self._changed.shape[0] < self._table.size:
+            grown = np.zeros(self._store.capacity, dtype=bool)
+            grown[: self._changed.shape[0]] = self._changed
+            self._changed = grown
+        self._changed[gids] = True
+
+    def _forget_new(self, size_before: int) -> None:
+        new = np.arange(size_before, self._table.size)
+        if new.size:
+            self._table.remove(new)
+
+    def _combine(self, p: pa.Table, gids: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """New accumulator values for ``gids`` (computed without touching the state)."""
+        s = self._store
+        out = []
+        for j, agg in enumerate(self.spec.aggs):
+            f = agg.func
+            col = lambda fld: p.column(acc_name(j, fld))   # noqa: E731
+            if "n" in ACC_FIELDS[f]:
+                n_new = np.asarray(col("n"), dtype=np.int64)
+                n_old = s[acc_name(j, "n")][gids]
+                out.append((acc_name(j, "n"), n_old + n_new))
+            if f in ("sum", "avg"):
+                name = acc_name(j, "sum")
+                old, new = s[name][gids], np.asarray(pc.fill_null(col("sum"), 0))
+                if agg.arg_dtype.is_float:
+                    out.append((name, old + new))
+                else:
+                    out.append((name, _checked_add(old, new.astype(np.int64), f"SUM of {agg.arg_dtype}")))
+            elif f in ("min", "max"):
+                name = acc_name(j, "val")
+                old = s[name][gids]
+                new_col = col("val")
+                new = self._to_store_values(new_col, agg)
+                has_new = np.asarray(new_col.is_valid())
+                has_old = n_old > 0
+                if agg.arg_dtype.is_string:
+                    cmp = pc.less if f == "min" else pc.greater
+                    better = np.asarray(pc.fill_null(cmp(pa.array(new, pa.string()),
+                                                         pa.array(old, pa.string())), False))
+                    better = np.where(has_old & has_new, better, has_new)
+                else:
+                    better = (new < old) if f == "min" else (new > old)
+                    better = has_new & (~has_old | better)
+                out.append((name, np.where(better, new, old)))
+            elif f in ("var_samp", "var_pop", "stddev_samp", "stddev_pop"):
+                na, nb = n_old.astype(np.float64), n_new.astype(np.float64)
+                ma, mb = s[acc_name(j, "mean")][gids], np.asarray(col("mean"), dtype=np.float64)
+                qa, qb = s[acc_name(j, "m2")][gids], np.asarray(col("m2"), dtype=np.float64)
+                tot = na + nb
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    delta = mb - ma
+                    mean = np.where(tot > 0, ma + delta * np.where(tot > 0, nb / tot, 0), 0.0)
+                    m2 = qa + qb + np.where(tot > 0, delta * delta * na * nb / tot, 0.0)
+                out += [(acc_name(j, "mean"), mean), (acc_name(j, "m2"), m2)]
+            elif f in ("first", "last"):
+                pname, vname = acc_name(j, "pos"), acc_name(j, "val")
+                pos_new = np.asarray(pc.fill_null(col("pos"), INT64_MAX if f == "first" else -1))
+                pos_old = s[pname][gids]
+                better = (pos_new < pos_old) if f == "first" else (pos_new > pos_old)
+                new_col = col("val")
+                vals = self._to_store_values(new_col, agg)
+                valid = np.asarray(new_col.is_valid())
+                out += [(pname, np.where(better, pos_new, pos_old)),
+                        (vname, np.where(better, vals, s[vname][gids])),
+                        (vname + "_valid", np.where(better, valid, s[vname + "_valid"][gids]))]
+        return out
+
+    def _to_store_values(self, arr, agg) -> np.ndarray:
+        arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        if agg.arg_dtype.is_string:
+            return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+        dt, fill = self._val_dtype(agg)
+        if agg.arg_dtype.is_temporal:
+            arr = arr.cast(pa.int64() if agg.arg_dtype.kind != "date" else pa.int32())
+        return np.asarray(pc.fill_null(arr, fill).to_numpy(zero_copy_only=False), dtype=dt)
+
+    def _apply_distinct(self, p: pa.Table, gids: np.ndarray) -> None:
+        for j, (table, chunks) in self._distinct.items():
+            lists = p.column(acc_name(j, "set")).combine_chunks()
+            values = lists.flatten()
+            if len(values) == 0:
+                continue
+            owner = gids[np.asarray(lists.value_parent_indices())]
+            agg = self.spec.aggs[j]
+            vcol = arrow_to_col(values, T.INT64 if agg.arg_dtype.is_decimal else agg.arg_dtype)
+            vw = group_words([vcol])[:, :-1]
+            words = np.concatenate([owner.astype(np.uint64)[:, None], vw], axis=1)
+            _, is_new = table.lookup_or_insert(words, _words_hash(words))
+            if is_new.any():
+                chunks.append(pa.table({"g": pa.array(owner[is_new]), "v": values.filter(pa.array(is_new))}))
+                cnt = self._store[acc_name(j, "set")]
+                cnt += np.bincount(owner[is_new], minlength=cnt.shape[0])[: cnt.shape[0]]
+
+    # ------------------------------------------------------------------ output
+    def _key_column(self, i: int) -> pa.Array:
+        if self._key_cache[i] is None:
+            chunks = self._keys[i]
+            self._key_cache[i] = (pa.concat_arrays(chunks) if chunks
+                                  else pa.array([], type=self._arrow_key_type(i)))
+            self._keys[i] = [self._key_cache[i]]
+        return self._key_cache[i]
+
+    def _select(self, gids) -> np.ndarray:
+        return self.live_gids() if gids is None else np.asarray(gids, dtype=np.int64)
+
+    def _vals_to_arrow(self, j: int, agg, gids: np.ndarray, valid: np.ndarray) -> pa.Array:
+        vals = self._store[acc_name(j, "val")][gids]
+        t = self._arrow_val_type(agg)
+        if agg.arg_dtype.is_string:
+            return pa.array(np.where(valid, vals, None), type=t)
+        return pa.array(vals, mask=~valid).cast(t) if not agg.arg_dtype.is_temporal else \
+            pa.array(vals, mask=~valid).cast(t)
+
+    def partials(self, gids=None) -> pa.Table:
+        """This state's accumulators for ``gids`` as a partials table."""
+        gids = self._select(gids)
+        idx = pa.array(gids)
+        schema = self.partials_schema()
+        cols: dict[str, pa.Array] = {key_name(i): self._key_column(i).take(idx) for i in range(self._nkeys)}
+        s = self._store
+        for j, agg in enumerate(self.spec.aggs):
+            for f in ACC_FIELDS[agg.func]:
+                name = acc_name(j, f)
+                if f == "val":
+                    valid = (s[name + "_valid"][gids] if agg.func in ("first", "last")
+                             else s[acc_name(j, "n")][gids] > 0)
+                    cols[name] = self._vals_to_arrow(j, agg, gids, valid)
+                elif f == "pos":
+                    pos = s[name][gids]
+                    cols[name] = pa.array(pos, mask=(pos == INT64_MAX) | (pos < 0))
+                elif f == "set":
+                    cols[name] = self._distinct_lists(j, gids, schema.field(name).type)
+                else:
+                    cols[name] = pa.array(s[name][gids])
+        return pa.Table.from_arrays([cols[f.name].cast(f.type) for f in schema], schema=schema)
+
+    def _distinct_lists(self, j: int, gids: np.ndarray, list_type) -> pa.Array:
+        _, chunks = self._distinct[j]
+        pairs = pa.concat_tables(chunks) if chunks else pa.table(
+            {"g": pa.array([], pa.int64()), "v": pa.array([], list_type.value_type)})
+        g = np.asarray(pairs.column("g"))
+        pos_of = np.full(self._store.capacity + 1, -1, dtype=np.int64)
+        pos_of[gids] = np.arange(gids.size)
+        slot = pos_of[g]
+        keep = np.flatnonzero(slot >= 0)
+        order = keep[np.argsort(slot[keep], kind="stable")]
+        values = pairs.column("v").combine_chunks().take(pa.array(order))
+        counts = np.bincount(slot[keep], minlength=gids.size)
+        offsets = np.zeros(gids.size + 1, dtype=np.int32)
+        np.cumsum(counts, out=offsets[1:])
+        return pa.ListArray.from_arrays(pa.array(offsets), values).cast(list_type)
+
+    def finalize(self, gids=None) -> pa.Table:
+        """SQL results for ``gids``: columns k0.. (keys) and a0.. (aggregates)."""
+        gids = self._select(gids)
+        idx = pa.array(gids)
+        cols = {key_name(i): self._key_column(i).take(idx) for i in range(self._nkeys)}
+        s = self._store
+        for j, agg in enumerate(self.spec.aggs):
+            f = agg.func
+            n = s[acc_name(j, "n")][gids] if "n" in ACC_FIELDS[f] else None
+            out_t = T.to_arrow(agg.out_dtype)
+            if f in ("count_star", "count"):
+                arr = pa.array(n)
+            elif f == "count_distinct":
+                arr = pa.array(s[acc_name(j, "set")][gids])
+            elif f == "sum":
+                sums = s[acc_name(j, "sum")][gids]
+                if agg.arg_dtype.is_decimal:
+                    arr = col_to_arrow(Col(sums, n > 0, agg.out_dtype))
+                else:
+                    arr = pa.array(sums, mask=n == 0)
+            elif f == "avg":
+                sums = s[acc_name(j, "sum")][gids].astype(np.float64)
+                if agg.arg_dtype.is_decimal:
+                    sums = sums / float(10 ** agg.arg_dtype.scale)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    arr = pa.array(sums / np.maximum(n, 1), mask=n == 0)
+            elif f in ("min", "max"):
+                arr = self._final_values(j, agg, gids, n > 0)
+            elif f in ("first", "last"):
+                arr = self._final_values(j, agg, gids, s[acc_name(j, "val") + "_valid"][gids])
+            else:
+                m2 = s[acc_name(j, "m2")][gids]
+                samp = f.endswith("samp")
+                denom = (n - 1) if samp else n
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    var = np.maximum(m2, 0.0) / np.maximum(denom, 1)
+                if f.startswith("stddev"):
+                    var = np.sqrt(var)
+                arr = pa.array(var, mask=denom <= 0)
+            cols[agg_name(j)] = arr.cast(out_t) if arr.type != out_t else arr
+        return pa.table(cols) if cols else pa.table({})
+
+    def _final_values(self, j: int, agg, gids: np.ndarray, valid: np.ndarray) -> pa.Array:
+        if agg.arg_dtype.is_decimal:
+            return col_to_arrow(Col(self._store[acc_name(j, "val")][gids], valid, agg.arg_dtype))
+        return self._vals_to_arrow(j, agg, gids, valid)
+
+    # ------------------------------------------------------------------ eviction
+    def evict(self, gids) -> None:
+        """Drop groups (closed windows). Their ids are not reused."""
+        gids = np.asarray(gids, dtype=np.int64)
+        if gids.size == 0:
+            return
+        self._table.remove(gids)
+        self._changed[gids] = False
+        for j, (table, chunks) in self._distinct.items():
+            if not chunks:
+                continue
+            pairs = pa.concat_tables(chunks)
+            dead = np.zeros(self._store.capacity, dtype=bool)
+            dead[gids] = True
+            keep = ~dead[np.asarray(pairs.column("g"))]
+            self._distinct[j] = (table, [pairs.filter(pa.array(keep))])

@@ -1,0 +1,168 @@
+"""CAST between the types of ``gpuvelo.types``, with DuckDB's rounding and range rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..backends.arrow_convert import arrow_to_col, col_to_arrow
+from ..columns import Col
+from ..errors import DataError, NotSupportedError
+from ..types import INT64, DType, to_arrow
+from .arith import div_round, floor_div_pow10, rescale, round_half_away, scale_up
+from .core import gather, null_col, overflow, phys, to_host
+
+_TICKS_PER_SEC = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+_DAY_S = 86_400
+
+
+def _range_check(xp, data, valid, to: DType, what: str) -> None:
+    """Raise if a valid integer value does not fit the integer type ``to``."""
+    src, dst = np.iinfo(data.dtype), np.iinfo(np.dtype(to.kind))
+    bad = xp.zeros(data.shape[0], dtype=xp.bool_)
+    if dst.min > src.min:
+        bad |= data < dst.min
+    if dst.max < src.max:
+        bad |= data > dst.max
+    overflow(xp, bad if valid is None else bad & valid, f"{what}: value out of range for {to}",
+             (data,))
+
+
+def _as_float(xp, col: Col):
+    if col.dtype.is_decimal:
+        return col.data.astype(xp.float64) / (10.0 ** col.dtype.scale)
+    return col.data.astype(xp.float64)
+
+
+def _to_int(xp, col: Col, to: DType, what: str):
+    fr = col.dtype
+    data, valid = col.data, col.valid
+    if fr.is_float:
+        r = round_half_away(xp, data.astype(xp.float64))
+        info = np.iinfo(np.dtype(to.kind))
+        bad = ~((r >= float(info.min)) & (r < float(info.max) + 1.0))
+        overflow(xp, bad if valid is None else bad & valid, f"{what}: value out of range for {to}",
+                 (data,))
+        return xp.where(bad, 0.0, r).astype(phys(xp, to))
+    if fr.is_decimal:
+        data = div_round(xp, data, fr.scale)
+    elif fr.is_bool:
+        data = data.astype(xp.int64)
+    _range_check(xp, data, valid, to, what)
+    return data.astype(phys(xp, to))
+
+
+def _to_decimal(xp, col: Col, to: DType, what: str):
+    fr = col.dtype
+    valid = col.valid
+    if fr.is_float:
+        r = round_half_away(xp, col.data.astype(xp.float64) * (10.0 ** to.scale))
+        bad = ~(xp.abs(r) < 9.2e18)
+        overflow(xp, bad if valid is None else bad & valid, what, (col.data,))
+        data = xp.where(bad, 0.0, r).astype(xp.int64)
+    elif fr.is_decimal:
+        data = rescale(xp, col.data, fr.scale, to.scale, valid, what)
+    else:
+        ints = col.data.astype(xp.int64) if fr.is_bool else col.data
+        if ints.dtype != xp.int64:
+            _range_check(xp, ints, valid, INT64, what)
+            ints = ints.astype(xp.int64)
+        data = scale_up(xp, ints, to.scale, valid, what)
+    if to.precision is not None and to.precision < 19:
+        limit = 10 ** to.precision
+        bad = (data >= limit) | (data <= -limit)
+        overflow(xp, bad if valid is None else bad & valid, f"{what}: value does not fit {to}",
+                 (data,))
+    return data
+
+
+def _to_temporal(xp, col: Col, to: DType, what: str):
+    fr = col.dtype
+    if to.kind == "date" and fr.kind == "timestamp":
+        return floor_div_pow10_ticks(xp, col.data, _TICKS_PER_SEC[fr.unit] * _DAY_S).astype(xp.int32)
+    if to.kind == "timestamp" and fr.kind == "date":
+        per_day = _TICKS_PER_SEC[to.unit] * _DAY_S
+        return _mul_checked(xp, col.data.astype(xp.int64), per_day, col.valid, what)
+    if to.kind == "timestamp" and fr.kind == "timestamp":
+        a, b = _TICKS_PER_SEC[fr.unit], _TICKS_PER_SEC[to.unit]
+        if b >= a:
+            return _mul_checked(xp, col.data, b // a, col.valid, what)
+        return floor_div_pow10_ticks(xp, col.data, a // b)
+    raise NotSupportedError(f"cannot cast {fr} to {to} in {what}")
+
+
+def floor_div_pow10_ticks(xp, v, p: int):
+    """``floor(v / p)`` for a power of ten ``p``."""
+    return floor_div_pow10(xp, v, len(str(p)) - 1)
+
+
+def _mul_checked(xp, v, p: int, valid, what):
+    return scale_up(xp, v, len(str(p)) - 1, valid, what)
+
+
+# --------------------------------------------------------------------------- strings
+def _format(xp, col: Col) -> Col:
+    """Any non-string column to strings, formatted like DuckDB; formats each distinct value once."""
+    d = col.dtype
+    uniq, inverse = xp.unique(col.data, return_inverse=True)
+    u = to_host(xp, uniq)
+    if d.is_bool:
+        text = pa.array(np.where(u, "true", "false"))
+    elif d.is_integer or d.is_float:
+        text = pa.array(u.astype(str))   # NumPy prints floats shortest round-trip, as DuckDB
+    else:
+        text = col_to_arrow(Col(u, None, d)).cast(pa.string())
+        if d.kind == "timestamp":   # DuckDB drops trailing fractional zeros
+            text = pc.replace_substring_regex(text, r"(\.\d*?)0+$", r"\1")
+            text = pc.replace_substring_regex(text, r"\.$", "")
+    return Col(inverse.reshape(-1).astype(xp.int32), col.valid, DType("string"), text.cast(pa.string()))
+
+
+def _parse(xp, col: Col, to: DType, what: str) -> Col:
+    """Strings to ``to``: each dictionary entry used by a valid row is parsed once (pyarrow)."""
+    codes = col.data if col.valid is None else col.data[col.valid]
+    used = to_host(xp, xp.unique(codes)).astype(np.int64)
+    entries = col.dictionary.take(pa.array(used, pa.int64()))
+    if not to.is_temporal:
+        entries = pc.utf8_trim_whitespace(entries)
+    target = pa.decimal128(38, to.scale) if to.is_decimal else to_arrow(to)
+    try:
+        parsed = entries.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise DataError(f"cannot convert string to {to} in {what}: {e}") from e
+    host = arrow_to_col(parsed, to)
+    table = np.zeros(len(col.dictionary), dtype=host.data.dtype)
+    table[used] = host.data
+    out = Col(gather(xp, table, col.data), col.valid, to)
+    if to.is_decimal:
+        out.data = _to_decimal(xp, out, to, what)
+    return out
+
+
+# --------------------------------------------------------------------------- entry point
+def cast_col(xp, col: Col, to: DType, what: str = "CAST") -> Col:
+    """Convert ``col`` to type ``to`` (NULLs stay NULL); raises on values that do not fit."""
+    fr = col.dtype
+    if fr == to:
+        return col
+    if fr.is_null:
+        return null_col(xp, len(col), to)
+    if to.is_string:
+        return _format(xp, col) if not fr.is_string else Col(col.data, col.valid, to, col.dictionary)
+    if fr.is_string:
+        return _parse(xp, col, to, what)
+    if to.is_bool and (fr.is_numeric or fr.is_bool):
+        data = col.data != 0 if not fr.is_bool else col.data
+    elif to.is_float and (fr.is_numeric or fr.is_bool):
+        data = _as_float(xp, col).astype(phys(xp, to))
+    elif to.is_integer and (fr.is_numeric or fr.is_bool):
+        data = _to_int(xp, col, to, what)
+    elif to.is_decimal and (fr.is_numeric or fr.is_bool):
+        data = _to_decimal(xp, col, to, what)
+    elif to.is_temporal and fr.is_temporal:
+        data = _to_temporal(xp, col, to, what)
+    else:
+        raise NotSupportedError(f"cannot cast {fr} to {to} in {what}")
+    return Col(data, col.valid, to)
+

@@ -1,0 +1,76 @@
+"""Comparisons: both sides are brought to a common physical type, then compared with ``xp``."""
+
+from __future__ import annotations
+
+import operator
+
+from ..columns import Col
+from ..errors import TypeMismatchError
+from ..types import BOOL, FLOAT64, INT64, UINT64, DType, decimal, timestamp
+from .cast import cast_col
+from .core import and_valid
+from .strings import row_ranks
+
+_UNITS = ("s", "ms", "us", "ns")
+_OPS = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
+        "gt": operator.gt, "ge": operator.ge}
+
+
+def common_type(a: DType, b: DType, what: str = "comparison") -> DType:
+    """The type both sides of a comparison (or IN / BETWEEN / COALESCE) are converted to."""
+    if a.is_null:
+        return b
+    if b.is_null or a == b:
+        return a
+    if a.is_string and not b.is_string:
+        return b
+    if b.is_string and not a.is_string:
+        return a
+    if a.is_numeric and b.is_numeric:
+        if a.is_float or b.is_float:
+            return FLOAT64
+        if a.is_decimal or b.is_decimal:
+            return decimal(18, max(a.scale or 0, b.scale or 0))
+        if a.is_unsigned_integer and b.is_unsigned_integer:
+            return UINT64
+        return INT64
+    if a.is_temporal and b.is_temporal:
+        if a.kind == "date" and b.kind == "date":
+            return a
+        units = [t.unit for t in (a, b) if t.kind == "timestamp"]
+        return timestamp(max(units, key=_UNITS.index), a.tz if a.kind == "timestamp" else b.tz)
+    if a.is_bool and b.is_bool:
+        return BOOL
+    raise TypeMismatchError(f"cannot compare {a} with {b} in {what}")
+
+
+def _mixed_uint64(xp, op, a: Col, b: Col):
+    """Compare a signed int column with a uint64 one exactly (no common 64-bit type exists)."""
+    sa, ub = (a, b) if b.dtype == UINT64 else (b, a)
+    s = sa.data.astype(xp.int64)
+    neg = s < 0
+    s_u = xp.where(neg, 0, s).astype(xp.uint64)
+    x, y = (s_u, ub.data) if sa is a else (ub.data, s_u)
+    r = _OPS[op](x, y)
+    # a negative signed value is below every unsigned one
+    neg_result = {"eq": False, "ne": True, "lt": sa is a, "le": sa is a, "gt": sa is not a,
+                  "ge": sa is not a}[op]
+    return xp.where(neg, neg_result, r)
+
+
+def compare(xp, op: str, a: Col, b: Col, what: str = "comparison") -> Col:
+    """``a op b`` for op in eq ne lt le gt ge, as a BOOL column (NULL if either side is)."""
+    valid = and_valid(a.valid, b.valid)
+    if (a.dtype == UINT64 and b.dtype.is_signed_integer) or (b.dtype == UINT64 and a.dtype.is_signed_integer):
+        return Col(_mixed_uint64(xp, op, a, b), valid, BOOL)
+    t = common_type(a.dtype, b.dtype, what)
+    a, b = cast_col(xp, a, t, what), cast_col(xp, b, t, what)
+    valid = and_valid(a.valid, b.valid)
+    if t.is_null:
+        n = len(a)
+        return Col(xp.zeros(n, dtype=xp.bool_), xp.zeros(n, dtype=xp.bool_), BOOL)
+    if t.is_string:
+        x, y = row_ranks(xp, [a, b])
+    else:
+        x, y = a.data, b.data
+    return Col(_OPS[op](x, y), valid, BOOL)

@@ -1,0 +1,14 @@
+"""Sources and sinks: getting Arrow record batches in and results out."""
+
+from .sinks import (CallbackSink, CsvSink, JsonLinesSink, MemorySink, ParquetSink, Sink,
+                    as_sink)
+from .sources import (CsvSource, IterableSource, JsonLinesSource, ParquetSource, Source,
+                      StreamSource, TableSource, as_source, rechunk)
+from .synthetic import TradesSource, trades_batches
+
+__all__ = [
+    "Source", "TableSource", "StreamSource", "IterableSource", "ParquetSource", "CsvSource",
+    "JsonLinesSource", "as_source", "rechunk",
+    "Sink", "MemorySink", "CallbackSink", "ParquetSink", "CsvSink", "JsonLinesSink", "as_sink",
+    "TradesSource", "trades_batches",
+]

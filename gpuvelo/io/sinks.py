@@ -1,0 +1,300 @@
+"""Sinks: where results go, all taking Arrow tables.
+
+The job calls ``set_schema(schema)`` once before any write, then ``write(table)`` any
+number of times, then ``close()``. Closing twice is harmless; writing after close raises
+:class:`~gpuvelo.errors.SinkError`. File sinks take a path or an open binary file object
+(which they flush but do not close).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import SinkError
+
+
+class Sink:
+    """Base class of sinks; subclasses implement ``_write`` and optionally ``_open``/``_close``."""
+
+    def __init__(self):
+        self.rows_written = 0
+        self.schema: pa.Schema | None = None
+        self._closed = False
+
+    def describe(self) -> str:
+        """A human description of where results go."""
+        return type(self).__name__
+
+    def set_schema(self, schema: pa.Schema) -> None:
+        """Tell the sink the schema of every table it will be given (before any write)."""
+        self.schema = schema
+
+    def write(self, table: pa.Table) -> None:
+        """Accept a table of results."""
+        if self._closed:
+            raise SinkError(f"{self.describe()}: write after close")
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
+        if self.schema is None:
+            self.schema = table.schema
+        elif not table.schema.equals(self.schema):
+            try:
+                table = table.cast(self.schema)
+            except (pa.ArrowException, ValueError) as e:
+                raise SinkError(f"{self.describe()}: table schema {table.schema} does not match "
+                                f"the sink's schema {self.schema}") from e
+        try:
+            self._write(table)
+        except (OSError, pa.ArrowException) as e:
+            raise SinkError(f"{self.describe()}: cannot write: {e}") from e
+        self.rows_written += table.num_rows
+
+    def close(self) -> None:
+        """Finish writing and release resources; harmless to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._close()
+        except (OSError, pa.ArrowException) as e:
+            raise SinkError(f"{self.describe()}: cannot close: {e}") from e
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _write(self, table: pa.Table) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()} rows_written={self.rows_written}>"
+
+
+class MemorySink(Sink):
+    """Keeps every table written; :meth:`table` concatenates them."""
+
+    def __init__(self):
+        super().__init__()
+        self._tables: list[pa.Table] = []
+
+    def describe(self) -> str:
+        return "memory"
+
+    def _write(self, table: pa.Table) -> None:
+        self._tables.append(table)
+
+    def table(self) -> pa.Table:
+        """Everything written so far, as one table (empty, with the schema, if nothing was)."""
+        if self._tables:
+            return pa.concat_tables(self._tables)
+        return (self.schema or pa.schema([])).empty_table()
+
+
+class CallbackSink(Sink):
+    """Calls ``fn(table)`` for every write."""
+
+    def __init__(self, fn: Callable[[pa.Table], object]):
+        super().__init__()
+        self.fn = fn
+
+    def describe(self) -> str:
+        return f"callback {getattr(self.fn, '__name__', repr(self.fn))}"
+
+    def _write(self, table: pa.Table) -> None:
+        self.fn(table)
+
+
+class FileSink(Sink):
+    """Common part of file sinks: a path (created on first use) or an open binary file."""
+
+    def __init__(self, target):
+        super().__init__()
+        self._own = isinstance(target, (str, os.PathLike))
+        self.path = Path(target) if self._own else None
+        self._target = target
+        self._out = None
+        self._started = False
+
+    def describe(self) -> str:
+        return str(self.path) if self.path is not None else repr(self._target)
+
+    def _stream(self):
+        if self._out is None:
+            self._out = open(self.path, "wb") if self._own else self._target
+        return self._out
+
+    def _write(self, table: pa.Table) -> None:
+        if not self._started:
+            self._start(self.schema)
+            self._started = True
+        self._write_rows(table)
+
+    def _close(self) -> None:
+        if not self._started:
+            self._start(self.schema)
+        self._finish()
+        if self._out is not None:
+            if self._own:
+                self._out.close()
+            else:
+                self._out.flush()
+
+    def _start(self, schema: pa.Schema | None) -> None:
+        """Write whatever comes before the rows (header, file metadata)."""
+
+    def _write_rows(self, table: pa.Table) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        """Write whatever comes after the rows."""
+
+
+class ParquetSink(FileSink):
+    """Writes one Parquet file."""
+
+    def _start(self, schema):
+        import pyarrow.parquet as pq
+
+        self._writer = pq.ParquetWriter(self._stream(), schema or pa.schema([]))
+
+    def _write_rows(self, table):
+        self._writer.write_table(table)
+
+    def _finish(self):
+        self._writer.close()
+
+
+class CsvSink(FileSink):
+    """Writes CSV with a header line (pyarrow's CSV writer; NULL is an empty field)."""
+
+    def _start(self, schema):
+        import pyarrow.csv as csv
+
+        self._writer = csv.CSVWriter(self._stream(), schema) if schema is not None else None
+
+    def _write_rows(self, table):
+        self._writer.write_table(table)
+
+    def _finish(self):
+        if self._writer is not None:
+            self._writer.close()
+        else:
+            self._stream()
+
+
+class JsonLinesSink(FileSink):
+    """Writes one JSON object per line: timestamps as ISO-8601 strings (UTC ones end in Z),
+    dates as ``YYYY-MM-DD``, decimals as strings, NaN and infinities and NULL as ``null``."""
+
+    _CHUNK = 1 << 16
+
+    def _write_rows(self, table):
+        out = self._stream()
+        for batch in table.to_batches(max_chunksize=self._CHUNK):
+            out.write(json_lines(batch))
+
+    def _finish(self):
+        self._stream()
+
+
+def json_lines(batch: pa.RecordBatch) -> bytes:
+    """The rows of ``batch`` as JSON lines (UTF-8, each ending in a newline), vectorised."""
+    if batch.num_rows == 0:
+        return b""
+    if batch.num_columns == 0:
+        return b"{}\n" * batch.num_rows
+    parts: list = []
+    for i, (name, col) in enumerate(zip(batch.schema.names, batch.columns)):
+        parts.append(("{" if i == 0 else ",") + json.dumps(name) + ":")
+        parts.append(_json_values(col))
+    parts.append("}\n")
+    lines = pc.binary_join_element_wise(*parts, "")
+    # the values of a string array lie end to end in its data buffer: hand that out
+    offsets = pa.Array.from_buffers(pa.int32(), len(lines) + 1, [None, lines.buffers()[1]],
+                                    offset=lines.offset)
+    start, end = offsets[0].as_py(), offsets[-1].as_py()
+    return lines.buffers()[2].slice(start, end - start).to_pybytes()
+
+
+def _json_values(col: pa.Array) -> pa.Array:
+    """JSON text for each value of an Arrow column; NULL becomes ``null``."""
+    t = col.type
+    if pa.types.is_null(t):
+        text = pa.repeat("null", len(col))
+    elif pa.types.is_boolean(t):
+        text = pc.if_else(col, "true", "false")
+    elif pa.types.is_integer(t):
+        text = col.cast(pa.string())
+    elif pa.types.is_floating(t):
+        finite = pc.is_finite(col)
+        text = pc.if_else(finite, col.cast(pa.string()), pa.scalar(None, pa.string()))
+    elif pa.types.is_decimal(t) or pa.types.is_date(t):
+        text = _quote(col.cast(pa.string()))
+    elif pa.types.is_timestamp(t):
+        fmt = "%Y-%m-%dT%H:%M:%S"
+        if t.tz is not None:
+            naive = col.cast(pa.timestamp(t.unit))  # the stored values are UTC
+            text = _quote(pc.binary_join_element_wise(pc.strftime(naive, format=fmt), "Z", ""))
+        else:
+            text = _quote(pc.strftime(col, format=fmt))
+    elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+        text = _quote(_escape(col.cast(pa.string())))
+    else:  # rare nested types: per value, through the json module
+        text = pa.array([json.dumps(v, default=str) for v in col.to_pylist()], pa.string())
+    return pc.fill_null(text, "null")
+
+
+def _quote(text: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise('"', text, '"', "")
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t",
+            "\b": "\\b", "\f": "\\f"}
+
+
+def _escape(text: pa.Array) -> pa.Array:
+    """JSON string escaping: backslash, quote and control characters."""
+    for ch, esc in _ESCAPES.items():
+        text = pc.replace_substring(text, ch, esc)
+    if pc.any(pc.match_substring_regex(text, "[\\x00-\\x1f]")).as_py():
+        for code in range(0x20):
+            if chr(code) not in _ESCAPES:
+                text = pc.replace_substring(text, chr(code), f"\\u{code:04x}")
+    return text
+
+
+# --------------------------------------------------------------------------- dispatch
+def as_sink(obj) -> Sink:
+    """A :class:`Sink` from a Sink, a path (by extension: .parquet/.pq, .csv,
+    .jsonl/.ndjson/.json) or a callable taking a table."""
+    if isinstance(obj, Sink):
+        return obj
+    if isinstance(obj, (str, os.PathLike)):
+        ext = Path(obj).suffix.lower()
+        if ext in (".parquet", ".pq"):
+            return ParquetSink(obj)
+        if ext == ".csv":
+            return CsvSink(obj)
+        if ext in (".jsonl", ".ndjson", ".json"):
+            return JsonLinesSink(obj)
+        raise SinkError(f"{obj}: unknown output file type {ext or '(no extension)'}; use "
+                        ".parquet/.pq, .csv or .jsonl/.ndjson/.json")
+    if callable(obj):
+        return CallbackSink(obj)
+    raise SinkError(f"cannot write results to a {type(obj).__name__}; gpuvelo accepts a Sink, "
+                    "a path (.parquet, .csv, .jsonl) or a callable taking a pyarrow Table")

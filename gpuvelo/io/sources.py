@@ -1,0 +1,602 @@
+"""Sources: where record batches come from, all speaking Arrow.
+
+A :class:`Source` yields ``pyarrow.RecordBatch`` objects, streaming (a file is never read
+whole). :func:`as_source` turns anything a user may hand gpuvelo -- a Table, a DataFrame,
+a dict of arrays, a generator of batches, a path -- into one.
+
+With a ``batch_size`` every batch but the last of a source partition has exactly
+``batch_size`` rows, whatever the chunking of the input (slices, no copy, where possible).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+
+from ..errors import DataError, SchemaMismatchError, SourceError
+
+PARQUET_EXTS = (".parquet", ".pq")
+CSV_EXTS = (".csv",)
+JSON_EXTS = (".jsonl", ".ndjson", ".json")
+_BLOCK_BYTES = 1 << 20
+
+
+# --------------------------------------------------------------------------- the protocol
+class Source:
+    """Base class of sources.
+
+    ``name`` is set by the owner (the job sets it to the query's table name).
+    ``source_partitions`` is how many source partitions :meth:`batches_with_partition`
+    tags batches with (numbered from 0); ``partition_key`` names the columns the source
+    is known to be partitioned by, or is None when unknown. Subclasses implement
+    :meth:`schema` and either :meth:`batches` or :meth:`batches_with_partition`.
+    """
+
+    source_partitions: int = 1
+    partition_key: tuple[str, ...] | None = None
+
+    def __init__(self, *, name: str | None = None, batch_size: int | None = None):
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
+            raise DataError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.batch_size = batch_size
+        self.name = name if name is not None else self.describe()
+        self.rows_read = 0
+
+    def describe(self) -> str:
+        """A human description of where the data comes from (e.g. the path)."""
+        return type(self).__name__
+
+    def schema(self) -> pa.Schema:
+        """The Arrow schema of the batches (may peek at the data)."""
+        raise NotImplementedError
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """Yield the record batches, streaming."""
+        if type(self).batches_with_partition is Source.batches_with_partition:
+            raise NotImplementedError(f"{type(self).__name__} implements neither batches() "
+                                      "nor batches_with_partition()")
+        for _, batch in self.batches_with_partition():
+            yield batch
+
+    def batches_with_partition(self) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """Yield ``(source_partition, batch)`` pairs; every batch is in partition 0 by default."""
+        for batch in self.batches():
+            yield 0, batch
+
+    def progress(self) -> tuple[int, int | None]:
+        """``(units done, total units or None)``; the base class counts rows with no total."""
+        return self.rows_read, None
+
+    def close(self) -> None:
+        """Release any open resources; harmless to call twice."""
+
+    def _counted(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """Re-chunk to ``batch_size`` and count the rows handed out."""
+        for batch in rechunk(batches, self.batch_size, self.describe()):
+            self.rows_read += batch.num_rows
+            yield batch
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+def rechunk(batches: Iterable[pa.RecordBatch], batch_size: int | None,
+            where: str = "source") -> Iterator[pa.RecordBatch]:
+    """Yield ``batches`` re-cut to exactly ``batch_size`` rows (the last may be shorter).
+
+    Empty batches are dropped; every batch must have the first batch's schema
+    (:class:`SchemaMismatchError` otherwise). Without a batch size, batches pass through.
+    """
+    first: pa.Schema | None = None
+    pending: list[pa.RecordBatch] = []
+    n_pending = 0
+    for batch in batches:
+        if first is None:
+            first = batch.schema
+        elif not batch.schema.equals(first):
+            raise SchemaMismatchError(f"{where}: a batch has schema {_schema_str(batch.schema)}, "
+                                      f"the first batch had {_schema_str(first)}")
+        if batch.num_rows == 0:
+            continue
+        if batch_size is None:
+            yield batch
+            continue
+        pending.append(batch)
+        n_pending += batch.num_rows
+        if n_pending < batch_size:
+            continue
+        whole = _concat(pending)
+        start = 0
+        while n_pending - start >= batch_size:
+            yield whole.slice(start, batch_size)
+            start += batch_size
+        pending = [whole.slice(start)] if start < n_pending else []
+        n_pending -= start
+    if n_pending:
+        yield _concat(pending)
+
+
+def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    """One batch from several; no copy when there is only one."""
+    if len(batches) == 1:
+        return batches[0]
+    if hasattr(pa, "concat_batches"):  # pyarrow >= 19
+        return pa.concat_batches(batches)
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+
+
+def _schema_str(schema: pa.Schema) -> str:
+    return "(" + ", ".join(f"{f.name} {f.type}" for f in schema) + ")"
+
+
+# --------------------------------------------------------------------------- in memory
+class TableSource(Source):
+    """A pyarrow Table (or RecordBatch) held in memory; can be read any number of times."""
+
+    def __init__(self, table: pa.Table | pa.RecordBatch, *, name: str | None = None,
+                 batch_size: int | None = None):
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
+        self.table = table
+        super().__init__(name=name, batch_size=batch_size)
+
+    def describe(self) -> str:
+        return f"table of {self.table.num_rows} rows"
+
+    def schema(self) -> pa.Schema:
+        return self.table.schema
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        self.rows_read = 0
+        yield from self._counted(self.table.to_batches())
+
+    def progress(self) -> tuple[int, int | None]:
+        return self.rows_read, self.table.num_rows
+
+
+class StreamSource(Source):
+    """Anything with ``__arrow_c_stream__`` (pandas or polars DataFrame, ...): a fresh Arrow
+    stream is opened for every read."""
+
+    def __init__(self, obj, *, name: str | None = None, batch_size: int | None = None):
+        self.obj = obj
+        super().__init__(name=name, batch_size=batch_size)
+
+    def describe(self) -> str:
+        return f"{type(self.obj).__module__}.{type(self.obj).__name__}"
+
+    def _reader(self) -> pa.RecordBatchReader:
+        try:
+            return pa.RecordBatchReader.from_stream(self.obj)
+        except (pa.ArrowException, TypeError, ValueError) as e:
+            raise DataError(f"{self.describe()}: cannot read it as an Arrow stream: {e}") from e
+
+    def schema(self) -> pa.Schema:
+        return self._reader().schema
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        self.rows_read = 0
+        yield from self._counted(iter(self._reader()))
+
+
+class IterableSource(Source):
+    """An iterable of RecordBatches or Tables (a generator, a RecordBatchReader, a list).
+
+    A one-shot iterator can be read once; :meth:`schema` peeks at the first item and keeps it.
+    """
+
+    def __init__(self, items: Iterable, *, schema: pa.Schema | None = None,
+                 name: str | None = None, batch_size: int | None = None):
+        self._items = items
+        self._schema = schema
+        self._peeked: list[pa.RecordBatch] = []
+        self._iter: Iterator | None = None
+        self._reusable = isinstance(items, (list, tuple))
+        self._started = False
+        self._n_items = 0
+        super().__init__(name=name, batch_size=batch_size)
+
+    def describe(self) -> str:
+        return f"iterable of record batches ({type(self._items).__name__})"
+
+    def _raw(self) -> Iterator[pa.RecordBatch]:
+        """The input's items as RecordBatches, in order, the peeked ones first."""
+        if self._iter is None:
+            self._iter = iter(self._items)
+        while self._peeked:
+            yield self._peeked.pop(0)
+        for item in self._iter:
+            i, self._n_items = self._n_items, self._n_items + 1
+            if isinstance(item, pa.RecordBatch):
+                yield item
+            elif isinstance(item, pa.Table):
+                yield from item.to_batches()
+            else:
+                raise DataError(f"{self.describe()}: item {i} is a {type(item).__name__}; "
+                                "expected pyarrow RecordBatch or Table")
+
+    def schema(self) -> pa.Schema:
+        if self._schema is None:
+            for batch in self._raw():
+                self._peeked.append(batch)
+                self._schema = batch.schema
+                break
+            else:
+                raise DataError(f"{self.describe()}: no batches to take a schema from")
+        return self._schema
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        if self._reusable:
+            self._iter, self._peeked, self._n_items = None, [], 0
+        elif self._started:
+            raise SourceError(f"{self.name}: this iterator source was already read; "
+                              "pass a list, a Table or a path to read it again")
+        self._started = True
+        self.rows_read = 0
+        yield from self._counted(self._raw())
+
+
+# --------------------------------------------------------------------------- files
+class FileSource(Source):
+    """Common part of the file sources: a path, a file size, progress by bytes."""
+
+    def __init__(self, path, *, name: str | None = None, batch_size: int | None = None):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise DataError(f"{self.path}: no such file or directory")
+        self._file: pa.NativeFile | None = None
+        self._bytes_done = 0
+        super().__init__(name=name, batch_size=batch_size)
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def _size(self) -> int:
+        return self.path.stat().st_size
+
+    def progress(self) -> tuple[int, int | None]:
+        done = self._file.tell() if self._file is not None and not self._file.closed \
+            else self._bytes_done
+        return done, self._size()
+
+    def _open(self, track: bool = True) -> pa.NativeFile:
+        """Open the file; a tracked open (the streaming read) is the one progress reports."""
+        if not track:
+            return pa.OSFile(str(self.path), "r")
+        self.close()
+        self._bytes_done = 0
+        self._file = pa.OSFile(str(self.path), "r")
+        return self._file
+
+    def close(self) -> None:
+        if self._file is not None and not self._file.closed:
+            self._bytes_done = self._file.tell()
+            self._file.close()
+
+
+class ParquetSource(Source):
+    """A Parquet file, or a directory of them (one source partition per file, sorted by
+    name). Read in row groups / batches via ``ParquetFile.iter_batches``; progress in rows."""
+
+    def __init__(self, path, *, batch_size: int | None = None, columns: list[str] | None = None,
+                 name: str | None = None):
+        self.path = Path(path)
+        if self.path.is_dir():
+            self.files = sorted(p for p in self.path.iterdir()
+                                if p.is_file() and p.suffix.lower() in PARQUET_EXTS)
+            if not self.files:
+                raise DataError(f"{self.path}: directory holds no .parquet files")
+        elif self.path.exists():
+            self.files = [self.path]
+        else:
+            raise DataError(f"{self.path}: no such file or directory")
+        self.columns = columns
+        self.source_partitions = len(self.files)
+        self._total: int | None = None
+        super().__init__(name=name, batch_size=batch_size)
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def _parquet_file(self, path: Path):
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.ParquetFile(str(path))
+        except pa.ArrowException as e:
+            raise DataError(f"{path}: not a readable Parquet file: {e}") from e
+
+    def schema(self) -> pa.Schema:
+        schema = self._parquet_file(self.files[0]).schema_arrow
+        if self.columns is not None:
+            missing = [c for c in self.columns if c not in schema.names]
+            if missing:
+                raise DataError(f"{self.files[0]}: no column(s) {', '.join(missing)}; "
+                                f"the file has {', '.join(schema.names)}")
+            schema = pa.schema([schema.field(c) for c in self.columns])
+        return schema
+
+    def batches_with_partition(self) -> Iterator[tuple[int, pa.RecordBatch]]:
+        self.rows_read = 0
+        schema = self.schema()
+        for part, path in enumerate(self.files):
+            pf = self._parquet_file(path)
+            kwargs = {"columns": self.columns}
+            if self.batch_size is not None:
+                kwargs["batch_size"] = self.batch_size
+            try:
+                raw = pf.iter_batches(**kwargs)
+                checked = (_check_schema(b, schema, path) for b in raw)
+                for batch in self._counted(checked):
+                    yield part, batch
+            except pa.ArrowException as e:
+                raise DataError(f"{path}: cannot read Parquet data: {e}") from e
+            finally:
+                pf.close()
+
+    def progress(self) -> tuple[int, int | None]:
+        if self._total is None:
+            self._total = sum(self._parquet_file(p).metadata.num_rows for p in self.files)
+        return self.rows_read, self._total
+
+
+def _check_schema(batch: pa.RecordBatch, schema: pa.Schema, where) -> pa.RecordBatch:
+    if not batch.schema.equals(schema):
+        raise SchemaMismatchError(f"{where}: schema {_schema_str(batch.schema)} differs from "
+                                  f"the source's first file {_schema_str(schema)}")
+    return batch
+
+
+class CsvSource(FileSource):
+    """A CSV file read with pyarrow's streaming CSV reader (types inferred from the first
+    block unless ``schema`` is given). Progress in bytes."""
+
+    def __init__(self, path, *, batch_size: int | None = None, delimiter: str = ",",
+                 schema: pa.Schema | None = None, header: bool = True,
+                 block_size: int = _BLOCK_BYTES, null_values: list[str] | None = None,
+                 name: str | None = None):
+        self.delimiter, self.explicit_schema, self.header = delimiter, schema, header
+        self.block_size, self.null_values = block_size, null_values
+        self._invalid: list = []
+        super().__init__(path, name=name, batch_size=batch_size)
+
+    def _reader(self, track: bool = True):
+        import pyarrow.csv as csv
+
+        names = None
+        if not self.header and self.explicit_schema is not None:
+            names = self.explicit_schema.names
+        # single-threaded so that pyarrow can number a malformed row
+        read = csv.ReadOptions(block_size=self.block_size, use_threads=False, column_names=names,
+                               autogenerate_column_names=not self.header and names is None)
+        self._invalid = []
+
+        def on_invalid(row):  # remember where pyarrow found the bad row; still fail
+            self._invalid.append(row)
+            return "error"
+
+        parse = csv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid)
+        convert = csv.ConvertOptions(
+            column_types=self.explicit_schema, strings_can_be_null=True,
+            **({"null_values": self.null_values} if self.null_values is not None else {}))
+        try:
+            return csv.open_csv(self._open(track), read_options=read, parse_options=parse,
+                                convert_options=convert)
+        except pa.ArrowException as e:
+            raise self._error(e, 0) from e
+
+    def _error(self, e: Exception, rows_before: int) -> DataError:
+        if self._invalid:
+            row = self._invalid[0]
+            return DataError(f"{self.path}: malformed CSV row at line {row.number}: expected "
+                             f"{row.expected_columns} columns, got {row.actual_columns}: "
+                             f"{row.text!r}")
+        first = rows_before + 1 + (1 if self.header else 0)
+        return DataError(f"{self.path}: bad CSV data at or after line {first} "
+                         f"(data row {rows_before + 1}): {e}")
+
+    def schema(self) -> pa.Schema:
+        reader = self._reader(track=False)
+        try:
+            return reader.schema
+        finally:
+            reader.close()
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        self.rows_read = 0
+        reader = self._reader()
+        rows = 0
+
+        def raw():
+            nonlocal rows
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except pa.ArrowException as e:
+                    raise self._error(e, rows) from e
+                rows += batch.num_rows
+                yield batch
+
+        try:
+            yield from self._counted(raw())
+        finally:
+            self.close()
+
+
+class JsonLinesSource(FileSource):
+    """A file of JSON objects, one per line. Read in blocks of whole lines, each parsed by
+    ``pyarrow.json.read_json``; the first block's inferred schema holds for the rest
+    (unless ``schema`` is given). Progress in bytes."""
+
+    def __init__(self, path, *, batch_size: int | None = None, schema: pa.Schema | None = None,
+                 block_size: int = _BLOCK_BYTES, name: str | None = None):
+        self.explicit_schema, self.block_size = schema, block_size
+        self._inferred: pa.Schema | None = None
+        super().__init__(path, name=name, batch_size=batch_size)
+
+    def _blocks(self, track: bool = True) -> Iterator[tuple[int, bytes]]:
+        """Yield ``(first line number, block of whole lines)``; reads the file streaming."""
+        f = self._open(track)
+        line, tail = 1, b""
+        try:
+            while True:
+                chunk = f.read(self.block_size)
+                if not chunk:
+                    break
+                data = tail + chunk
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    tail = data
+                    continue
+                block, tail = data[:cut], data[cut:]
+                yield line, block
+                line += block.count(b"\n")
+            if tail.strip():
+                yield line, tail + b"\n"
+        finally:
+            if not track:
+                f.close()
+
+    def _parse(self, block: bytes, first_line: int, schema: pa.Schema | None) -> pa.Table:
+        import pyarrow.json as pj
+
+        opts = pj.ParseOptions(explicit_schema=schema,
+                               unexpected_field_behavior="error" if schema is not None else "infer")
+        try:
+            return pj.read_json(io.BytesIO(block), parse_options=opts,
+                                read_options=pj.ReadOptions(block_size=len(block) + 1))
+        except pa.ArrowException as e:
+            raise DataError(f"{self.path}: malformed JSON at line "
+                            f"{self._bad_line(block, first_line, schema, str(e))}: "
+                            f"{_strip_row(str(e))}") from e
+
+    def _bad_line(self, block: bytes, first_line: int, schema, message: str) -> int:
+        """The file line of a parse error: from pyarrow's row number (which skips blank
+        lines) when it gives one, else by parsing the block's lines one at a time."""
+        import pyarrow.json as pj
+
+        lines = block.split(b"\n")
+        nonblank = [i for i, ln in enumerate(lines) if ln.strip()]
+        m = re.search(r"in row (\d+)", message)
+        if m and int(m.group(1)) < len(nonblank):
+            return first_line + nonblank[int(m.group(1))]
+        opts = pj.ParseOptions(explicit_schema=schema,
+                               unexpected_field_behavior="error" if schema is not None else "infer")
+        for i in nonblank:  # error path only
+            try:
+                pj.read_json(io.BytesIO(lines[i] + b"\n"), parse_options=opts)
+            except pa.ArrowException:
+                return first_line + i
+        return first_line
+
+    def schema(self) -> pa.Schema:
+        if self.explicit_schema is not None:
+            return self.explicit_schema
+        if self._inferred is None:
+            blocks = self._blocks(track=False)
+            try:
+                for line, block in blocks:
+                    self._inferred = self._parse(block, line, None).schema
+                    break
+            finally:
+                blocks.close()
+        if self._inferred is not None:
+            return self._inferred
+        raise DataError(f"{self.path}: empty JSON lines file; cannot infer a schema")
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        self.rows_read = 0
+        schema = self.explicit_schema
+
+        def raw():
+            nonlocal schema
+            for line, block in self._blocks():
+                table = self._parse(block, line, schema)
+                schema = self._inferred = table.schema
+                yield from table.to_batches()
+
+        try:
+            yield from self._counted(raw())
+        finally:
+            self.close()
+
+
+def _strip_row(message: str) -> str:
+    return re.sub(r"\s*in row \d+$", "", message.replace("JSON parse error: ", ""))
+
+
+# --------------------------------------------------------------------------- dispatch
+ACCEPTED = ("a gpuvelo Source, a pyarrow Table, RecordBatch or RecordBatchReader, a pandas or "
+            "polars DataFrame (anything with __arrow_c_stream__), a dict of equal-length "
+            "arrays or lists, an iterable of RecordBatches or Tables, or a path to a "
+            ".parquet/.pq, .csv, .jsonl/.ndjson/.json file or a directory of Parquet files")
+
+
+def as_source(obj, *, batch_size: int | None = None, name: str | None = None) -> Source:
+    """Turn ``obj`` into a :class:`Source` (see :data:`ACCEPTED` for what it takes).
+
+    An existing Source is returned as is (its batch size set when one is given).
+    """
+    if isinstance(obj, Source):
+        if batch_size is not None:
+            obj.batch_size = batch_size
+        if name is not None:
+            obj.name = name
+        return obj
+    kw = {"batch_size": batch_size, "name": name}
+    if isinstance(obj, (pa.Table, pa.RecordBatch)):
+        return TableSource(obj, **kw)
+    if isinstance(obj, pa.RecordBatchReader):
+        return IterableSource(obj, schema=obj.schema, **kw)
+    if isinstance(obj, (str, os.PathLike)):
+        return path_source(obj, **kw)
+    if isinstance(obj, dict):
+        return TableSource(table_from_dict(obj), **kw)
+    if hasattr(obj, "__arrow_c_stream__"):
+        return StreamSource(obj, **kw)
+    if isinstance(obj, Iterable) and not isinstance(obj, (bytes, bytearray)) \
+            and not hasattr(obj, "__array__"):
+        return IterableSource(obj, **kw)
+    raise DataError(f"cannot read data from a {type(obj).__name__}; gpuvelo accepts {ACCEPTED}")
+
+
+def path_source(path, *, batch_size: int | None = None, name: str | None = None) -> Source:
+    """A file source chosen by the path's extension (a directory: Parquet files)."""
+    p = Path(path)
+    kw = {"batch_size": batch_size, "name": name}
+    if p.is_dir():
+        return ParquetSource(p, **kw)
+    ext = p.suffix.lower()
+    if ext in PARQUET_EXTS:
+        return ParquetSource(p, **kw)
+    if ext in CSV_EXTS:
+        return CsvSource(p, **kw)
+    if ext in JSON_EXTS:
+        return JsonLinesSource(p, **kw)
+    if not p.exists():
+        raise DataError(f"{p}: no such file or directory")
+    raise DataError(f"{p}: unknown file type {ext or '(no extension)'}; use .parquet/.pq, "
+                    ".csv, .jsonl/.ndjson/.json or a directory of Parquet files")
+
+
+def table_from_dict(data: dict) -> pa.Table:
+    """A Table from a dict of column name -> array or list; all columns the same length."""
+    lengths = {str(k): len(v) for k, v in data.items()}
+    if len(set(lengths.values())) > 1:
+        detail = ", ".join(f"{k}={n}" for k, n in lengths.items())
+        raise DataError(f"columns have unequal lengths: {detail}")
+    arrays = {}
+    for name, values in data.items():
+        try:
+            arrays[str(name)] = values if isinstance(values, (pa.Array, pa.ChunkedArray)) \
+                else pa.array(values)
+        except (pa.ArrowException, TypeError, ValueError) as e:
+            raise DataError(f"column {name!s}: cannot convert its values to Arrow: {e}") from e
+    return pa.table(arrays)

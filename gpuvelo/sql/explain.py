@@ -1,0 +1,76 @@
+"""A readable, multi-line description of a :class:`~gpuvelo.sql.plan.QueryPlan`."""
+
+from __future__ import annotations
+
+from .plan import (AggRef, Call, Case, Cast, ColumnRef, Expr, KeyRef, Literal, QueryPlan,
+                   WindowRef)
+
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "mod": "%", "eq": "=", "ne": "<>",
+          "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "and": "AND", "or": "OR"}
+
+# The partial accumulators each aggregate keeps (the state model in DESIGN.md).
+ACCUMULATORS = {"count_star": "n", "count": "n", "count_distinct": "distinct set", "sum": "sum",
+                "avg": "sum, n", "min": "min", "max": "max", "stddev_samp": "n, mean, M2",
+                "stddev_pop": "n, mean, M2", "var_samp": "n, mean, M2", "var_pop": "n, mean, M2",
+                "first": "value, arrival position", "last": "value, arrival position"}
+
+
+def expr_text(e: Expr, plan: QueryPlan | None = None) -> str:
+    """One expression as text: columns by name, keys/aggregates by their names when known."""
+    t = lambda x: expr_text(x, plan)   # noqa: E731
+    if isinstance(e, ColumnRef):
+        return e.name
+    if isinstance(e, Literal):
+        return "NULL" if e.value is None else repr(e.value) if isinstance(e.value, str) else str(e.value)
+    if isinstance(e, KeyRef):
+        return f"key#{e.index}" + (f"({plan.key_names[e.index]})" if plan else "")
+    if isinstance(e, AggRef):
+        return f"agg#{e.index}" + (f"({plan.aggregates[e.index].sql})" if plan else "")
+    if isinstance(e, WindowRef):
+        return f"window_{e.which}"
+    if isinstance(e, Cast):
+        return f"CAST({t(e.arg)} AS {e.dtype})"
+    if isinstance(e, Case):
+        whens = " ".join(f"WHEN {t(c)} THEN {t(v)}" for c, v in e.whens)
+        return f"CASE {whens} ELSE {t(e.else_)} END"
+    if isinstance(e, Call):
+        if e.op in _INFIX:
+            return f"({t(e.args[0])} {_INFIX[e.op]} {t(e.args[1])})"
+        return f"{e.op}({', '.join(t(a) for a in e.args)})"
+    return repr(e)
+
+
+def explain(plan: QueryPlan) -> str:
+    """A readable multi-line description of ``plan`` (for EXPLAIN and logs)."""
+    lines = [f"source: {plan.source} ({', '.join(f'{n} {t}' for n, t in plan.schema.items())})"]
+    if plan.output_name:
+        lines.append(f"output: {plan.output_name}")
+    lines.append(f"kind: {'aggregate' if plan.is_aggregate else 'stateless (filter/project)'}")
+    if plan.where is not None:
+        lines.append(f"filter: {expr_text(plan.where)}")
+    if plan.window is not None:
+        w = plan.window
+        parts = [f"{k}={getattr(w, k + '_ms')}ms" for k in ("size", "advance", "gap", "grace")
+                 if getattr(w, k + "_ms") is not None]
+        lines.append(f"window: {w.kind} on {w.time_column or '(job event time)'} {' '.join(parts)}")
+    if plan.group_keys:
+        lines.append("group keys:")
+        lines += [f"  #{i} {n} = {expr_text(k)} : {k.dtype}"
+                  for i, (n, k) in enumerate(zip(plan.key_names, plan.group_keys))]
+    if plan.aggregates:
+        lines.append("aggregates:")
+        lines += [f"  #{i} {a.func}({expr_text(a.arg) if a.arg is not None else '*'}) : {a.dtype}"
+                  f"  [accumulators: {ACCUMULATORS[a.func]}]" for i, a in enumerate(plan.aggregates)]
+    lines.append("outputs:")
+    lines += [f"  {o.name} = {expr_text(o.expr, plan)} : {o.expr.dtype}" for o in plan.outputs]
+    if plan.having is not None:
+        lines.append(f"having: {expr_text(plan.having, plan)}")
+    if plan.order_by:
+        keys = ", ".join(f"{expr_text(k.expr, plan)} {'DESC' if k.descending else 'ASC'}"
+                         f"{' NULLS FIRST' if k.nulls_first else ' NULLS LAST'}" for k in plan.order_by)
+        lines.append(f"order by: {keys}")
+    if plan.limit is not None or plan.offset is not None:
+        lines.append(f"limit: {plan.limit}" + (f" offset {plan.offset}" if plan.offset else ""))
+    lines.append(f"emit: {plan.emit}{'' if plan.emit_explicit else ' (default)'}")
+    lines += [f"note: {n}" for n in plan.notes]
+    return "\n".join(lines)

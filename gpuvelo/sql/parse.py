@@ -1,0 +1,104 @@
+"""Parsing a query into a :class:`ParsedQuery`: the sqlglot tree plus what the planner and
+the job need before a schema is known (source, output name, window, emit mode)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from ..errors import NotSupportedError, SqlSyntaxError
+from .dialect import Gpuvelo
+from .plan import WindowSpec
+from .windows import position, window_spec
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """A parsed query. ``tree`` is the sqlglot ``Select``; ``statement`` the whole statement
+    (a ``Create`` for CREATE STREAM/TABLE ... AS); ``emit`` is 'changes', 'final' or None
+    when the query has no EMIT clause."""
+
+    sql: str
+    tree: exp.Select
+    statement: exp.Expression
+    source: str
+    output_name: str | None
+    window: WindowSpec | None
+    emit: str | None
+
+
+def where(node, sql: str) -> dict:
+    """``line``/``column``/``sql`` keyword arguments for an error about ``node`` (the first
+    token sqlglot recorded a position for), or just ``sql`` when none is known."""
+    for n in node.walk() if isinstance(node, exp.Expression) else ():
+        if "start" in n.meta:
+            return {**position(sql, n.meta["start"]), "sql": sql}
+    return {"sql": sql}
+
+
+def _syntax_error(err: Exception, sql: str) -> SqlSyntaxError:
+    info = (getattr(err, "errors", None) or [{}])[0]
+    line, col = info.get("line"), info.get("col")
+    highlight = info.get("highlight") or ""
+    if col is not None and highlight and "\n" not in highlight:
+        col = max(1, col - len(highlight) + 1)     # sqlglot points at a token's last character
+    desc = info.get("description") or str(err).split("\n")[0]
+    near = f" near '{highlight}'" if highlight else ""
+    return SqlSyntaxError(f"syntax error: {desc}{near}", line=line, column=col, sql=sql)
+
+
+def _check_shape(select: exp.Expression, sql: str) -> exp.Table:
+    """Reject what gpuvelo cannot run (set operations, no FROM, joins, subqueries in FROM)."""
+    if isinstance(select, exp.SetOperation):
+        raise NotSupportedError(f"{type(select).__name__.upper()} is not supported; "
+                                "run one SELECT per query", **where(select, sql))
+    if not isinstance(select, exp.Select):
+        raise SqlSyntaxError("expected a SELECT statement (or CREATE STREAM|TABLE name AS SELECT ...)",
+                             line=1, column=1, sql=sql)
+    if select.args.get("with_"):
+        raise NotSupportedError("WITH (common table expressions) is not supported", sql=sql)
+    source = select.args.get("from_")
+    if source is None:
+        raise NotSupportedError("a query needs FROM <source>; SELECT without FROM is not supported",
+                                line=1, column=1, sql=sql)
+    if select.args.get("joins"):
+        join = select.args["joins"][0]
+        raise NotSupportedError(f"joins are not supported: {join.sql(dialect=Gpuvelo)}",
+                                **where(join, sql))
+    table = source.this
+    if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
+        raise NotSupportedError(f"FROM must name one source, not {table.sql(dialect=Gpuvelo)} "
+                                "(subqueries and table functions are not supported)", **where(table, sql))
+    return table
+
+
+def parse_query(sql: str) -> ParsedQuery:
+    """Parse ``sql`` with the gpuvelo dialect; SqlSyntaxError (with line/column) if it does not parse."""
+    try:
+        statements = sqlglot.parse(sql, read=Gpuvelo)
+    except (ParseError, TokenError) as err:
+        raise _syntax_error(err, sql) from None
+    statements = [s for s in statements if s is not None]
+    if len(statements) != 1:
+        raise SqlSyntaxError(f"expected one statement, got {len(statements)}", line=1, column=1, sql=sql)
+    statement = statements[0]
+    output_name = None
+    select = statement
+    if isinstance(statement, exp.Create):
+        if statement.args.get("kind") not in ("STREAM", "TABLE") or statement.expression is None:
+            raise NotSupportedError("only CREATE STREAM|TABLE name AS SELECT ... is supported", sql=sql)
+        output_name = statement.this.name
+        select = statement.expression
+    if isinstance(select, exp.Command):
+        raise SqlSyntaxError(f"cannot parse statement: {select.sql(dialect=Gpuvelo)[:60]}",
+                             line=1, column=1, sql=sql)
+    table = _check_shape(select, sql)
+    node = select.args.get("stream_window")
+    emit = select.args.get("emit")
+    return ParsedQuery(sql=sql, tree=select, statement=statement, source=table.name.lower(),
+                       output_name=output_name,
+                       window=window_spec(node, sql) if node is not None else None,
+                       emit=emit.this.name.lower() if emit is not None else None)

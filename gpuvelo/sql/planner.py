@@ -1,0 +1,527 @@
+"""Validating a parsed query against its source schema and building the :class:`QueryPlan`.
+
+Output column names: the alias; else, for a plain column, its schema spelling; else the
+expression's text as sqlglot prints it with lower-case function names (``sum(price * qty)``),
+except ``COUNT(*)``, which is named ``count_star()`` as in DuckDB.
+
+ORDER BY keys always carry an explicit ``nulls_first`` (DuckDB's rule: NULLS LAST unless
+the query says NULLS FIRST), so later stages never guess the default.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import replace
+from decimal import Decimal
+
+from sqlglot import exp
+
+from ..errors import NotSupportedError, PlanError, TypeMismatchError, UnknownColumnError
+from ..types import (BOOL, DATE, FLOAT32, FLOAT64, INT8, INT16, INT32, INT64, NULL, STRING,
+                     UINT8, UINT16, UINT32, UINT64, DType, decimal, timestamp)
+from .dialect import Gpuvelo
+from .parse import ParsedQuery, parse_query, where
+from .plan import (AggCall, AggRef, Call, Case, Cast, ColumnRef, Expr, KeyRef, Literal,
+                   OrderKey, OutputColumn, QueryPlan, WindowRef)
+from .sqltypes import comparable, common_type, result_type
+
+WINDOW_BOUNDS = {"window_start": "start", "_window_start": "start", "windowstart": "start",
+                 "window_end": "end", "_window_end": "end", "windowend": "end"}
+
+_BINARY = {exp.Add: "add", exp.Sub: "sub", exp.Mul: "mul", exp.Div: "div", exp.Mod: "mod",
+           exp.EQ: "eq", exp.NEQ: "ne", exp.LT: "lt", exp.LTE: "le", exp.GT: "gt", exp.GTE: "ge",
+           exp.And: "and", exp.Or: "or"}
+_UNARY = {exp.Abs: "abs", exp.Floor: "floor", exp.Ceil: "ceil", exp.Lower: "lower",
+          exp.Upper: "upper", exp.Length: "length"}
+_AGGS = {exp.Sum: "sum", exp.Avg: "avg", exp.Min: "min", exp.Max: "max",
+         exp.Stddev: "stddev_samp", exp.StddevSamp: "stddev_samp", exp.StddevPop: "stddev_pop",
+         exp.Variance: "var_samp", exp.VariancePop: "var_pop", exp.First: "first",
+         exp.Last: "last", exp.FirstValue: "first", exp.LastValue: "last"}
+_CASTS = {"BOOLEAN": BOOL, "TINYINT": INT8, "SMALLINT": INT16, "INT": INT32, "BIGINT": INT64,
+          "UTINYINT": UINT8, "USMALLINT": UINT16, "UINT": UINT32, "UBIGINT": UINT64,
+          "FLOAT": FLOAT32, "DOUBLE": FLOAT64, "VARCHAR": STRING, "TEXT": STRING,
+          "CHAR": STRING, "DATE": DATE, "TIMESTAMP": timestamp("us"),
+          "TIMESTAMPNTZ": timestamp("us"), "DATETIME": timestamp("us"),
+          "TIMESTAMP_S": timestamp("s"), "TIMESTAMP_MS": timestamp("ms"),
+          "TIMESTAMP_NS": timestamp("ns")}
+_NUMERIC_AGGS = ("sum", "avg", "stddev_samp", "stddev_pop", "var_samp", "var_pop")
+
+
+def _text(node) -> str:
+    return node.sql(dialect=Gpuvelo)
+
+
+def _display_name(node) -> str:
+    if isinstance(node, exp.Count) and isinstance(node.this, exp.Star):
+        return "count_star()"
+    return node.sql(dialect=Gpuvelo, normalize_functions="lower")
+
+
+def _contains(node, *types) -> exp.Expression | None:
+    return next(iter(node.find_all(*types)), None)
+
+
+def _is_agg(node) -> bool:
+    return isinstance(node, exp.AggFunc) or (isinstance(node, exp.Filter) and isinstance(node.this, exp.AggFunc))
+
+
+def _find_agg(node):
+    return next((n for n in node.walk() if _is_agg(n)), None)
+
+
+class _Planner:
+    """Compiles sqlglot expressions of one query into plan expressions."""
+
+    def __init__(self, parsed: ParsedQuery, schema: dict[str, DType]):
+        self.parsed, self.sql, self.schema = parsed, parsed.sql, dict(schema)
+        self.by_lower = {name.lower(): name for name in schema}
+        self.window = parsed.window
+        self.group_keys: list[Expr] = []
+        self.aggregates: list[AggCall] = []
+        self.aliases: dict[str, Expr] = {}   # select alias (lower) -> compiled expression
+
+    # ------------------------------------------------------------------ errors
+    def fail(self, cls, message: str, node=None):
+        raise cls(message, **(where(node, self.sql) if node is not None else {"sql": self.sql}))
+
+    # ------------------------------------------------------------------ columns
+    def column(self, node: exp.Column) -> ColumnRef:
+        name = self.by_lower.get(node.name.lower())
+        if name is None:
+            self.fail(UnknownColumnError, f"unknown column '{node.name}'; available: "
+                      + ", ".join(self.schema), node)
+        return ColumnRef(self.schema[name], name)
+
+    def window_bound(self, node) -> WindowRef | None:
+        if not isinstance(node, exp.Column) or node.name.lower() in self.by_lower:
+            return None
+        which = WINDOW_BOUNDS.get(node.name.lower())
+        if which is None:
+            return None
+        if self.window is None:
+            self.fail(PlanError, f"'{node.name}' needs a WINDOW clause", node)
+        col = self.window.time_column
+        t = self.schema[col] if col and self.schema[col].kind == "timestamp" else timestamp("ms")
+        return WindowRef(t, which)
+
+    # ------------------------------------------------------------------ generic compile
+    def compile(self, node, leaf) -> Expr:
+        """Compile ``node``; ``leaf(node)`` is asked first at every node and may return an
+        Expr (KeyRef, AggRef, ColumnRef, ...) that replaces the whole subtree."""
+        got = leaf(node)
+        if got is not None:
+            return got
+        sub = lambda n: self.compile(n, leaf)   # noqa: E731
+        if isinstance(node, exp.Paren):
+            return sub(node.this)
+        if isinstance(node, (exp.Window, exp.WindowSpec)):
+            self.fail(NotSupportedError, f"window functions (OVER) are not supported: {_text(node)}", node)
+        if isinstance(node, (exp.Subquery, exp.Select, exp.Exists)) or _contains(node, exp.Select):
+            self.fail(NotSupportedError, f"subqueries are not supported: {_text(node)}", node)
+        if isinstance(node, exp.Literal):
+            return self.literal(node)
+        if isinstance(node, exp.Boolean):
+            return Literal(BOOL, node.this)
+        if isinstance(node, exp.Null):
+            return Literal(NULL, None)
+        if type(node) in _BINARY:
+            return self.call(_BINARY[type(node)], (sub(node.this), sub(node.expression)), node)
+        if isinstance(node, exp.Neg):
+            arg = sub(node.this)
+            if isinstance(arg, Literal) and isinstance(arg.value, (int, float)) and not isinstance(arg.value, bool):
+                return Literal(arg.dtype, -arg.value)
+            return self.call("neg", (arg,), node)
+        if isinstance(node, exp.Not):
+            if isinstance(node.this, exp.Is):
+                return self.is_null(node.this, sub, negate=True)
+            return self.call("not", (sub(node.this),), node)
+        if isinstance(node, exp.Is):
+            return self.is_null(node, sub)
+        if isinstance(node, exp.In):
+            if node.args.get("query") or node.args.get("unnest"):
+                self.fail(NotSupportedError, f"IN with a subquery is not supported: {_text(node)}", node)
+            args = (sub(node.this), *(sub(e) for e in node.expressions))
+            return self.negated(self.call("in", args, node), node)
+        if isinstance(node, exp.Between):
+            args = (sub(node.this), sub(node.args["low"]), sub(node.args["high"]))
+            return self.negated(self.call("between", args, node), node)
+        if isinstance(node, exp.Like):
+            return self.negated(self.like(node, sub), node)
+        if type(node) in _UNARY:
+            return self.call(_UNARY[type(node)], (sub(node.this),), node)
+        if isinstance(node, exp.Round):
+            return self.round(node, sub)
+        if isinstance(node, exp.Coalesce):
+            return self.call("coalesce", (sub(node.this), *(sub(e) for e in node.expressions)), node)
+        if isinstance(node, exp.Nullif):
+            return self.call("nullif", (sub(node.this), sub(node.expression)), node)
+        if isinstance(node, exp.Case):
+            return self.case(node, sub)
+        if isinstance(node, (exp.Cast, exp.TryCast)):
+            return self.cast(node, sub)
+        if isinstance(node, exp.Anonymous):
+            self.fail(PlanError, f"unknown function '{node.name}' in {_text(node)}", node)
+        if isinstance(node, exp.Star):
+            self.fail(PlanError, "'*' is only allowed alone in the SELECT list", node)
+        if isinstance(node, exp.Func):
+            self.fail(NotSupportedError, f"function '{_display_name(node).split('(')[0]}' is not "
+                      f"supported: {_text(node)}", node)
+        self.fail(NotSupportedError, f"expression not supported: {_text(node)}", node)
+
+    def negated(self, e: Expr, node) -> Expr:
+        return Call(BOOL, "not", (e,)) if node.args.get("negate") else e
+
+    def call(self, op: str, args: tuple[Expr, ...], node, **kw) -> Call:
+        """A typed Call; checks comparability and coerces string literals to temporal types."""
+        if op in ("eq", "ne", "lt", "le", "gt", "ge", "in", "between", "nullif"):
+            args = self.coerce_temporal(args, node)
+            for a in args[1:]:
+                if not comparable(args[0].dtype, a.dtype):
+                    self.fail(TypeMismatchError, f"cannot compare {args[0].dtype} with {a.dtype} "
+                              f"in {_text(node)}", node)
+        if op in ("and", "or", "not"):
+            for a in args:
+                if not (a.dtype.is_bool or a.dtype.is_null):
+                    self.fail(TypeMismatchError, f"{op.upper()} needs booleans, got {a.dtype} in "
+                              f"{_text(node)}", node)
+        try:
+            return Call(result_type(op, [a.dtype for a in args], **kw), op, args)
+        except PlanError as err:
+            self.fail(type(err), f"{err.args[0]} in {_text(node)}", node)
+
+    def coerce_temporal(self, args, node):
+        target = next((a.dtype for a in args if a.dtype.is_temporal), None)
+        if target is None:
+            return args
+        return tuple(self.temporal_literal(a.value, target, node)
+                     if isinstance(a, Literal) and a.dtype.is_string else a for a in args)
+
+    def temporal_literal(self, text: str, t: DType, node) -> Literal:
+        try:
+            if t.kind == "date":
+                return Literal(t, _dt.date.fromisoformat(text.strip()))
+            return Literal(t, _dt.datetime.fromisoformat(text.strip()))
+        except ValueError:
+            self.fail(TypeMismatchError, f"'{text}' is not a valid {t}", node)
+
+    def literal(self, node: exp.Literal) -> Literal:
+        if node.is_string:
+            return Literal(STRING, node.this)
+        text = node.this
+        if any(c in text for c in ".eE"):
+            return Literal(FLOAT64, float(text))
+        value = int(text)
+        return Literal(INT64 if value < 2**63 else UINT64, value)
+
+    def is_null(self, node: exp.Is, sub, negate: bool = False) -> Expr:
+        if not isinstance(node.expression, exp.Null):
+            self.fail(NotSupportedError, f"only IS [NOT] NULL is supported: {_text(node)}", node)
+        return self.call("is_not_null" if negate else "is_null", (sub(node.this),), node)
+
+    def like(self, node: exp.Like, sub) -> Expr:
+        value, pattern = sub(node.this), sub(node.expression)
+        if node.args.get("escape"):
+            self.fail(NotSupportedError, f"LIKE ... ESCAPE is not supported: {_text(node)}", node)
+        if not (value.dtype.is_string or value.dtype.is_null):
+            self.fail(TypeMismatchError, f"LIKE needs a string, got {value.dtype} in {_text(node)}", node)
+        if not (isinstance(pattern, Literal) and pattern.dtype.is_string):
+            self.fail(PlanError, f"the LIKE pattern must be a string literal in {_text(node)}", node)
+        return Call(BOOL, "like", (value, pattern))
+
+    def round(self, node: exp.Round, sub) -> Expr:
+        arg = sub(node.this)
+        digits_node = node.args.get("decimals")
+        if digits_node is None:
+            return self.call("round", (arg,), node)
+        digits = sub(digits_node)
+        if not (isinstance(digits, Literal) and digits.dtype.is_integer):
+            self.fail(PlanError, f"ROUND digits must be an integer literal in {_text(node)}", node)
+        return self.call("round", (arg, digits), node, digits=digits.value)
+
+    def case(self, node: exp.Case, sub) -> Case:
+        subject = sub(node.this) if node.this is not None else None
+        whens = []
+        for branch in node.args.get("ifs") or []:
+            cond = sub(branch.this)
+            if subject is not None:
+                cond = self.call("eq", (subject, cond), node)
+            elif not (cond.dtype.is_bool or cond.dtype.is_null):
+                self.fail(TypeMismatchError, f"CASE WHEN needs a boolean condition, got "
+                          f"{cond.dtype} in {_text(branch)}", branch)
+            whens.append((cond, sub(branch.args["true"])))
+        default = node.args.get("default")
+        else_ = sub(default) if default is not None else Literal(NULL, None)
+        try:
+            t = common_type([v.dtype for _, v in whens] + [else_.dtype])
+        except TypeMismatchError as err:
+            self.fail(TypeMismatchError, f"CASE branches: {err.args[0]} in {_text(node)}", node)
+        return Case(t, tuple(whens), else_)
+
+    def cast(self, node, sub) -> Expr:
+        target = self.cast_type(node.to, node)
+        arg = sub(node.this)
+        if isinstance(arg, Literal) and arg.dtype.is_string and target.is_temporal:
+            return self.temporal_literal(arg.value, target, node)
+        if isinstance(arg, Literal) and arg.dtype.is_string and target.is_decimal:
+            return Literal(target, Decimal(arg.value))
+        return Cast(target, arg)
+
+    def cast_type(self, to: exp.DataType, node) -> DType:
+        name = to.this.name
+        if name == "DECIMAL":
+            params = [int(p.name) for p in to.expressions] or [18, 3]
+            precision, scale = (params + [0])[:2]
+            if precision > 18 or not 0 <= scale <= precision:
+                self.fail(NotSupportedError, f"DECIMAL({precision},{scale}) is not supported "
+                          "(precision at most 18)", node)
+            return decimal(precision, scale)
+        if name not in _CASTS:
+            self.fail(NotSupportedError, f"CAST to {to.sql(dialect=Gpuvelo)} is not supported", node)
+        return _CASTS[name]
+
+    # ------------------------------------------------------------------ row expressions
+    def row(self, node, context: str) -> Expr:
+        """A row expression; aggregates are an error ``context`` names (e.g. 'WHERE')."""
+        def leaf(n):
+            if _is_agg(n):
+                self.fail(PlanError, f"aggregate functions are not allowed in {context}: {_text(n)}", n)
+            if isinstance(n, exp.Column):
+                bound = self.window_bound(n)
+                if bound is not None:
+                    self.fail(PlanError, f"'{n.name}' is only allowed in SELECT, HAVING and ORDER BY "
+                              "of a windowed aggregate query", n)
+                return self.column(n)
+            return None
+        return self.compile(node, leaf)
+
+    # ------------------------------------------------------------------ aggregates
+    def aggregate(self, node) -> AggRef:
+        """Plan one aggregate call (deduplicated) and return its reference."""
+        if isinstance(node, exp.Filter):
+            self.fail(NotSupportedError, f"aggregate FILTER is not supported: {_text(node)}", node)
+        inner = next((n for n in node.walk() if n is not node and _is_agg(n)), None)
+        if inner is not None:
+            self.fail(PlanError, f"nested aggregate functions are not allowed: {_text(node)}", node)
+        arg_node = node.this
+        if isinstance(node, exp.Count):
+            if isinstance(arg_node, exp.Star):
+                func, arg_node = "count_star", None
+            elif isinstance(arg_node, exp.Distinct):
+                if len(arg_node.expressions) != 1:
+                    self.fail(NotSupportedError, f"COUNT(DISTINCT ...) takes one argument: {_text(node)}", node)
+                func, arg_node = "count_distinct", arg_node.expressions[0]
+            else:
+                func = "count"
+        elif type(node) in _AGGS:
+            func = _AGGS[type(node)]
+            if isinstance(arg_node, exp.Distinct):
+                self.fail(NotSupportedError, f"DISTINCT is only supported in COUNT: {_text(node)}", node)
+            extra = [v for k, v in node.args.items() if k != "this" and v and k != "big_int"]
+            if extra:
+                self.fail(NotSupportedError, f"{_display_name(node)} takes one argument", node)
+        else:
+            self.fail(NotSupportedError, f"aggregate function '{node.key}' is not supported: {_text(node)}", node)
+        arg = self.row(arg_node, "an aggregate's argument") if arg_node is not None else None
+        dtype = self.agg_type(func, arg, node)
+        for i, have in enumerate(self.aggregates):
+            if have.func == func and have.arg == arg:
+                return AggRef(have.dtype, i)
+        self.aggregates.append(AggCall(func, arg, dtype, _text(node)))
+        return AggRef(dtype, len(self.aggregates) - 1)
+
+    def agg_type(self, func: str, arg: Expr | None, node) -> DType:
+        if func.startswith("count"):
+            return INT64
+        t = arg.dtype
+        if func in _NUMERIC_AGGS and not (t.is_numeric or t.is_null or (func == "sum" and t.is_bool)):
+            self.fail(TypeMismatchError, f"{func.upper()} needs a number, got {t} in {_text(node)}", node)
+        if func == "sum":
+            if t.is_decimal:
+                return decimal(38, t.scale)
+            return FLOAT64 if t.is_float else INT64
+        if func in _NUMERIC_AGGS:
+            return FLOAT64
+        return t
+
+    # ------------------------------------------------------------------ result expressions
+    def result(self, node, aliases: bool = False) -> Expr:
+        """A result expression over keys, aggregates and window bounds. With ``aliases``,
+        a name that is a select alias (and not a grouped column) refers to that output."""
+        def leaf(n):
+            if _is_agg(n):
+                return self.aggregate(n)
+            bound = self.window_bound(n)
+            if bound is not None:
+                return bound
+            if aliases and isinstance(n, exp.Column) and not n.table and n.name.lower() in self.aliases:
+                key = self.key_of(n) if n.name.lower() in self.by_lower else None
+                return key if key is not None else self.aliases[n.name.lower()]
+            if _find_agg(n) is not None or any(self.window_bound(c) for c in n.find_all(exp.Column)):
+                return None
+            key = self.key_of(n)
+            if key is not None:
+                return key
+            if isinstance(n, exp.Column):
+                self.column(n)    # unknown column first
+                self.fail(PlanError, f"column '{n.name}' must appear in GROUP BY or be used in an "
+                          "aggregate function", n)
+            return None
+        return self.compile(node, leaf)
+
+    def key_of(self, node) -> KeyRef | None:
+        if isinstance(node, (exp.Literal, exp.Boolean, exp.Null)) or not self.group_keys:
+            return None
+        if _contains(node, exp.Column) is None and not isinstance(node, exp.Column):
+            return None
+        try:
+            e = self.row(node, "GROUP BY")
+        except PlanError:       # not a key; the caller reports real errors when it recurses
+            return None
+        return next((KeyRef(k.dtype, i) for i, k in enumerate(self.group_keys) if k == e), None)
+
+    # ------------------------------------------------------------------ the query
+    def plan(self) -> QueryPlan:
+        sel = self.parsed.tree
+        self.check_window()
+        items = sel.expressions
+        where_node = sel.args.get("where")
+        where_expr = None
+        if where_node is not None:
+            where_expr = self.row(where_node.this, "WHERE")
+            if not (where_expr.dtype.is_bool or where_expr.dtype.is_null):
+                self.fail(TypeMismatchError, f"WHERE needs a boolean, got {where_expr.dtype}: "
+                          f"{_text(where_node.this)}", where_node.this)
+        group = sel.args.get("group")
+        group_nodes = list(group.expressions) if group is not None else []
+        for key in ("rollup", "cube", "grouping_sets"):
+            if group is not None and group.args.get(key):
+                self.fail(NotSupportedError, f"GROUP BY {key.upper()} is not supported", group)
+        having = sel.args.get("having")
+        order = sel.args.get("order")
+        has_star = any(isinstance(i, exp.Star) for i in items)
+        is_aggregate = bool(group_nodes) or having is not None or any(
+            _find_agg(i) is not None for i in items) or (
+            order is not None and any(_find_agg(o) is not None for o in order.expressions))
+        if has_star and is_aggregate:
+            self.fail(PlanError, "SELECT * cannot be used with GROUP BY or aggregates; list the columns",
+                      next(i for i in items if isinstance(i, exp.Star)))
+        if sel.args.get("distinct"):
+            self.fail(NotSupportedError, "SELECT DISTINCT is not supported; use GROUP BY", sel)
+        key_names = self.plan_group(group_nodes, items)
+        outputs = self.plan_outputs(items, is_aggregate)
+        having_expr = None
+        if having is not None:
+            having_expr = self.result(having.this, aliases=True)
+            if not (having_expr.dtype.is_bool or having_expr.dtype.is_null):
+                self.fail(TypeMismatchError, f"HAVING needs a boolean, got {having_expr.dtype}", having.this)
+        order_by = self.plan_order(order, outputs, is_aggregate)
+        limit, offset = self.count_clause(sel, "limit"), self.count_clause(sel, "offset")
+        notes = ()
+        if self.window is not None and not is_aggregate:
+            notes = ("WINDOW on a query without aggregates: rows are only assigned windows",)
+        return QueryPlan(
+            sql=self.sql, source=self.parsed.source, schema=self.schema, where=where_expr,
+            group_keys=tuple(self.group_keys), key_names=tuple(key_names),
+            aggregates=tuple(self.aggregates), outputs=tuple(outputs), having=having_expr,
+            order_by=order_by, limit=limit, is_aggregate=is_aggregate,
+            emit=self.parsed.emit or "final", emit_explicit=self.parsed.emit is not None,
+            window=self.window, output_name=self.parsed.output_name, offset=offset, notes=notes)
+
+    def check_window(self) -> None:
+        w = self.window
+        if w is None or w.time_column is None:
+            return
+        name = self.by_lower.get(w.time_column.lower())
+        if name is None:
+            self.fail(UnknownColumnError, f"unknown window time column '{w.time_column}'; available: "
+                      + ", ".join(self.schema), self.parsed.tree.args.get("stream_window"))
+        t = self.schema[name]
+        if not (t.kind == "timestamp" or t.is_integer):
+            self.fail(PlanError, f"window time column '{name}' must be a timestamp or an integer "
+                      f"(epoch milliseconds), not {t}")
+        self.window = replace(w, time_column=name)
+
+    def plan_group(self, group_nodes, items) -> list[str]:
+        names = []
+        aliased = {i.alias.lower(): i for i in items if isinstance(i, exp.Alias)}
+        for g in group_nodes:
+            name = None
+            if isinstance(g, exp.Literal) and not g.is_string:
+                pos = int(g.this)
+                if not 1 <= pos <= len(items):
+                    self.fail(PlanError, f"GROUP BY position {pos} is not in the select list "
+                              f"(1..{len(items)})", g)
+                g = items[pos - 1]
+            elif isinstance(g, exp.Column) and not g.table and g.name.lower() not in self.by_lower \
+                    and g.name.lower() in aliased:
+                g = aliased[g.name.lower()]
+            if isinstance(g, exp.Alias):
+                name, g = g.alias, g.this
+            agg = _find_agg(g)
+            if agg is not None:
+                self.fail(PlanError, f"aggregate functions are not allowed in GROUP BY: {_text(agg)}", agg)
+            key = self.row(g, "GROUP BY")
+            if key not in self.group_keys:
+                self.group_keys.append(key)
+                names.append(name or (key.name if isinstance(key, ColumnRef) else _display_name(g)))
+        return names
+
+    def plan_outputs(self, items, is_aggregate: bool) -> list[OutputColumn]:
+        outputs = []
+        for item in items:
+            if isinstance(item, exp.Star):
+                outputs.extend(OutputColumn(n, ColumnRef(t, n)) for n, t in self.schema.items())
+                continue
+            node = item.this if isinstance(item, exp.Alias) else item
+            if is_aggregate:
+                e = self.result(node)
+            else:
+                bound = self.window_bound(node)
+                e = self.row(node, "a query without GROUP BY") if bound is None else bound
+            if isinstance(item, exp.Alias):
+                name = item.alias
+            elif isinstance(node, exp.Column):
+                name = self.by_lower.get(node.name.lower(), node.name)
+            else:
+                name = _display_name(node)
+            outputs.append(OutputColumn(name, e))
+            self.aliases.setdefault(name.lower(), e)
+        return outputs
+
+    def plan_order(self, order, outputs, is_aggregate: bool) -> tuple[OrderKey, ...]:
+        if order is None:
+            return ()
+        keys = []
+        for o in order.expressions:
+            node = o.this
+            if isinstance(node, exp.Literal) and not node.is_string:
+                pos = int(node.this)
+                if not 1 <= pos <= len(outputs):
+                    self.fail(PlanError, f"ORDER BY position {pos} is not in the select list "
+                              f"(1..{len(outputs)})", node)
+                e = outputs[pos - 1].expr
+            elif is_aggregate:
+                e = self.result(node, aliases=True)
+            elif isinstance(node, exp.Column) and not node.table and node.name.lower() in self.aliases \
+                    and node.name.lower() not in self.by_lower:
+                e = self.aliases[node.name.lower()]
+            else:
+                e = self.row(node, "ORDER BY of a query without GROUP BY")
+            keys.append(OrderKey(e, bool(o.args.get("desc")), bool(o.args.get("nulls_first"))))
+        return tuple(keys)
+
+    def count_clause(self, sel, key: str) -> int | None:
+        clause = sel.args.get(key)
+        if clause is None:
+            return None
+        value = clause.expression
+        if not (isinstance(value, exp.Literal) and not value.is_string and value.this.isdigit()):
+            self.fail(PlanError, f"{key.upper()} must be a non-negative integer literal: {_text(clause)}", clause)
+        return int(value.this)
+
+
+def plan_query(parsed_or_sql: ParsedQuery | str, schema: dict[str, DType]) -> QueryPlan:
+    """Validate a query against its source ``schema`` (name -> DType, in column order) and
+    build its :class:`QueryPlan`. Raises PlanError (or a subclass) saying what and where."""
+    parsed = parse_query(parsed_or_sql) if isinstance(parsed_or_sql, str) else parsed_or_sql
+    return _Planner(parsed, schema).plan()

@@ -1,0 +1,115 @@
+"""The SQL typing rules: the result DType of every plan operator, in one place.
+
+The planner types every :class:`~gpuvelo.sql.plan.Call` with :func:`result_type`; the
+expression compiler follows the same rules (it reads ``dtype`` off the plan).
+"""
+
+from __future__ import annotations
+
+from ..errors import PlanError, TypeMismatchError
+from ..types import BOOL, DATE, FLOAT64, INT64, NULL, STRING, UINT64, DType, decimal
+
+ARITHMETIC = ("add", "sub", "mul", "div", "mod")
+COMPARISON = ("eq", "ne", "lt", "le", "gt", "ge")
+PREDICATES = COMPARISON + ("and", "or", "not", "is_null", "is_not_null", "in", "between", "like")
+MAX_DECIMAL_SCALE = 18
+
+
+def _scale(t: DType) -> int:
+    return t.scale if t.is_decimal else 0
+
+
+def comparable(a: DType, b: DType) -> bool:
+    """True when values of types ``a`` and ``b`` may be compared (=, <, IN, BETWEEN)."""
+    if a.is_null or b.is_null:
+        return True
+    if a.is_numeric and b.is_numeric:
+        return True
+    if a.is_temporal and b.is_temporal:
+        return True
+    return a.kind == b.kind   # bool with bool, string with string
+
+
+def common_type(types) -> DType:
+    """The common supertype of CASE branches / COALESCE / NULLIF arguments.
+
+    NULL fits anything; all-integer -> INT64 (UINT64 if all unsigned), unless all the same
+    type; any float -> FLOAT64; integers with decimals -> DECIMAL(18, max scale); dates
+    with timestamps -> the timestamp type; bool, string only with their own kind.
+    Raises TypeMismatchError (without position; the caller adds it) otherwise.
+    """
+    ts = [t for t in types if not t.is_null]
+    if not ts:
+        return NULL
+    if all(t == ts[0] for t in ts):
+        return ts[0]
+    if all(t.is_numeric for t in ts):
+        if any(t.is_float for t in ts):
+            return FLOAT64
+        if any(t.is_decimal for t in ts):
+            return decimal(18, max(_scale(t) for t in ts))
+        return UINT64 if all(t.is_unsigned_integer for t in ts) else INT64
+    if all(t.is_temporal for t in ts):
+        stamps = [t for t in ts if t.kind == "timestamp"]
+        return stamps[0] if stamps else DATE
+    raise TypeMismatchError("values of types " + ", ".join(sorted({str(t) for t in ts}))
+                            + " have no common type")
+
+
+def _arithmetic(op: str, a: DType, b: DType) -> DType:
+    if a.is_null:
+        a = b
+    if b.is_null:
+        b = a
+    if a.is_null:           # NULL op NULL
+        return NULL
+    if not (a.is_numeric and b.is_numeric):
+        raise TypeMismatchError(f"arithmetic '{op}' needs numbers, got {a} and {b}")
+    if op == "div" or a.is_float or b.is_float:
+        return FLOAT64
+    if a.is_decimal or b.is_decimal:
+        scale = _scale(a) + _scale(b) if op == "mul" else max(_scale(a), _scale(b))
+        if scale > MAX_DECIMAL_SCALE:
+            raise PlanError(f"decimal result scale {scale} exceeds {MAX_DECIMAL_SCALE}")
+        return decimal(18, scale)
+    return UINT64 if a.is_unsigned_integer and b.is_unsigned_integer else INT64
+
+
+def result_type(op: str, arg_types, digits: int = 0) -> DType:
+    """The result type of ``Call(op, args)`` given the argument types.
+
+    * ``add sub mul mod``: integers -> INT64 (UINT64 if both unsigned); any float -> FLOAT64;
+      decimal with decimal/int -> DECIMAL(18, max scale), for ``mul`` DECIMAL(18, s1 + s2)
+      (PlanError above scale 18); decimal with float -> FLOAT64. ``div`` -> FLOAT64 always.
+      A NULL operand takes the other operand's type. Non-numbers -> TypeMismatchError.
+    * ``neg abs``: the argument's type (numbers only).
+    * ``round floor ceil``: float -> FLOAT64; integer -> same type; decimal ->
+      DECIMAL(18, digits) for round (``digits`` = the digits literal, default 0) and
+      DECIMAL(18, 0) for floor/ceil.
+    * comparisons, ``and or not is_null is_not_null in between like`` -> BOOL.
+    * ``lower upper`` -> STRING, ``length`` -> INT64 (strings only).
+    * ``coalesce nullif`` -> :func:`common_type` of the arguments (nullif: of the first).
+    """
+    types = list(arg_types)
+    if op in ARITHMETIC:
+        return _arithmetic(op, types[0], types[1])
+    if op in PREDICATES:
+        return BOOL
+    if op in ("neg", "abs", "round", "floor", "ceil"):
+        (t,) = types[:1]
+        if not (t.is_numeric or t.is_null):
+            raise TypeMismatchError(f"'{op}' needs a number, got {t}")
+        if t.is_decimal and op != "neg" and op != "abs":
+            return decimal(18, max(digits, 0) if op == "round" else 0)
+        return FLOAT64 if t.is_float and op in ("round", "floor", "ceil") else t
+    if op in ("lower", "upper", "length"):
+        t = types[0]
+        if not (t.is_string or t.is_null):
+            raise TypeMismatchError(f"'{op}' needs a string, got {t}")
+        return INT64 if op == "length" else STRING
+    if op == "coalesce":
+        return common_type(types)
+    if op == "nullif":
+        common_type(types)   # the two must be comparable
+        return types[0]
+    raise PlanError(f"no typing rule for operator '{op}'")

@@ -1,0 +1,192 @@
+"""Random queries over random data, gpuvelo against DuckDB.
+
+A small query generator covers the SQL surface (keys, aggregates over columns and
+expressions, WHERE, HAVING, ORDER BY/LIMIT, EMIT, CREATE STREAM); it draws its choices from a
+:class:`Chooser`, fed either by hypothesis (which shrinks a failure to a small query) or by a
+seeded numpy generator (a fixed, broad sweep).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+from differential import random_table, run_both
+
+# --------------------------------------------------------------------------- the generator
+# GROUP BY key expressions (each is repeated verbatim in the SELECT list).
+KEYS = [
+    "k1", "k2", "k3", "d", "s", "k1 % 2", "u % 3", "COALESCE(k2, 'none')",
+    "CASE WHEN i > 0 THEN 'pos' WHEN i < 0 THEN 'neg' END", "i IS NULL", "CAST(k1 AS BIGINT) * 10",
+]
+NUMERIC_ARGS = ["i", "u", "f", "g", "dec", "i * 2 + u", "f * i", "CASE WHEN k3 THEN i ELSE 0 END",
+                "ABS(i)", "COALESCE(f, 0)", "i + f", "-i", "NULLIF(i, 0)", "dec * 2"]
+OTHER_ARGS = ["s", "ts", "d", "k2"]
+NUMERIC_AGGS = ["SUM", "AVG", "MIN", "MAX", "STDDEV", "STDDEV_POP", "VAR_SAMP", "VAR_POP", "VARIANCE",
+                "STDDEV_SAMP", "COUNT", "COUNT(DISTINCT"]
+OTHER_AGGS = ["MIN", "MAX", "COUNT", "COUNT(DISTINCT", "FIRST", "LAST"]
+ORDERED_ARG_AGGS = ["FIRST", "LAST"]   # over numeric args too
+ROW_ATOMS = [
+    "i > 0", "i <= -100", "f < 0", "f = 0", "s = 'a'", "s <> ''", "s LIKE 'a%'", "s LIKE '_'", "k3",
+    "NOT k3", "i IS NULL", "s IS NOT NULL", "k1 IN (0, 2, 4)", "k2 IN ('a', 'é', '')",
+    "i BETWEEN -50 AND 500", "ts < TIMESTAMP '2024-01-03 00:00:00'", "d >= DATE '2024-01-04'",
+    "dec > 0", "u % 2 = 0", "COALESCE(i, 0) > f", "g >= 1.5", "i + u > 1000", "k1 = 3",
+    "CASE WHEN k3 THEN i > 0 ELSE f > 0 END", "NULLIF(k1, 1) IS NULL", "ABS(i) < 100",
+]
+HAVING_ATOMS = ["COUNT(*) > 2", "SUM(i) > 0", "MAX(f) >= 0", "MIN(s) <> 'a'", "AVG(u) < 1000",
+                "COUNT(DISTINCT s) >= 2", "MIN(i) IS NULL", "SUM(dec) < 0", "MAX(ts) > TIMESTAMP '2024-01-03 00:00:00'"]
+STATELESS_EXPRS = [
+    "i", "s", "k1", "ts", "d", "dec", "f", "k3", "i + u", "i * 2 - 1", "f / 2", "-f", "i % 7",
+    "ABS(i)", "ROUND(f)", "FLOOR(f)", "CEIL(g)", "COALESCE(s, '?')", "NULLIF(i, 0)", "CAST(i AS DOUBLE)",
+    "CASE WHEN i > 0 THEN s ELSE 'neg' END", "i > 0", "s LIKE '%b'", "k1 IN (1, 2)",
+    "i BETWEEN 0 AND 10", "s IS NULL", "(i > 0) AND k3", "(i > 0) OR k3", "NOT k3", "dec + 1",
+]
+
+
+class Chooser:
+    """Where the generator's choices come from."""
+
+    def choice(self, options):
+        raise NotImplementedError
+
+    def integer(self, lo: int, hi: int) -> int:
+        raise NotImplementedError
+
+    def sample(self, options, lo: int, hi: int) -> list:
+        """Between lo and hi distinct items of ``options``, in the drawn order."""
+        k = self.integer(lo, min(hi, len(options)))
+        pool, out = list(options), []
+        for _ in range(k):
+            out.append(pool.pop(self.integer(0, len(pool) - 1)))
+        return out
+
+    def flag(self) -> bool:
+        return self.integer(0, 1) == 1
+
+
+class RngChooser(Chooser):
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+
+    def choice(self, options):
+        return options[int(self.rng.integers(0, len(options)))]
+
+    def integer(self, lo, hi):
+        return int(self.rng.integers(lo, hi + 1))
+
+
+class DataChooser(Chooser):
+    def __init__(self, data):
+        self.data = data
+
+    def choice(self, options):
+        return self.data.draw(st.sampled_from(options))
+
+    def integer(self, lo, hi):
+        return self.data.draw(st.integers(lo, hi))
+
+
+def _predicate(ch: Chooser, atoms: list[str]) -> str:
+    parts = ch.sample(atoms, 1, 3)
+    text = parts[0]
+    for p in parts[1:]:
+        text = f"({text}) {ch.choice(['AND', 'OR'])} ({p})"
+    return f"NOT ({text})" if ch.integer(0, 4) == 0 else text
+
+
+def _aggregate(ch: Chooser) -> str:
+    if ch.integer(0, 6) == 0:
+        return "COUNT(*)"
+    if ch.flag():
+        func, arg = ch.choice(NUMERIC_AGGS + ORDERED_ARG_AGGS), ch.choice(NUMERIC_ARGS)
+    else:
+        func, arg = ch.choice(OTHER_AGGS), ch.choice(OTHER_ARGS)
+    return f"{func} {arg})" if func == "COUNT(DISTINCT" else f"{func}({arg})"
+
+
+def random_aggregate_query(ch: Chooser) -> str:
+    """A random GROUP BY (or global) aggregate query over ``random_table``'s columns."""
+    keys = ch.sample(KEYS, 0, 3)
+    aggs = [_aggregate(ch) for _ in range(ch.integer(1 if not keys else 0, 4))]
+    if ch.integer(0, 3) == 0:
+        aggs.append(ch.choice(["SUM(i) / COUNT(*)", "MAX(i) - MIN(i)", "COUNT(*) * 2 + SUM(u)",
+                               "ROUND(AVG(f), 2)", "COALESCE(SUM(i), 0)", "CASE WHEN COUNT(*) > 3 THEN 'many' ELSE 'few' END"]))
+    aliased = ch.flag()
+    items = keys + aggs
+    select = ", ".join(f"{e} AS c{n}" if aliased else e for n, e in enumerate(items))
+    q = f"SELECT {select} FROM t"
+    if ch.flag():
+        q += f" WHERE {_predicate(ch, ROW_ATOMS)}"
+    if keys:
+        by_position = ch.flag()
+        q += " GROUP BY " + ", ".join(str(n + 1) if by_position else k for n, k in enumerate(keys))
+    if ch.integer(0, 2) == 0:
+        having = HAVING_ATOMS + ([f"c{len(items) - 1} IS NOT NULL"] if aliased else [])
+        q += f" HAVING {_predicate(ch, having)}"
+    if keys and ch.flag():
+        q += " ORDER BY " + ", ".join(
+            f"{n + 1} {ch.choice(['ASC', 'DESC'])} NULLS {ch.choice(['FIRST', 'LAST'])}" for n in range(len(keys)))
+        if ch.flag():
+            q += f" LIMIT {ch.integer(0, 6)}"
+    return _streaming_form(ch, q)
+
+
+def random_stateless_query(ch: Chooser) -> str:
+    """A random filter/project query over ``random_table``'s columns."""
+    exprs = ch.sample(STATELESS_EXPRS, 1, 5)
+    q = f"SELECT {', '.join(exprs)} FROM t"
+    if ch.flag():
+        q += f" WHERE {_predicate(ch, ROW_ATOMS)}"
+    return _streaming_form(ch, q)
+
+
+def _streaming_form(ch: Chooser, q: str) -> str:
+    q += ch.choice(["", "", " EMIT CHANGES", " EMIT FINAL"])
+    return ch.choice(["", "", "", "CREATE STREAM out AS ", "CREATE TABLE out AS "]) + q
+
+
+# --------------------------------------------------------------------------- the tests
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                           HealthCheck.too_slow])
+NULL_RATES = [0.0, 0.15, 0.6]
+
+
+def _table(ch: Chooser, max_rows: int):
+    seed, n, null_p = ch.integer(0, 2**31), ch.integer(0, max_rows), ch.choice(NULL_RATES)
+    note(f"random_table(np.random.default_rng({seed}), {n}, null_p={null_p})")
+    return {"t": random_table(np.random.default_rng(seed), n, null_p=null_p)}
+
+
+def _opts(ch: Chooser, backend: str) -> dict:
+    return {"backend": backend, "batch_size": ch.choice([None, 5, 64]), "partitions": ch.choice([None, 1, 3])}
+
+
+@SETTINGS
+@given(data=st.data())
+def test_random_aggregate_queries(backend, data):
+    ch = DataChooser(data)
+    tables = _table(ch, 150)
+    query = random_aggregate_query(ch)
+    note(query)
+    run_both(query, tables, **_opts(ch, backend))
+
+
+@settings(SETTINGS, max_examples=30)
+@given(data=st.data())
+def test_random_stateless_queries(backend, data):
+    ch = DataChooser(data)
+    tables = _table(ch, 100)
+    query = random_stateless_query(ch)
+    note(query)
+    run_both(query, tables, **_opts(ch, backend))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_seeded_random_queries(seed, backend):
+    ch = RngChooser(np.random.default_rng(seed))
+    tables = {"t": random_table(np.random.default_rng(10_000 + seed), int(ch.integer(0, 400)),
+                                null_p=ch.choice(NULL_RATES))}
+    query = random_aggregate_query(ch) if seed % 4 else random_stateless_query(ch)
+    run_both(query, tables, **_opts(ch, backend))
