@@ -140,8 +140,9 @@ def _cell(value) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, float):
-        return f"{value:.6g}" if abs(value) >= 1e15 or (value and abs(value) < 1e-4) \
-            else f"{value:,.4f}".rstrip("0").rstrip(".").replace(",", "")
+        if abs(value) >= 1e15 or (value and abs(value) < 1e-4) or value != value:
+            return f"{value:.6g}"
+        return f"{value:.4f}".rstrip("0").rstrip(".")
     return str(value)
 
 
@@ -326,7 +327,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print("gpuvelo: aborted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:   # e.g. `gpuvelo run ... | head`: stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
 

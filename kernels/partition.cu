@@ -12,17 +12,20 @@
 #define GV_MAX_PARTS 2048
 #define GV_MAX_BLOCK 256
 
-extern "C" __global__ void gv_partition_hist(const gv_u64* hashes, gv_i64 n, int nparts,
-                                             gv_i64 chunk, int* part_out, gv_i64* hist) {
+// Partition of each row: h % nparts.
+extern "C" __global__ void gv_partition_ids(const gv_u64* hashes, gv_i64 n, int nparts, int* part) {
+    GV_GRID_STRIDE(i, n) { part[i] = (int)(hashes[i] % (gv_u64)nparts); }
+}
+
+extern "C" __global__ void gv_partition_hist(const int* part, gv_i64 n, int nparts, gv_i64 chunk,
+                                             gv_i64* hist) {
     __shared__ unsigned int s_hist[GV_MAX_PARTS];
     for (int p = threadIdx.x; p < nparts; p += blockDim.x) s_hist[p] = 0;
     __syncthreads();
     gv_i64 start = (gv_i64)blockIdx.x * chunk;
     gv_i64 end = start + chunk < n ? start + chunk : n;
     for (gv_i64 i = start + threadIdx.x; i < end; i += blockDim.x) {
-        int p = (int)(hashes[i] % (gv_u64)nparts);
-        part_out[i] = p;
-        atomicAdd(&s_hist[p], 1u);
+        atomicAdd(&s_hist[part[i]], 1u);
     }
     __syncthreads();
     for (int p = threadIdx.x; p < nparts; p += blockDim.x)

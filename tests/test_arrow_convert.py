@@ -1,4 +1,4 @@
-"""Round trips between Arrow arrays and host Cols (gpuvelo.backends.arrow_convert)."""
+"""Round trips between Arrow arrays and host Cols (gpuvelo.arrowcol)."""
 
 import datetime as dt
 from decimal import Decimal
@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from gpuvelo import types as T
-from gpuvelo.backends.arrow_convert import (arrow_to_col, batch_to_cols, col_to_arrow,
+from gpuvelo.arrowcol import (arrow_to_col, batch_to_cols, col_to_arrow,
                                             cols_to_table)
 from gpuvelo.errors import ArithmeticOverflowError, DataError
 

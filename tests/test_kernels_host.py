@@ -49,7 +49,8 @@ void h_hash_rows(const gv_u64* words, int ncols, gv_i64 n, gv_u64* out) {
 void h_partition(const gv_u64* hashes, gv_i64 n, int nparts, int grid, int block, int* part,
                  gv_i64* hist, gv_i64* order) {
     gv_i64 chunk = (n + grid - 1) / grid;
-    gv_launch(grid, block, [&] { gv_partition_hist(hashes, n, nparts, chunk, part, hist); });
+    gv_launch(3, 64, [&] { gv_partition_ids(hashes, n, nparts, part); });
+    gv_launch(grid, block, [&] { gv_partition_hist(part, n, nparts, chunk, hist); });
     gv_i64 run = 0;  // exclusive scan (cupy.cumsum on the device)
     for (gv_i64 k = 0; k < (gv_i64)nparts * grid; ++k) { gv_i64 c = hist[k]; hist[k] = run; run += c; }
     gv_launch(grid, block, [&] { gv_partition_scatter(part, n, nparts, chunk, hist, order); });
@@ -291,12 +292,11 @@ def test_upsert_assigns_dense_gids_per_distinct_key(lib):
     t = Table(lib, 3, cap=1024)
     words = _group_words(rng, 2000, 300)
     gid = t.upsert(words)
-    uniq, first, inv = np.unique(words.T, axis=0, return_index=True, return_inverse=True)
+    uniq, inv = np.unique(words.T, axis=0, return_inverse=True)
     ng = int(t.counter[0])
     assert ng == len(uniq)
     assert sorted(set(gid.tolist())) == list(range(ng))
     # same key <=> same gid
-    assert np.array_equal(inv.ravel(), np.unique(gid, return_inverse=True)[1].ravel()[np.argsort(first)][inv.ravel()]) or True
     pairs = set(zip(inv.ravel().tolist(), gid.tolist()))
     assert len(pairs) == ng
     # stored key words of each gid are the row's words
@@ -345,9 +345,6 @@ def test_acc_num_matches_numpy(lib, use_shared, ndistinct):
            for lo, h in zip(ai["lo"].tolist(), ai["hi"].tolist())]
     assert got == exact
     has = cnt > 0
-    mn = np.full(G, 0, np.int64)
-    mx = np.full(G, 0, np.int64)
-    np.minimum.at(mn, gid[m], 0)  # shape only
     ref_min = np.array([ints[m][gid[m] == g].min() if has[g] else 0 for g in range(G)])
     ref_max = np.array([ints[m][gid[m] == g].max() if has[g] else 0 for g in range(G)])
     assert np.array_equal(_decode_order(ai["mn"], "i64")[has], ref_min[has])
@@ -412,7 +409,7 @@ def test_kernels_compile_with_nvcc(tmp_path, arch):
 
 def test_wheel_ships_kernel_sources(tmp_path):
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "-w", str(tmp_path),
-                        "--no-deps", "--no-build-isolation", "-q"], capture_output=True, text=True)
+                        "--no-deps", "-q"], capture_output=True, text=True)
     if r.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {r.stderr[-300:]}")
     (whl,) = tmp_path.glob("gpuvelo-*.whl")

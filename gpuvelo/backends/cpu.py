@@ -23,7 +23,7 @@ from .. import types as T
 from ..columns import Col
 from ..errors import ArithmeticOverflowError
 from . import keyhash
-from .arrow_convert import arrow_to_col, batch_to_cols, col_to_arrow
+from ..arrowcol import arrow_to_col, batch_to_cols, col_to_arrow
 from .keytable import KeyTable
 from .partials import ACC_FIELDS, acc_name, agg_name, key_name
 from .protocol import StateSpec
@@ -122,6 +122,14 @@ def _value_array(col: Col) -> pa.Array:
     if col.dtype.is_decimal:
         return pa.array(col.data, mask=None if col.valid is None else ~col.valid)
     return col_to_arrow(col)
+
+
+def _float_less(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a < b`` in SQL's total order, where NaN is above every number (plain ``<`` for
+    non-float arrays)."""
+    if a.dtype.kind != "f":
+        return a < b
+    return (a < b) | (np.isnan(b) & ~np.isnan(a))
 
 
 class _Store:
@@ -270,6 +278,8 @@ class CpuGroupState:
         words = group_words(keys)
         cols: dict[str, pa.Array] = {f"w{c}": pa.array(words[:, c]) for c in range(words.shape[1])
                                      if c < words.shape[1] - 1 or words[:, c].any()}
+        if not cols:     # global aggregate: one constant key keeps Arrow on its hash kernels
+            cols["w_const"] = pa.array(np.zeros(n, np.uint8))
         wnames = list(cols)
         cols["__row"] = pa.array(np.arange(n, dtype=np.int64))
         aggs: list[tuple] = [("__row", "min")]
@@ -290,6 +300,8 @@ class CpuGroupState:
                     out.append((acc_name(j, "sum") + "_shadow", src + "_f", "sum"))
             elif f in ("var_samp", "var_pop", "stddev_samp", "stddev_pop"):
                 cols[src] = pc.cast(_sum_input(col), pa.float64())
+                if agg.arg_dtype.is_decimal:
+                    cols[src] = pc.divide(cols[src], float(10 ** agg.arg_dtype.scale))
                 out += [(acc_name(j, "n"), src, "count"), (acc_name(j, "mean"), src, "mean"),
                         (acc_name(j, "m2") + "_var", src, "variance")]
             elif f == "count":
@@ -298,6 +310,9 @@ class CpuGroupState:
             elif f in ("min", "max"):
                 cols[src] = _value_array(col)
                 out += [(acc_name(j, "n"), src, "count"), (acc_name(j, "val"), src, f)]
+                if agg.arg_dtype.is_float:      # NaN is the largest float (DuckDB's order)
+                    cols[src + "_nan"] = pc.is_nan(cols[src])
+                    out.append((acc_name(j, "val") + "_nan", src + "_nan", "sum"))
             elif f in ("first", "last"):
                 cols[src] = _value_array(col)
                 out.append((acc_name(j, "pos"), "__pos", "min" if f == "first" else "max"))
@@ -338,6 +353,14 @@ class CpuGroupState:
                 pos = result[acc_name(j, "pos")]
                 result[acc_name(j, "val")] = cols[f"x{j}"].take(pos)
                 result[acc_name(j, "pos")] = pa.array(positions[np.asarray(pos)])
+            elif f in ("min", "max") and agg.arg_dtype.is_float:
+                nans = np.asarray(pc.fill_null(result.pop(acc_name(j, "val") + "_nan"), 0))
+                cnt = np.asarray(result[acc_name(j, "n")])
+                vals = result[acc_name(j, "val")]
+                to_nan = (nans == cnt) if f == "min" else (nans > 0)
+                to_nan &= cnt > 0
+                if to_nan.any():
+                    result[acc_name(j, "val")] = pc.if_else(pa.array(to_nan), pa.scalar(float("nan"), vals.type), vals)
             elif f in ("var_samp", "var_pop", "stddev_samp", "stddev_pop"):
                 var = np.asarray(pc.fill_null(result.pop(acc_name(j, "m2") + "_var"), 0.0))
                 cnt = np.asarray(result[acc_name(j, "n")])
@@ -427,7 +450,7 @@ class CpuGroupState:
                                                          pa.array(old, pa.string())), False))
                     better = np.where(has_old & has_new, better, has_new)
                 else:
-                    better = (new < old) if f == "min" else (new > old)
+                    better = _float_less(new, old) if f == "min" else _float_less(old, new)
                     better = has_new & (~has_old | better)
                 out.append((name, np.where(better, new, old)))
             elif f in ("var_samp", "var_pop", "stddev_samp", "stddev_pop"):

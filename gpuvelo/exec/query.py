@@ -20,7 +20,7 @@ from ..errors import SchemaMismatchError
 from ..expr import compile_expr, compile_predicate
 from ..sql import plan as P
 from ..backends.protocol import AggSlot, StateSpec
-from ..backends.arrow_convert import arrow_to_col, col_to_arrow
+from ..arrowcol import arrow_to_col, col_to_arrow
 from ..backends.partials import agg_name, key_name
 
 

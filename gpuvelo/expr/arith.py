@@ -35,17 +35,21 @@ def checked(xp, op: str, a, b, valid, what: str):
     return r
 
 
-def scale_up(xp, v, k: int, valid, what: str):
-    """``v * 10**k`` (k >= 0) on int64, checked."""
-    if k == 0:
+def mul_const(xp, v, p: int, valid, what: str):
+    """``v * p`` for a positive int constant ``p`` on int64, checked."""
+    if p == 1:
         return v
-    if k > 18:
+    if p > 2 ** 63 - 1:
         overflow(xp, _mask(v != 0, valid), what, (v,))
         return v * 0
-    p = 10 ** k
     bad = (v > (2 ** 63 - 1) // p) | (v < -((2 ** 63) // p))
     overflow(xp, _mask(bad, valid), what, (v,))
     return v * v.dtype.type(p)
+
+
+def scale_up(xp, v, k: int, valid, what: str):
+    """``v * 10**k`` (k >= 0) on int64, checked."""
+    return mul_const(xp, v, 10 ** k, valid, what)
 
 
 def div_round(xp, v, k: int):
@@ -69,12 +73,10 @@ def rescale(xp, v, s_from: int, s_to: int, valid, what: str):
 
 
 def floor_div_pow10(xp, v, k: int, ceil: bool = False):
-    """``floor(v / 10**k)`` (or ceil) on int64, exact."""
+    """``floor(v / 10**k)`` (or ceil) on int64, exact (k <= 18)."""
     if k == 0:
         return v
-    p = v.dtype.type(10 ** min(k, 18))
-    if k > 18:
-        return xp.where(v < 0, -1, 0).astype(v.dtype) if not ceil else xp.where(v > 0, 1, 0).astype(v.dtype)
+    p = v.dtype.type(10 ** k)
     return -((-v) // p) if ceil else v // p
 
 
@@ -89,8 +91,32 @@ def round_float(xp, x, digits: int):
     if digits == 0:
         return round_half_away(xp, x)
     m = 10.0 ** abs(digits)
-    r = round_half_away(xp, x * m) / m if digits > 0 else round_half_away(xp, x / m) * m
+    if digits < 0:
+        r = round_half_away(xp, x / m) * m
+    else:
+        y = x * m
+        r = round_half_away(xp, y)
+        # y may be an exact half only because x * m was rounded up to it (2.675 * 100 = 267.5):
+        # the exact product's error (Dekker's two-product) says which side the true value is on
+        t = xp.trunc(y)
+        tie = xp.abs(y - t) == 0.5
+        err = _product_error(xp, x, m, y)
+        toward_zero = tie & (((y > 0) & (err < 0)) | ((y < 0) & (err > 0)))
+        r = xp.where(toward_zero, t, r) / m
     return xp.where(xp.isfinite(r), r, x)
+
+
+def _split(xp, a):
+    c = 134217729.0 * a   # 2**27 + 1
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+def _product_error(xp, a, b: float, p):
+    """``a * b - p`` exactly, for ``p = fl(a * b)`` (Dekker), elementwise."""
+    ahi, alo = _split(xp, a)
+    bhi, blo = _split(xp, xp.asarray(b, dtype=xp.float64))
+    return ((ahi * bhi - p) + ahi * blo + alo * bhi) + alo * blo
 
 
 def checked_neg(xp, v, valid, what: str):

@@ -6,11 +6,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..backends.arrow_convert import arrow_to_col, col_to_arrow
+from ..arrowcol import arrow_to_col, col_to_arrow
 from ..columns import Col
 from ..errors import DataError, NotSupportedError
 from ..types import INT64, DType, to_arrow
-from .arith import div_round, floor_div_pow10, rescale, round_half_away, scale_up
+from .arith import div_round, mul_const, rescale, round_half_away, scale_up
 from .core import gather, null_col, overflow, phys, to_host
 
 _TICKS_PER_SEC = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
@@ -38,8 +38,8 @@ def _as_float(xp, col: Col):
 def _to_int(xp, col: Col, to: DType, what: str):
     fr = col.dtype
     data, valid = col.data, col.valid
-    if fr.is_float:
-        r = round_half_away(xp, data.astype(xp.float64))
+    if fr.is_float:   # DuckDB rounds doubles half to even here (decimals: half away from 0)
+        r = xp.rint(data.astype(xp.float64))
         info = np.iinfo(np.dtype(to.kind))
         bad = ~((r >= float(info.min)) & (r < float(info.max) + 1.0))
         overflow(xp, bad if valid is None else bad & valid, f"{what}: value out of range for {to}",
@@ -79,34 +79,30 @@ def _to_decimal(xp, col: Col, to: DType, what: str):
 
 def _to_temporal(xp, col: Col, to: DType, what: str):
     fr = col.dtype
+    per_day = _TICKS_PER_SEC[fr.unit if fr.kind == "timestamp" else to.unit] * _DAY_S
     if to.kind == "date" and fr.kind == "timestamp":
-        return floor_div_pow10_ticks(xp, col.data, _TICKS_PER_SEC[fr.unit] * _DAY_S).astype(xp.int32)
+        return (col.data // col.data.dtype.type(per_day)).astype(xp.int32)
     if to.kind == "timestamp" and fr.kind == "date":
-        per_day = _TICKS_PER_SEC[to.unit] * _DAY_S
-        return _mul_checked(xp, col.data.astype(xp.int64), per_day, col.valid, what)
+        return mul_const(xp, col.data.astype(xp.int64), per_day, col.valid, what)
     if to.kind == "timestamp" and fr.kind == "timestamp":
         a, b = _TICKS_PER_SEC[fr.unit], _TICKS_PER_SEC[to.unit]
         if b >= a:
-            return _mul_checked(xp, col.data, b // a, col.valid, what)
-        return floor_div_pow10_ticks(xp, col.data, a // b)
+            return mul_const(xp, col.data, b // a, col.valid, what)
+        return col.data // col.data.dtype.type(a // b)
     raise NotSupportedError(f"cannot cast {fr} to {to} in {what}")
-
-
-def floor_div_pow10_ticks(xp, v, p: int):
-    """``floor(v / p)`` for a power of ten ``p``."""
-    return floor_div_pow10(xp, v, len(str(p)) - 1)
-
-
-def _mul_checked(xp, v, p: int, valid, what):
-    return scale_up(xp, v, len(str(p)) - 1, valid, what)
 
 
 # --------------------------------------------------------------------------- strings
 def _format(xp, col: Col) -> Col:
     """Any non-string column to strings, formatted like DuckDB; formats each distinct value once."""
     d = col.dtype
-    uniq, inverse = xp.unique(col.data, return_inverse=True)
+    data = col.data
+    if d.is_float:   # unique by bit pattern, so -0.0 keeps its sign
+        data = data.astype(xp.float64).view(xp.int64)
+    uniq, inverse = xp.unique(data, return_inverse=True)
     u = to_host(xp, uniq)
+    if d.is_float:
+        u = u.view(np.float64).astype(col.data.dtype)
     if d.is_bool:
         text = pa.array(np.where(u, "true", "false"))
     elif d.is_integer or d.is_float:

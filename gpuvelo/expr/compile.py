@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..backends.arrow_convert import arrow_to_col
+from ..arrowcol import arrow_to_col
 from ..columns import Col
 from ..errors import NotSupportedError, UnknownColumnError
 from ..sql import plan as P

@@ -51,6 +51,8 @@ class Sink:
                                 f"the sink's schema {self.schema}") from e
         try:
             self._write(table)
+        except BrokenPipeError:
+            raise
         except (OSError, pa.ArrowException) as e:
             raise SinkError(f"{self.describe()}: cannot write: {e}") from e
         self.rows_written += table.num_rows
@@ -246,12 +248,12 @@ def _json_values(col: pa.Array) -> pa.Array:
     elif pa.types.is_decimal(t) or pa.types.is_date(t):
         text = _quote(col.cast(pa.string()))
     elif pa.types.is_timestamp(t):
-        fmt = "%Y-%m-%dT%H:%M:%S"
-        if t.tz is not None:
-            naive = col.cast(pa.timestamp(t.unit))  # the stored values are UTC
-            text = _quote(pc.binary_join_element_wise(pc.strftime(naive, format=fmt), "Z", ""))
+        if t.tz is not None:   # the stored values are UTC: print them so, with a Z
+            naive = col.cast(pa.timestamp(t.unit)).cast(pa.string())
+            text = pc.binary_join_element_wise(naive, "Z", "")
         else:
-            text = _quote(pc.strftime(col, format=fmt))
+            text = col.cast(pa.string())
+        text = _quote(pc.replace_substring(text, " ", "T", max_replacements=1))
     elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
         text = _quote(_escape(col.cast(pa.string())))
     else:  # rare nested types: per value, through the json module
@@ -269,12 +271,13 @@ _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t",
 
 def _escape(text: pa.Array) -> pa.Array:
     """JSON string escaping: backslash, quote and control characters."""
+    if not pc.any(pc.match_substring_regex(text, r'[\\"\x00-\x1f]')).as_py():
+        return text
     for ch, esc in _ESCAPES.items():
         text = pc.replace_substring(text, ch, esc)
-    if pc.any(pc.match_substring_regex(text, "[\\x00-\\x1f]")).as_py():
-        for code in range(0x20):
-            if chr(code) not in _ESCAPES:
-                text = pc.replace_substring(text, chr(code), f"\\u{code:04x}")
+    for code in range(0x20):
+        if chr(code) not in _ESCAPES:
+            text = pc.replace_substring(text, chr(code), f"\\u{code:04x}")
     return text
 
 

@@ -312,7 +312,8 @@ class ParquetSource(Source):
             raise DataError(f"{path}: not a readable Parquet file: {e}") from e
 
     def schema(self) -> pa.Schema:
-        schema = self._parquet_file(self.files[0]).schema_arrow
+        with self._parquet_file(self.files[0]) as pf:
+            schema = pf.schema_arrow
         if self.columns is not None:
             missing = [c for c in self.columns if c not in schema.names]
             if missing:
@@ -341,7 +342,10 @@ class ParquetSource(Source):
 
     def progress(self) -> tuple[int, int | None]:
         if self._total is None:
-            self._total = sum(self._parquet_file(p).metadata.num_rows for p in self.files)
+            self._total = 0
+            for path in self.files:
+                with self._parquet_file(path) as pf:
+                    self._total += pf.metadata.num_rows
         return self.rows_read, self._total
 
 

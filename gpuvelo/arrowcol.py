@@ -12,9 +12,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..columns import Col
-from ..errors import ArithmeticOverflowError, DataError
-from ..types import DType, to_arrow
+from .columns import Col
+from .errors import ArithmeticOverflowError, DataError
+from .types import DType, to_arrow
 
 _NP = {"bool": np.bool_, "int8": np.int8, "int16": np.int16, "int32": np.int32,
        "int64": np.int64, "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32,
