@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import os
 import time
 from typing import Any, Callable
 
@@ -12,11 +12,23 @@ from . import io as gio
 from . import types as T
 from .backends import select_backend
 from .errors import DataError, GpuveloError, NotSupportedError
+from .exec.coordinator import Coordinator
 from .exec.processor import RunOptions, SingleProcessor
+from .exec.routing import choose_routing
 from .exec.query import CompiledQuery
 from .exec.stats import JobStats
 from .sql import explain as explain_plan
 from .sql import parse_query, plan_query
+
+
+def default_partitions(backend) -> int:
+    """Partitions when the caller names none: the usable cores on the CPU, 4 on a GPU."""
+    if backend.name != "cpu":
+        return 4
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
 
 
 def _find_source(sources: dict[str, Any], name: str):
@@ -48,6 +60,9 @@ class Job:
     accepts; the sink anything ``gpuvelo.io.as_sink`` accepts.
 
     Options: ``backend`` ('auto', 'cpu', 'gpu', 'cudf'); ``batch_size`` (re-chunk the input);
+    ``partitions`` (default: usable cores; 1 = the single-partition V1 path) and ``strategy``
+    ('hash', 'round_robin', 'sticky', 'smart'; default chosen from the query and source);
+    ``queue_size`` (batches each bounded queue holds: backpressure, not buffering);
     ``emit`` ('changes'/'final', overrides the query's EMIT); ``error_policy`` ('fail' --
     the first error fails the job -- or 'skip': a batch that fails is counted as rejected
     and written with its reason to ``dead_letter``); ``on_progress`` (called after each batch).
@@ -57,7 +72,8 @@ class Job:
                  batch_size: int | None = None, partitions: int | None = None,
                  strategy: str | None = None, emit: str | None = None,
                  error_policy: str = "fail", dead_letter: Any = None,
-                 on_progress: Callable[[], None] | None = None, name: str | None = None):
+                 on_progress: Callable[[], None] | None = None, name: str | None = None,
+                 queue_size: int = 4):
         if error_policy not in ("fail", "skip"):
             raise GpuveloError(f"error_policy must be 'fail' or 'skip', not {error_policy!r}")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
@@ -73,8 +89,11 @@ class Job:
             raise NotSupportedError("window clauses (WINDOW TUMBLING/HOPPING/SESSION) are not "
                                     "supported yet")
         self.backend = select_backend(backend)
+        if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
+            raise GpuveloError(f"partitions must be a positive integer, not {partitions!r}")
         self.partitions = partitions
         self.strategy = strategy
+        self.queue_size = queue_size
         self.name = name or self.plan.output_name or "gpuvelo-job"
         self.stats = JobStats(backend=self.backend.name)
         self._opts = RunOptions(emit=emit or self.plan.emit, error_policy=error_policy,
@@ -90,7 +109,7 @@ class Job:
         t0 = time.perf_counter()
         cq = CompiledQuery(self.plan, self.backend)
         try:
-            SingleProcessor(cq, self.source, self.sink, self.stats, self._opts).run()
+            self._runner(cq).run()
             self.stats.stopped = ("abort" if self._opts.abort.is_set()
                                   else "graceful" if self._opts.stop.is_set() else "")
         except BaseException as e:
@@ -105,6 +124,20 @@ class Job:
                     except Exception:  # noqa: BLE001 -- closing must not mask the real error
                         pass
         return self.stats
+
+    def _runner(self, cq: CompiledQuery):
+        """V1 (one partition, on this thread) or the V2 coordinator, with the routing chosen."""
+        n = self.partitions if self.partitions is not None else default_partitions(self.backend)
+        if not self.plan.is_aggregate or self.plan.window is not None or \
+                (n == 1 and self.strategy is None):
+            why = ("stateless query: rows are projected in order on one partition"
+                   if not self.plan.is_aggregate else "one partition (V1)")
+            self.stats.partitions, self.stats.strategy, self.stats.strategy_reason = 1, "single", why
+            return SingleProcessor(cq, self.source, self.sink, self.stats, self._opts)
+        routing, why = choose_routing(self.plan, self.source, self.strategy, n, self.backend)
+        self.stats.strategy_reason = why
+        return Coordinator(cq, self.source, self.sink, self.stats, self._opts, routing,
+                           queue_size=self.queue_size)
 
     def stop(self, graceful: bool = True) -> None:
         """Stop reading. Graceful: drain accepted batches and emit final results; else abort
