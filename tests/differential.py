@@ -218,7 +218,8 @@ def random_table(rng: np.random.Generator, n: int, *, null_p: float = 0.15) -> p
     """A random table over every column kind the differential tests use.
 
     Keys: ``k1`` int32 0..4, ``k2`` string (incl. '' and non-ASCII), ``k3`` bool.
-    Values: ``i`` int64 -1000..1000 (zeros, negatives), ``u`` uint32, ``f`` float64 quarters
+    Values: ``i`` int64 -1000..1000 (zeros, negatives), ``u`` uint32 0..2000, ``i16`` int16,
+    ``u64`` uint64 below 10**12, ``f`` float64 quarters
     (exact sums in any order; includes -0.0), ``g`` float32 quarters, ``dec`` decimal(12,2),
     ``s`` string, ``ts`` timestamp[us] over a few days, ``d`` date32. All nullable.
     ``fn`` float64 with NaN and +-inf (used only where DuckDB's NaN semantics are intended).
@@ -238,6 +239,8 @@ def random_table(rng: np.random.Generator, n: int, *, null_p: float = 0.15) -> p
         "k3": _with_nulls(rng, rng.random(n) < 0.5, n, null_p),
         "i": _with_nulls(rng, i.astype(np.int64), n, null_p),
         "u": _with_nulls(rng, rng.integers(0, 2_000, n).astype(np.uint32), n, null_p),
+        "i16": _with_nulls(rng, rng.integers(-300, 300, n).astype(np.int16), n, null_p),
+        "u64": _with_nulls(rng, rng.integers(0, 10**12, n).astype(np.uint64), n, null_p),
         "f": _with_nulls(rng, f, n, null_p),
         "g": _with_nulls(rng, (rng.integers(-400, 401, n) / 4.0).astype(np.float32), n, null_p),
         "dec": _with_nulls(rng, dec, n, null_p, DEC_TYPE),

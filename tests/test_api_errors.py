@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 
 import gpuvelo
-from gpuvelo.errors import DataError, GpuveloError, PlanError, SqlSyntaxError, UnknownColumnError
+from gpuvelo.errors import (ArithmeticOverflowError, DataError, GpuveloError, PlanError, SqlSyntaxError,
+                            UnknownColumnError)
 
 TABLE = pa.table({"k": pa.array([1, 2, 1], pa.int64()), "price": [1.5, 2.0, 3.0],
                   "qty": pa.array([1, 2, 3], pa.int32()), "name": ["a", "b", "c"]})
@@ -126,3 +127,17 @@ def test_errors_are_gpuvelo_errors_not_numpy_ones(backend):
     with pytest.raises(GpuveloError):
         gpuvelo.sql("SELECT k FROM orders WHERE name > 3", backend=backend,
                     orders={"k": np.arange(3), "name": ["a", "b", "c"]})
+
+
+@pytest.mark.parametrize("batch_size", [None, 1])
+def test_integer_sum_overflow_is_an_overflow_error(batch_size, backend):
+    """SUM of BIGINT is BIGINT in gpuvelo (DuckDB widens to HUGEINT): overflow must raise, never wrap."""
+    data = {"k": [1, 1, 2], "x": pa.array([2**63 - 1, 1, 5], pa.int64())}
+    with pytest.raises(ArithmeticOverflowError) as info:
+        gpuvelo.sql("SELECT k, SUM(x) FROM t GROUP BY k", backend=backend, batch_size=batch_size, t=data)
+    assert "sum" in str(info.value).lower()
+
+
+def test_integer_arithmetic_overflow_is_an_overflow_error(backend):
+    with pytest.raises(ArithmeticOverflowError):
+        gpuvelo.sql("SELECT x + 1 FROM t", backend=backend, t={"x": pa.array([2**63 - 1], pa.int64())})

@@ -20,10 +20,12 @@ from differential import random_table, run_both
 KEYS = [
     "k1", "k2", "k3", "d", "s", "k1 % 2", "u % 3", "COALESCE(k2, 'none')",
     "CASE WHEN i > 0 THEN 'pos' WHEN i < 0 THEN 'neg' END", "i IS NULL", "CAST(k1 AS BIGINT) * 10",
+    "i16 % 4", "FLOOR(f / 50)", "CASE WHEN s LIKE 'a%' THEN s ELSE 'other' END", "k1 IN (1, NULL)",
 ]
 NUMERIC_ARGS = ["i", "u", "f", "g", "dec", "i * 2 + u", "f * i", "CASE WHEN k3 THEN i ELSE 0 END",
-                "ABS(i)", "COALESCE(f, 0)", "i + f", "-i", "NULLIF(i, 0)", "dec * 2"]
-OTHER_ARGS = ["s", "ts", "d", "k2"]
+                "ABS(i)", "COALESCE(f, 0)", "i + f", "-i", "NULLIF(i, 0)", "dec * 2", "i16", "u64",
+                "u64 - i16", "ROUND(f)", "CAST(f AS BIGINT)", "f * 1.5", "i / 4", "CEIL(g) - FLOOR(f)"]
+OTHER_ARGS = ["s", "ts", "d", "k2", "COALESCE(s, k2)", "CASE WHEN k3 THEN s END"]
 NUMERIC_AGGS = ["SUM", "AVG", "MIN", "MAX", "STDDEV", "STDDEV_POP", "VAR_SAMP", "VAR_POP", "VARIANCE",
                 "STDDEV_SAMP", "COUNT", "COUNT(DISTINCT"]
 OTHER_AGGS = ["MIN", "MAX", "COUNT", "COUNT(DISTINCT", "FIRST", "LAST"]
@@ -34,14 +36,18 @@ ROW_ATOMS = [
     "i BETWEEN -50 AND 500", "ts < TIMESTAMP '2024-01-03 00:00:00'", "d >= DATE '2024-01-04'",
     "dec > 0", "u % 2 = 0", "COALESCE(i, 0) > f", "g >= 1.5", "i + u > 1000", "k1 = 3",
     "CASE WHEN k3 THEN i > 0 ELSE f > 0 END", "NULLIF(k1, 1) IS NULL", "ABS(i) < 100",
+    "dec > f", "i > dec", "u > i", "i16 < 0", "u64 > 1000", "k1 NOT IN (1, NULL)", "s >= k2",
+    "s NOT LIKE '%b%'", "d BETWEEN DATE '2024-01-02' AND DATE '2024-01-05'", "ROUND(f) = f",
 ]
 HAVING_ATOMS = ["COUNT(*) > 2", "SUM(i) > 0", "MAX(f) >= 0", "MIN(s) <> 'a'", "AVG(u) < 1000",
-                "COUNT(DISTINCT s) >= 2", "MIN(i) IS NULL", "SUM(dec) < 0", "MAX(ts) > TIMESTAMP '2024-01-03 00:00:00'"]
+                "COUNT(DISTINCT s) >= 2", "MIN(i) IS NULL", "SUM(dec) < 0", "MAX(ts) > TIMESTAMP '2024-01-03 00:00:00'",
+                "STDDEV(i) > 500", "FIRST(s) = 'a'", "SUM(i) > SUM(u) / 2", "NOT (MAX(k2) < 'b')"]
 STATELESS_EXPRS = [
     "i", "s", "k1", "ts", "d", "dec", "f", "k3", "i + u", "i * 2 - 1", "f / 2", "-f", "i % 7",
     "ABS(i)", "ROUND(f)", "FLOOR(f)", "CEIL(g)", "COALESCE(s, '?')", "NULLIF(i, 0)", "CAST(i AS DOUBLE)",
     "CASE WHEN i > 0 THEN s ELSE 'neg' END", "i > 0", "s LIKE '%b'", "k1 IN (1, 2)",
     "i BETWEEN 0 AND 10", "s IS NULL", "(i > 0) AND k3", "(i > 0) OR k3", "NOT k3", "dec + 1",
+    "i16", "u64", "u64 * 2 + i16", "CAST(i AS VARCHAR)", "ROUND(f / 3, 2)", "g", "dec * i16", "ts", "d",
 ]
 
 
@@ -135,10 +141,15 @@ def random_aggregate_query(ch: Chooser) -> str:
 
 def random_stateless_query(ch: Chooser) -> str:
     """A random filter/project query over ``random_table``'s columns."""
-    exprs = ch.sample(STATELESS_EXPRS, 1, 5)
+    exprs = ["*"] if ch.integer(0, 9) == 0 else ch.sample(STATELESS_EXPRS, 1, 5)
     q = f"SELECT {', '.join(exprs)} FROM t"
     if ch.flag():
         q += f" WHERE {_predicate(ch, ROW_ATOMS)}"
+    if exprs != ["*"] and ch.integer(0, 2) == 0:   # order by every output column: no ambiguous ties
+        q += " ORDER BY " + ", ".join(
+            f"{n + 1} {ch.choice(['ASC', 'DESC'])} NULLS {ch.choice(['FIRST', 'LAST'])}" for n in range(len(exprs)))
+        if ch.flag():
+            q += f" LIMIT {ch.integer(0, 20)}"
     return _streaming_form(ch, q)
 
 
@@ -150,7 +161,7 @@ def _streaming_form(ch: Chooser, q: str) -> str:
 # --------------------------------------------------------------------------- the tests
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                            HealthCheck.too_slow])
-NULL_RATES = [0.0, 0.15, 0.6]
+NULL_RATES = [0.0, 0.15, 0.15, 0.6, 1.0]
 
 
 def _table(ch: Chooser, max_rows: int):

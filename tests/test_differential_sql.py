@@ -321,6 +321,17 @@ def test_extreme_integers(backend):
     check("SELECT k, x FROM t WHERE x < 0 AND u > 9223372036854775807", backend, tables)
 
 
+def test_sum_of_large_integers_is_exact(backend):
+    """Integer sums beyond 2**53 stay exact (no detour through float64)."""
+    big = [2**60, 2**60 + 1, -(2**59), 3, 2**62 - 7, None]
+    tables = {"t": pa.table({"k": [1, 1, 1, 2, 2, 2], "x": pa.array(big, pa.int64())})}
+    rows = check("SELECT k, SUM(x), MIN(x), MAX(x), COUNT(DISTINCT x) FROM t GROUP BY k", backend, tables)
+    assert {r[0]: r[1] for r in rows}[1] == 2**60 + 2**60 + 1 - 2**59
+    check("SELECT SUM(x), AVG(x) FROM t", backend, tables)
+    check("SELECT SUM(x) FROM t WHERE x = 9223372036854775807", backend,
+          {"t": pa.table({"x": pa.array([2**63 - 1, None], pa.int64())})})
+
+
 def test_floats_float32_and_signed_zero(backend):
     tables = {"t": pa.table({
         "k": pa.array([0.0, -0.0, 1.5, None, 1.5, -0.0], pa.float64()),
@@ -386,6 +397,13 @@ def test_timestamp_units(unit, backend):
     check("SELECT k, MIN(ts), MAX(ts), COUNT(ts), FIRST(ts), LAST(ts) FROM t GROUP BY k", backend, tables)
     check("SELECT ts, COUNT(*) FROM t GROUP BY ts", backend, tables)
     check("SELECT k FROM t WHERE ts > TIMESTAMP '2024-01-01 12:00:00'", backend, tables)
+
+
+def test_timestamps_with_time_zone(backend):
+    ts = pa.array([0, 3_600_000_000, None, 86_400_000_000, 0], pa.timestamp("us", tz="Europe/Paris"))
+    tables = {"t": pa.table({"k": [1, 1, 2, None, 2], "ts": ts})}
+    check("SELECT k, MIN(ts), MAX(ts), FIRST(ts), COUNT(ts) FROM t GROUP BY k", backend, tables)
+    check("SELECT ts, COUNT(*) FROM t GROUP BY ts", backend, tables)
 
 
 def test_dates(backend):

@@ -56,8 +56,11 @@ def test_rechunk_without_size_passes_batches_and_drops_empty():
 def test_rechunk_rejects_changing_schema():
     a = pa.record_batch({"v": [1, 2]})
     b = pa.record_batch({"v": ["x"]})
-    with pytest.raises(SchemaMismatchError, match="first batch"):
-        list(rechunk([a, b], 10))
+    with pytest.raises(SchemaMismatchError, match="here: .* column v is string, was int64"):
+        list(rechunk([a, b], 10, "here"))
+    c = pa.record_batch({"w": [1]})
+    with pytest.raises(SchemaMismatchError, match="column v is missing; extra column w"):
+        list(as_source([a, c], name="orders").batches())
 
 
 # --------------------------------------------------------------------------- in memory
@@ -180,7 +183,7 @@ def test_parquet_directory_one_partition_per_file(tmp_path):
 def test_parquet_directory_schema_mismatch(tmp_path):
     pq.write_table(pa.table({"a": [1]}), tmp_path / "a.parquet")
     pq.write_table(pa.table({"a": ["x"]}), tmp_path / "b.parquet")
-    with pytest.raises(SchemaMismatchError, match="b.parquet"):
+    with pytest.raises(SchemaMismatchError, match=r"b\.parquet: .*column a is string, was int64"):
         list(as_source(tmp_path).batches())
 
 
@@ -209,7 +212,7 @@ def test_csv_malformed_row_names_line(tmp_path):
     lines[15001] = "oops"
     path = tmp_path / "bad.csv"
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match=r"bad\.csv: malformed CSV row at line 15002"):
+    with pytest.raises(DataError, match=r"bad\.csv\W*: malformed CSV row at line 15002"):
         list(CsvSource(path, block_size=8192).batches())
 
 
@@ -218,7 +221,7 @@ def test_csv_bad_value_names_rows(tmp_path):
     lines[15001] = "x,1"
     path = tmp_path / "bad.csv"
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match=r"bad\.csv: bad CSV data at or after line \d+.*'x'"):
+    with pytest.raises(DataError, match=r"bad\.csv\W*: bad CSV data at line 15002: .*'x'"):
         list(CsvSource(path, block_size=8192).batches())
 
 
@@ -244,8 +247,9 @@ def test_json_malformed_line_named(tmp_path, bad, reason):
     lines.insert(10, "")   # blank lines count as lines
     path = tmp_path / "bad.ndjson"
     path.write_text("\n".join(lines) + "\n")
-    src = JsonLinesSource(path, block_size=4096)
-    with pytest.raises(DataError, match=rf"bad\.ndjson: malformed JSON at line 4002: .*{reason}"):
+    src = JsonLinesSource(path, block_size=4096, name="bad")
+    where = r"source 'bad' \(.*bad\.ndjson\)"
+    with pytest.raises(DataError, match=rf"{where}: malformed JSON at line 4002: .*{reason}"):
         list(src.batches())
 
 
@@ -409,3 +413,18 @@ def test_trades_source_progress():
     assert sizes(src) == [300, 300, 300, 100]
     assert src.progress() == (1000, 1000)
     assert src.schema() == read_all(src).schema
+
+
+def test_user_source_subclass_defaults():
+    class Counter(Source):
+        def schema(self):
+            return pa.schema([("n", pa.int64())])
+
+        def batches(self):
+            yield pa.record_batch({"n": [1, 2]})
+
+    src = Counter(name="c")
+    assert [(p, b.num_rows) for p, b in src.batches_with_partition()] == [(0, 2)]
+    assert src.source_partitions == 1 and src.partition_key is None
+    with pytest.raises(NotImplementedError):
+        list(Source().batches())

@@ -29,7 +29,7 @@ from .partials import ACC_FIELDS, acc_name, agg_name, key_name
 from .protocol import StateSpec
 
 INT64_MAX = np.iinfo(np.int64).max
-_SAFE_SUM = float(2**63) * (1 - 1e-6)    # float shadow sums beyond this may have overflowed
+_COMPACT_MIN = 4096     # evict compacts only states that handed out at least this many ids
 
 
 class CpuBackend:
@@ -114,6 +114,25 @@ def _sum_input(col: Col) -> pa.Array:
         data = data.astype(np.int64, copy=False)
     mask = None if col.valid is None else ~col.valid
     return pa.array(data, mask=mask)
+
+
+def _may_overflow(values: pa.Array) -> bool:
+    """Whether an int64 sum of ``values`` could leave the int64 range (a cheap bound)."""
+    mm = pc.min_max(values)
+    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    if lo is None:
+        return False
+    return max(abs(lo), abs(hi)) * len(values) >= 2**63
+
+
+def _join_halves(hi: np.ndarray, lo: np.ndarray, dtype) -> np.ndarray:
+    """Exact ``hi * 2**32 + lo`` as int64; ArithmeticOverflowError when it does not fit."""
+    carry = lo >> np.int64(32)            # floor division by 2**32
+    hi = hi + carry
+    lo = lo - (carry << np.int64(32))     # now 0 <= lo < 2**32
+    if np.any((hi < -(2**31)) | (hi > 2**31 - 1)):
+        raise ArithmeticOverflowError(f"SUM over {dtype} overflows a 64-bit integer")
+    return (hi << np.int64(32)) + lo
 
 
 def _value_array(col: Col) -> pa.Array:
@@ -294,12 +313,18 @@ class CpuGroupState:
             src = f"x{j}"
             if f in ("sum", "avg"):
                 cols[src] = _sum_input(col)
-                out += [(acc_name(j, "n"), src, "count"), (acc_name(j, "sum"), src, "sum")]
-                if not agg.arg_dtype.is_float:
-                    cols[src + "_f"] = pc.cast(cols[src], pa.float64())
-                    out.append((acc_name(j, "sum") + "_shadow", src + "_f", "sum"))
+                out.append((acc_name(j, "n"), src, "count"))
+                if agg.arg_dtype.is_float or not _may_overflow(cols[src]):
+                    out.append((acc_name(j, "sum"), src, "sum"))
+                else:   # exact: sum the high and low 32-bit halves separately
+                    data = np.asarray(pc.fill_null(cols[src], 0))
+                    mask = None if col.valid is None else ~col.valid
+                    cols[src + "_hi"] = pa.array(data >> np.int64(32), mask=mask)
+                    cols[src + "_lo"] = pa.array(data & np.int64(0xFFFFFFFF), mask=mask)
+                    out += [(acc_name(j, "sum") + "_hi", src + "_hi", "sum"),
+                            (acc_name(j, "sum") + "_lo", src + "_lo", "sum")]
             elif f in ("var_samp", "var_pop", "stddev_samp", "stddev_pop"):
-                cols[src] = pc.cast(_sum_input(col), pa.float64())
+                cols[src] = pc.cast(_sum_input(col), pa.float64(), safe=False)
                 if agg.arg_dtype.is_decimal:
                     cols[src] = pc.divide(cols[src], float(10 ** agg.arg_dtype.scale))
                 out += [(acc_name(j, "n"), src, "count"), (acc_name(j, "mean"), src, "mean"),
@@ -368,12 +393,11 @@ class CpuGroupState:
                 result[acc_name(j, "mean")] = pc.fill_null(result[acc_name(j, "mean")], 0.0)
             elif f in ("sum", "avg"):
                 s = acc_name(j, "sum")
+                if s + "_hi" in result:
+                    result[s] = pa.array(_join_halves(
+                        np.asarray(pc.fill_null(result.pop(s + "_hi"), 0)),
+                        np.asarray(pc.fill_null(result.pop(s + "_lo"), 0)), agg.arg_dtype))
                 result[s] = pc.fill_null(result[s], 0)
-                shadow = result.pop(s + "_shadow", None)
-                if shadow is not None:
-                    sh = np.abs(np.asarray(pc.fill_null(shadow, 0.0)))
-                    if sh.size and sh.max() >= _SAFE_SUM:
-                        raise ArithmeticOverflowError(f"SUM over {agg.arg_dtype} overflows a 64-bit integer")
         schema = self.partials_schema()
         return pa.Table.from_arrays([result[f.name].cast(f.type) for f in schema], schema=schema)
 
@@ -608,19 +632,66 @@ class CpuGroupState:
             return col_to_arrow(Col(self._store[acc_name(j, "val")][gids], valid, agg.arg_dtype))
         return self._vals_to_arrow(j, agg, gids, valid)
 
+    def keys(self, gids=None) -> pa.Table:
+        """The key columns (k0..) of ``gids`` (all live groups when None)."""
+        idx = pa.array(self._select(gids))
+        return pa.table({key_name(i): self._key_column(i).take(idx) for i in range(self._nkeys)})
+
+    def lookup(self, keys: Sequence[Col]) -> np.ndarray:
+        """The gid of each row's key in ``keys`` (one Col per key column); -1 where none is live."""
+        words = group_words(keys)
+        return self._table.lookup(words, _words_hash(words))
+
     # ------------------------------------------------------------------ eviction
     def evict(self, gids) -> None:
-        """Drop groups (closed windows). Their ids are not reused."""
+        """Drop groups (closed windows). When dead groups outnumber live ones the state is
+        compacted: memory is freed and the live groups are renumbered, so gids obtained
+        before an evict are invalid after it."""
         gids = np.asarray(gids, dtype=np.int64)
         if gids.size == 0:
             return
         self._table.remove(gids)
         self._changed[gids] = False
+        dead = np.zeros(self._store.capacity, dtype=bool)
+        dead[gids] = True
         for j, (table, chunks) in self._distinct.items():
             if not chunks:
                 continue
             pairs = pa.concat_tables(chunks)
-            dead = np.zeros(self._store.capacity, dtype=bool)
-            dead[gids] = True
             keep = ~dead[np.asarray(pairs.column("g"))]
             self._distinct[j] = (table, [pairs.filter(pa.array(keep))])
+        size = self._table.size
+        if size >= _COMPACT_MIN and 2 * self.num_groups < size:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Renumber the live groups 0..n-1 and drop every array row of dead ones."""
+        live = self.live_gids()
+        old_table = self._table
+        self._table = KeyTable(old_table.width, capacity=max(2 * live.size, 1024))
+        new_ids, _ = self._table.lookup_or_insert(old_table.keys_of(live), old_table._hashes[live])
+        order = live[np.argsort(new_ids)]            # old gid of each new gid
+        remap = np.full(old_table.size, -1, dtype=np.int64)
+        remap[live] = new_ids
+        store = _Store()
+        store.fill = dict(self._store.fill)
+        store.arrays = {name: arr[order] for name, arr in self._store.arrays.items()}
+        store.capacity = live.size
+        self._store = store
+        self._changed = self._changed[order]
+        idx = pa.array(order)
+        for i in range(self._nkeys):
+            self._keys[i] = [self._key_column(i).take(idx)]
+            self._key_cache[i] = None
+        for j, (table, chunks) in self._distinct.items():
+            ids = np.flatnonzero(table._live[: table.size])
+            words = table.keys_of(ids).copy()
+            owner = remap[words[:, 0].astype(np.int64)]
+            words = words[owner >= 0]
+            words[:, 0] = owner[owner >= 0].astype(np.uint64)
+            fresh = KeyTable(table.width, capacity=max(2 * words.shape[0], 1024))
+            if words.shape[0]:
+                fresh.lookup_or_insert(words, _words_hash(words))
+            pairs = [pa.table({"g": pa.array(remap[np.asarray(c.column("g"))]), "v": c.column("v")})
+                     for c in chunks]
+            self._distinct[j] = (fresh, pairs)

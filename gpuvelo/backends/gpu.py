@@ -45,6 +45,7 @@ SHARED_GROUPS = 2048      # below this many groups, aggregate through shared mem
 F_SUM, F_MIN, F_MAX = 1, 2, 4
 KIND_I64, KIND_U64, KIND_F64 = 0, 1, 2
 U64_MAX = np.uint64(2**64 - 1)
+NULL = np.uint64(0)
 
 
 def gpu_available() -> bool:
@@ -68,6 +69,8 @@ def _launch(func: str, module: str, n: int, args: tuple) -> None:
     if n <= 0:
         return
     grid = min((n + BLOCK - 1) // BLOCK, 8 * 1024)
+    # an absent optional pointer argument travels as a 64-bit zero: a null pointer
+    args = tuple(NULL if x is None else x for x in args)
     kernel(module, func)((grid,), (BLOCK,), args)
 
 

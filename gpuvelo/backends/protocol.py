@@ -35,7 +35,8 @@ class StateSpec:
 class GroupState(Protocol):
     """Per-partition aggregation state: one row per group, persistent across batches.
 
-    Groups are identified by dense int64 ids (``gids``) that stay valid until evicted.
+    Groups are identified by dense int64 ids (``gids``) that stay valid until the next
+    ``evict`` (which may renumber the survivors).
     """
 
     def update(self, keys: Sequence[Col], args: Sequence[Col | None], positions: Any) -> None:
@@ -60,7 +61,16 @@ class GroupState(Protocol):
         """Forget which groups changed."""
 
     def evict(self, gids: Any) -> None:
-        """Drop these groups (their window closed); their ids are never reused for others."""
+        """Drop these groups (their window closed) and, from time to time, free their memory.
+        Freeing may renumber the live groups: gids obtained before an evict are invalid
+        after it (ask ``live_gids``, ``lookup`` or ``changed`` again)."""
+
+    def keys(self, gids: Any | None = None) -> Any:
+        """The key values of ``gids`` (all live groups when None): Arrow table k0.., in order."""
+
+    def lookup(self, keys: Sequence[Col]) -> Any:
+        """Host int64 gid of each row of ``keys`` (one Col per key column); -1 for keys
+        that have no live group."""
 
     def live_gids(self) -> Any:
         """Host numpy int64 array of all live group ids, ascending."""

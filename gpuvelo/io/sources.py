@@ -51,6 +51,11 @@ class Source:
         """A human description of where the data comes from (e.g. the path)."""
         return type(self).__name__
 
+    def where(self) -> str:
+        """The source in error messages: its name, and where it reads from if that differs."""
+        desc = self.describe()
+        return f"source '{self.name}'" + (f" ({desc})" if desc != self.name else "")
+
     def schema(self) -> pa.Schema:
         """The Arrow schema of the batches (may peek at the data)."""
         raise NotImplementedError
@@ -77,7 +82,7 @@ class Source:
 
     def _counted(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """Re-chunk to ``batch_size`` and count the rows handed out."""
-        for batch in rechunk(batches, self.batch_size, self.describe()):
+        for batch in rechunk(batches, self.batch_size, self.where()):
             self.rows_read += batch.num_rows
             yield batch
 
@@ -99,8 +104,8 @@ def rechunk(batches: Iterable[pa.RecordBatch], batch_size: int | None,
         if first is None:
             first = batch.schema
         elif not batch.schema.equals(first):
-            raise SchemaMismatchError(f"{where}: a batch has schema {_schema_str(batch.schema)}, "
-                                      f"the first batch had {_schema_str(first)}")
+            raise SchemaMismatchError(f"{where}: a batch's schema differs from the first "
+                                      f"batch's: {schema_diff(batch.schema, first)}")
         if batch.num_rows == 0:
             continue
         if batch_size is None:
@@ -128,6 +133,19 @@ def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
     if hasattr(pa, "concat_batches"):  # pyarrow >= 19
         return pa.concat_batches(batches)
     return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+
+
+def schema_diff(got: pa.Schema, expected: pa.Schema) -> str:
+    """What differs between two schemas, column by column, in words."""
+    got_types = dict(zip(got.names, got.types))
+    want_types = dict(zip(expected.names, expected.types))
+    diffs = [f"column {n} is missing" for n in expected.names if n not in got_types]
+    diffs += [f"column {n} is {got_types[n]}, was {t}" for n, t in want_types.items()
+              if n in got_types and got_types[n] != t]
+    diffs += [f"extra column {n}" for n in got.names if n not in want_types]
+    if not diffs:
+        diffs = [f"columns in a different order: {_schema_str(got)} vs {_schema_str(expected)}"]
+    return "; ".join(diffs)
 
 
 def _schema_str(schema: pa.Schema) -> str:
@@ -174,7 +192,7 @@ class StreamSource(Source):
         try:
             return pa.RecordBatchReader.from_stream(self.obj)
         except (pa.ArrowException, TypeError, ValueError) as e:
-            raise DataError(f"{self.describe()}: cannot read it as an Arrow stream: {e}") from e
+            raise DataError(f"{self.where()}: cannot read it as an Arrow stream: {e}") from e
 
     def schema(self) -> pa.Schema:
         return self._reader().schema
@@ -217,7 +235,7 @@ class IterableSource(Source):
             elif isinstance(item, pa.Table):
                 yield from item.to_batches()
             else:
-                raise DataError(f"{self.describe()}: item {i} is a {type(item).__name__}; "
+                raise DataError(f"{self.where()}: item {i} is a {type(item).__name__}; "
                                 "expected pyarrow RecordBatch or Table")
 
     def schema(self) -> pa.Schema:
@@ -227,7 +245,7 @@ class IterableSource(Source):
                 self._schema = batch.schema
                 break
             else:
-                raise DataError(f"{self.describe()}: no batches to take a schema from")
+                raise DataError(f"{self.where()}: no batches to take a schema from")
         return self._schema
 
     def batches(self) -> Iterator[pa.RecordBatch]:
@@ -332,7 +350,7 @@ class ParquetSource(Source):
                 kwargs["batch_size"] = self.batch_size
             try:
                 raw = pf.iter_batches(**kwargs)
-                checked = (_check_schema(b, schema, path) for b in raw)
+                checked = (_check_schema(b, schema, f"{self.where()}, file {path}") for b in raw)
                 for batch in self._counted(checked):
                     yield part, batch
             except pa.ArrowException as e:
@@ -351,8 +369,8 @@ class ParquetSource(Source):
 
 def _check_schema(batch: pa.RecordBatch, schema: pa.Schema, where) -> pa.RecordBatch:
     if not batch.schema.equals(schema):
-        raise SchemaMismatchError(f"{where}: schema {_schema_str(batch.schema)} differs from "
-                                  f"the source's first file {_schema_str(schema)}")
+        raise SchemaMismatchError(f"{where}: the schema differs from the source's first "
+                                  f"file's: {schema_diff(batch.schema, schema)}")
     return batch
 
 
@@ -397,11 +415,15 @@ class CsvSource(FileSource):
     def _error(self, e: Exception, rows_before: int) -> DataError:
         if self._invalid:
             row = self._invalid[0]
-            return DataError(f"{self.path}: malformed CSV row at line {row.number}: expected "
+            return DataError(f"{self.where()}: malformed CSV row at line {row.number}: expected "
                              f"{row.expected_columns} columns, got {row.actual_columns}: "
                              f"{row.text!r}")
+        m = re.search(r"Row #(\d+): ", str(e))
+        if m:
+            return DataError(f"{self.where()}: bad CSV data at line {m.group(1)}: "
+                             f"{str(e).replace(m.group(0), '')}")
         first = rows_before + 1 + (1 if self.header else 0)
-        return DataError(f"{self.path}: bad CSV data at or after line {first} "
+        return DataError(f"{self.where()}: bad CSV data at or after line {first} "
                          f"(data row {rows_before + 1}): {e}")
 
     def schema(self) -> pa.Schema:
@@ -477,7 +499,7 @@ class JsonLinesSource(FileSource):
             return pj.read_json(io.BytesIO(block), parse_options=opts,
                                 read_options=pj.ReadOptions(block_size=len(block) + 1))
         except pa.ArrowException as e:
-            raise DataError(f"{self.path}: malformed JSON at line "
+            raise DataError(f"{self.where()}: malformed JSON at line "
                             f"{self._bad_line(block, first_line, schema, str(e))}: "
                             f"{_strip_row(str(e))}") from e
 
@@ -513,7 +535,7 @@ class JsonLinesSource(FileSource):
                 blocks.close()
         if self._inferred is not None:
             return self._inferred
-        raise DataError(f"{self.path}: empty JSON lines file; cannot infer a schema")
+        raise DataError(f"{self.where()}: empty JSON lines file; cannot infer a schema")
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         self.rows_read = 0

@@ -75,9 +75,22 @@ def _check_shape(select: exp.Expression, sql: str) -> exp.Table:
     return table
 
 
+def _check_commas(sql: str) -> None:
+    """sqlglot silently accepts an empty list item (``SELECT a,, b``); we do not."""
+    from sqlglot.tokens import TokenType
+
+    tokens = Gpuvelo().tokenize(sql)
+    for tok, nxt in zip(tokens, tokens[1:]):
+        if tok.token_type == TokenType.COMMA and nxt.token_type in (
+                TokenType.COMMA, TokenType.FROM, TokenType.R_PAREN):
+            raise SqlSyntaxError(f"unexpected {nxt.text!r} after ','", line=nxt.line,
+                                 column=max(1, nxt.col - len(nxt.text) + 1), sql=sql)
+
+
 def parse_query(sql: str) -> ParsedQuery:
     """Parse ``sql`` with the gpuvelo dialect; SqlSyntaxError (with line/column) if it does not parse."""
     try:
+        _check_commas(sql)
         statements = sqlglot.parse(sql, read=Gpuvelo)
     except (ParseError, TokenError) as err:
         raise _syntax_error(err, sql) from None

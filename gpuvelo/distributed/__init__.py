@@ -1,0 +1,1 @@
+"""Running partitions on Dask workers (a later issue)."""
