@@ -27,6 +27,7 @@ from common import (QUERY, check_same, fmt_rate, machine_info, make_table, measu
                     split, write_json)
 
 STREAM_BATCH = 100_000
+PARTITIONS: int | None = None      # gpuvelo partitions (None: the engine's default)
 SCENARIOS = ("batch", "streaming", "highcard")
 
 # per-batch partials and their merge into the running result (DuckDB)
@@ -47,7 +48,7 @@ _FINAL = ["k", "n", "sum_a", "min_a", "max_b", "avg_b"]
 # ---------------------------------------------------------------------------- engines, batch
 def gpuvelo_batch(table: pa.Table) -> pa.Table:
     """gpuvelo over the whole table as one batch."""
-    return gpuvelo.sql(QUERY, backend="cpu", batch_size=None, t=table)
+    return gpuvelo.sql(QUERY, backend="cpu", batch_size=None, partitions=PARTITIONS, t=table)
 
 
 def duckdb_batch(table: pa.Table) -> pa.Table:
@@ -75,7 +76,7 @@ def gpuvelo_stream(batches: list[pa.RecordBatch]) -> int:
         emitted[0] += t.num_rows
 
     gpuvelo.Job(QUERY, sources={"t": batches}, sink=gpuvelo.io.CallbackSink(count),
-                backend="cpu", emit="changes").run()
+                backend="cpu", emit="changes", partitions=PARTITIONS).run()
     return emitted[0]
 
 
@@ -156,7 +157,11 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="measured runs after warm-up (best is kept)")
     ap.add_argument("--budget", type=float, default=45.0,
                     help="seconds of measured runs per engine before stopping early")
+    ap.add_argument("--partitions", type=int, default=None,
+                    help="gpuvelo partitions (default: the engine's choice; 1 = the V1 path)")
     args = ap.parse_args(argv)
+    global PARTITIONS
+    PARTITIONS = args.partitions
     rows = 1_000_000 if args.quick else args.rows
     chosen = [args.only] if args.only else list(SCENARIOS)
 
@@ -166,6 +171,7 @@ def main(argv=None) -> int:
     print("versions: " + ", ".join(f"{k} {info[k]}" for k in ("python", "numpy", "pyarrow", "duckdb", "polars")))
     print("note: OPENBLAS_*/OMP thread env vars are irrelevant here (NumPy BLAS is not used); "
           "DuckDB, Polars and Arrow use all cores by default.")
+    print(f"gpuvelo partitions: {PARTITIONS or 'engine default'}")
     print(f"best of {args.repeats} after one warm-up (fewer once {args.budget:g} s are spent)\n")
 
     results: dict[str, dict] = {}
@@ -203,7 +209,8 @@ def main(argv=None) -> int:
         targets.append(_target("highcard: gpuvelo / DuckDB", r["highcard"]["gpuvelo"] / r["highcard"]["duckdb"], 0.5))
 
     if args.json:
-        write_json(args.json, {"rows": rows, "stream_batch_rows": STREAM_BATCH, "machine": info,
+        write_json(args.json, {"rows": rows, "stream_batch_rows": STREAM_BATCH,
+                               "gpuvelo_partitions": PARTITIONS, "machine": info,
                                "timings": results, "rates_rows_per_s": r, "targets": targets})
         print(f"\nwrote {args.json}")
     return 0

@@ -119,15 +119,18 @@ def torch_groupby(keys, vals):
 
 
 def cupy_groupby(cp, keys, vals):
+    """The naive CuPy group-by a user would write: unique + bincount, scatter min/max."""
+    import cupyx
+
     uniq, inv = cp.unique(keys, return_inverse=True)
     g = uniq.shape[0]
     cnt = cp.bincount(inv, minlength=g)
     s = cp.bincount(inv, weights=vals, minlength=g)
-    order = cp.argsort(inv)
-    si, sv = inv[order], vals[order]
-    starts = cp.searchsorted(si, cp.arange(g))
-    mn = cp.minimum.reduceat(sv, starts) if hasattr(cp.minimum, "reduceat") else None
-    return cnt, s, mn, s / cnt
+    mn = cp.full(g, cp.inf, dtype=vals.dtype)
+    mx = cp.full(g, -cp.inf, dtype=vals.dtype)
+    cupyx.scatter_min(mn, inv, vals)
+    cupyx.scatter_max(mx, inv, vals)
+    return cnt, s, mn, mx, s / cnt
 
 
 def main(argv=None) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import Any, Callable
@@ -17,6 +18,7 @@ from .exec.processor import RunOptions, SingleProcessor
 from .exec.routing import choose_routing
 from .exec.query import CompiledQuery
 from .exec.stats import JobStats
+from .exec.windows import duration_ms, resolve_time_column
 from .sql import explain as explain_plan
 from .sql import parse_query, plan_query
 
@@ -66,6 +68,16 @@ class Job:
     ``emit`` ('changes'/'final', overrides the query's EMIT); ``error_policy`` ('fail' --
     the first error fails the job -- or 'skip': a batch that fails is counted as rejected
     and written with its reason to ``dead_letter``); ``on_progress`` (called after each batch).
+
+    Windows and event time (see ``gpuvelo.exec.windows``): ``event_time`` names the
+    event-time column (a timestamp, or integer epoch milliseconds) when the WINDOW clause
+    does not; ``max_out_of_orderness`` (milliseconds or a ``timedelta``; default: the
+    window's GRACE PERIOD, else 0) is how far behind the highest event time seen a row may
+    be and still count; ``late_policy`` is 'drop' (count late rows in
+    ``stats.records_late``) or 'sink' (also write them, with the reason, to ``late_sink``).
+    The default emit mode is FINAL, with or without a window: a windowed query emits each
+    window's rows once, when the watermark passes its end, and every open window when the
+    input ends.
     """
 
     def __init__(self, query: str, *, sources: dict[str, Any], sink: Any, backend: str = "auto",
@@ -73,21 +85,32 @@ class Job:
                  strategy: str | None = None, emit: str | None = None,
                  error_policy: str = "fail", dead_letter: Any = None,
                  on_progress: Callable[[], None] | None = None, name: str | None = None,
-                 queue_size: int = 4):
+                 queue_size: int = 4, event_time: str | None = None,
+                 max_out_of_orderness: Any = None, late_policy: str = "drop",
+                 late_sink: Any = None):
         if error_policy not in ("fail", "skip"):
             raise GpuveloError(f"error_policy must be 'fail' or 'skip', not {error_policy!r}")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise DataError(f"batch_size must be a positive integer, not {batch_size!r}")
         self.query = query
+        if late_policy not in ("drop", "sink"):
+            raise GpuveloError(f"late_policy must be 'drop' or 'sink', not {late_policy!r}")
+        if (late_policy == "sink") != (late_sink is not None):
+            raise GpuveloError("late_policy='sink' and late_sink= go together: give both or neither")
+        ooo = None if max_out_of_orderness is None else duration_ms(max_out_of_orderness,
+                                                                    "max_out_of_orderness")
         self.parsed = parse_query(query)
+        if self.parsed.window is not None:
+            self.parsed = dataclasses.replace(
+                self.parsed, window=resolve_time_column(self.parsed.window, event_time))
         key, obj = _find_source(dict(sources), self.parsed.source)
         self.source = gio.as_source(obj, batch_size=batch_size)
         self.source.name = key
         self.sink = gio.as_sink(sink)
         self.plan = plan_query(self.parsed, _schema_of(self.source))
-        if self.plan.window is not None:
-            raise NotSupportedError("window clauses (WINDOW TUMBLING/HOPPING/SESSION) are not "
-                                    "supported yet")
+        if self.plan.window is not None and not self.plan.is_aggregate:
+            raise NotSupportedError("a WINDOW clause needs GROUP BY or aggregates: windows group "
+                                    "rows, and this query has nothing to aggregate")
         self.backend = select_backend(backend)
         if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
             raise GpuveloError(f"partitions must be a positive integer, not {partitions!r}")
@@ -98,7 +121,8 @@ class Job:
         self.stats = JobStats(backend=self.backend.name)
         self._opts = RunOptions(emit=emit or self.plan.emit, error_policy=error_policy,
                                 dead_letter=gio.as_sink(dead_letter) if dead_letter is not None else None,
-                                on_progress=on_progress)
+                                on_progress=on_progress, out_of_orderness_ms=ooo,
+                                late_sink=gio.as_sink(late_sink) if late_sink is not None else None)
         self._ran = False
 
     def run(self) -> JobStats:
@@ -117,7 +141,7 @@ class Job:
             raise
         finally:
             self.stats.elapsed_s = time.perf_counter() - t0
-            for closer in (self.source, self.sink, self._opts.dead_letter):
+            for closer in (self.source, self.sink, self._opts.dead_letter, self._opts.late_sink):
                 if closer is not None and hasattr(closer, "close"):
                     try:
                         closer.close()

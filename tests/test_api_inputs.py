@@ -6,9 +6,10 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-import polars as pl
 import pyarrow as pa
 import pytest
+
+pl = pytest.importorskip("polars")
 
 from differential import assert_same_rows, engine_table, rows, run_both
 

@@ -73,6 +73,8 @@ class Chooser:
 
 
 class RngChooser(Chooser):
+    """Choices from a seeded numpy generator."""
+
     def __init__(self, rng: np.random.Generator):
         self.rng = rng
 
@@ -84,6 +86,8 @@ class RngChooser(Chooser):
 
 
 class DataChooser(Chooser):
+    """Choices drawn by hypothesis (so a failure shrinks)."""
+
     def __init__(self, data):
         self.data = data
 
@@ -159,7 +163,7 @@ def _streaming_form(ch: Chooser, q: str) -> str:
 
 
 # --------------------------------------------------------------------------- the tests
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                            HealthCheck.too_slow])
 NULL_RATES = [0.0, 0.15, 0.15, 0.6, 1.0]
 
@@ -184,7 +188,7 @@ def test_random_aggregate_queries(backend, data):
     run_both(query, tables, **_opts(ch, backend))
 
 
-@settings(SETTINGS, max_examples=30)
+@settings(SETTINGS, max_examples=50)
 @given(data=st.data())
 def test_random_stateless_queries(backend, data):
     ch = DataChooser(data)

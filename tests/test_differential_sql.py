@@ -121,6 +121,20 @@ def test_expressions_over_and_under_aggregates(query, backend):
     check(query, backend)
 
 
+@_cases(
+    "SELECT 1 AS one, 'x' AS letter, i FROM t",
+    "SELECT k1, SUM(1), COUNT(1), SUM(i), SUM(i) AS again, MAX(2.5) FROM t GROUP BY k1",
+    "SELECT COUNT(*) + 1, 'total' AS label FROM t",
+)
+def test_literals_and_repeated_aggregates(query, backend):
+    check(query, backend)
+
+
+def test_quoted_identifiers(backend):
+    tables = {"t": pa.table({"Unit Price": [1.5, 2.5, 4.0], "Qty": [1, 2, 1], "select": ["a", "b", "a"]})}
+    check('SELECT "select", SUM("Unit Price" * "Qty") AS revenue FROM t GROUP BY "select"', backend, tables)
+
+
 # --------------------------------------------------------------------------- aggregates
 @_cases(
     "SELECT COUNT(*), COUNT(i), COUNT(s), COUNT(ts), COUNT(dec), COUNT(k3) FROM t",
@@ -246,6 +260,10 @@ def test_having(query, backend):
     "SELECT k2, COUNT(*) FROM t GROUP BY k2 ORDER BY COUNT(*) DESC, k2 NULLS LAST",
     "SELECT k2, MAX(s) FROM t GROUP BY k2 ORDER BY k2 ASC",   # NULLS LAST is the ASC default
     "SELECT i, s FROM t WHERE i IS NOT NULL ORDER BY i, s NULLS FIRST",
+    "SELECT k2 FROM t GROUP BY k2 ORDER BY SUM(i) DESC, k2 NULLS FIRST",       # aggregate not selected
+    "SELECT k1, COUNT(*) AS n FROM t GROUP BY k1 ORDER BY n * -1, k1 NULLS LAST",
+    "SELECT k1, COUNT(*) FROM t GROUP BY k1 ORDER BY k1 DESC",                  # DuckDB: NULLS LAST
+    "SELECT s FROM t WHERE i > 500 ORDER BY i, s",                              # key not selected
 )
 def test_order_by(query, backend):
     check(query, backend)
@@ -354,6 +372,15 @@ def test_nan_semantics_follow_duckdb(backend):
     check("SELECT COUNT(DISTINCT x) FROM t", backend, tables)
 
 
+def test_nan_comparisons_follow_duckdb(backend):
+    """DuckDB (like PostgreSQL) treats NaN as equal to itself and greater than every number in
+    comparisons too, consistent with how it groups and orders NaN."""
+    nan = float("nan")
+    tables = {"t": pa.table({"k": [1, 2, 3, 4, 5], "x": pa.array([nan, 1.0, -0.0, None, float("inf")])})}
+    check("SELECT k, x > 0, x = x, x < 1, x >= 2 FROM t", backend, tables)
+    check("SELECT SUM(x), COUNT(x) FROM t WHERE x >= 0", backend, tables)
+
+
 def test_nan_in_random_data(backend):
     check("SELECT k1, COUNT(fn), SUM(fn), MIN(fn), MAX(fn) FROM t GROUP BY k1", backend)
     check("SELECT fn, COUNT(*) FROM t GROUP BY fn", backend)
@@ -431,6 +458,13 @@ def test_decimals_exact(precision, scale, backend):
     assert all(isinstance(r[1], D) for r in got if r[1] is not None), "SUM of a decimal must be a decimal"
     check("SELECT SUM(x), COUNT(DISTINCT x) FROM t", backend, tables)
     check("SELECT x, COUNT(*) FROM t WHERE k = 0 GROUP BY x", backend, tables)
+
+
+def test_exact_numeric_literals_are_decimals(backend):
+    """A literal such as 1.005 is an exact DECIMAL in SQL (and DuckDB), not a binary float:
+    1 * 1.005 rounds to 1.01, and CAST(0.5 AS INTEGER) rounds half away from zero to 1."""
+    tables = {"t": pa.table({"k": pa.array([1, 2, 3], pa.int64())})}
+    check("SELECT k, ROUND(k * 1.005, 2), CAST(k * 0.5 AS INTEGER), CAST(0.5 AS INTEGER) FROM t", backend, tables)
 
 
 def test_decimal_sum_is_exact_where_float_is_not(backend):

@@ -288,7 +288,10 @@ class GpuGroupState:
         elif f in ("min", "max"):
             self._acc_num(j, gids, n, vals, kind, valid, nadd, F_MIN if f == "min" else F_MAX)
         elif f in VAR_FUNCS:
-            self._moments(j, gids, n, vals.astype(cp.float64), valid, nadd, extra)
+            x = vals.astype(cp.float64)
+            if agg.arg_dtype.is_decimal:      # moments of the value, not of the unscaled int
+                x = x / float(10 ** agg.arg_dtype.scale)
+            self._moments(j, gids, n, x, valid, nadd, extra)
         elif f in ("first", "last"):
             pvalid = None if extra is None else extra
             args = (gids, positions, None if pvalid is None else pvalid.view(cp.uint8), np.int64(n),

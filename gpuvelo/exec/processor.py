@@ -17,6 +17,7 @@ from .. import types as T
 from ..errors import GpuveloError, JobError, SinkError, SourceError
 from .query import CompiledQuery
 from .stats import JobStats
+from .windows import WindowedState, event_clock
 
 
 @dataclass
@@ -27,6 +28,8 @@ class RunOptions:
     error_policy: str = "fail"               # 'fail' or 'skip'
     dead_letter: object | None = None        # a sink for rejected batches (with a reason)
     on_progress: Callable[[], None] | None = None
+    out_of_orderness_ms: int | None = None   # windows: None = the GRACE PERIOD, else 0
+    late_sink: object | None = None          # windows: a sink for late rows (with a reason)
     stop: threading.Event = field(default_factory=threading.Event)
     abort: threading.Event = field(default_factory=threading.Event)
 
@@ -116,9 +119,16 @@ class SingleProcessor:
     def __init__(self, cq: CompiledQuery, source, sink, stats: JobStats, opts: RunOptions):
         self.cq, self.source, self.stats, self.opts = cq, source, stats, opts
         self.emitter = Emitter(sink, output_schema(cq), stats)
-        self.state = cq.backend.group_state(cq.spec) if cq.plan.is_aggregate else None
+        self.windowed = self.clock = None
+        if cq.plan.window is not None:
+            self.clock = event_clock(cq.plan, opts.out_of_orderness_ms)
+            self.windowed = WindowedState(cq.backend, cq.spec, self.clock.shape)
+            self.state = self.windowed.state
+        else:
+            self.state = cq.backend.group_state(cq.spec) if cq.plan.is_aggregate else None
         self._stateless_rows: list[pa.Table] = []
         self._stateless_count = 0
+        self._held: list[pa.Table] = []    # windowed EMIT FINAL with ORDER BY/LIMIT: held to the end
 
     def _context(self, batch_no: int, position: int, rows: int) -> str:
         return (f"source '{self.source.name}', batch {batch_no} "
@@ -131,7 +141,13 @@ class SingleProcessor:
         try:
             cq.check_schema(batch, self.source.name, batch_no)
             rb = cq.row_stage(batch, position)
-            if self.state is not None:
+            late = null_time = None
+            if self.windowed is not None:
+                passed = rb.rows_out
+                rb, late, null_time = self.clock.split(rb)
+                self.windowed.update(rb)
+                out = None
+            elif self.state is not None:
                 self.state.update(rb.keys, rb.args, rb.positions)
                 out = None
             else:
@@ -144,6 +160,12 @@ class SingleProcessor:
             stats.add(batches_rejected=1)
             if self.opts.dead_letter is not None:
                 self.opts.dead_letter.write(dead_letter_table(batch, str(err)))
+            return
+        if self.windowed is not None:
+            stats.add(records_filtered=rb.rows_in - passed, records_aggregated=rb.rows_out,
+                      records_late=late.size, time_aggregating_s=time.perf_counter() - t0)
+            self._set_aside(batch, position, late, null_time)
+            self.emit_windows(self.clock.watermark)
             return
         stats.add(records_filtered=rb.rows_in - rb.rows_out, records_aggregated=rb.rows_out,
                   time_aggregating_s=time.perf_counter() - t0)
@@ -166,6 +188,38 @@ class SingleProcessor:
             self.emitter.write(out.slice(lo, hi - lo))
         if limit is not None and self._stateless_count >= start + limit:
             self.opts.stop.set()      # nothing more can be emitted
+
+    def _set_aside(self, batch: pa.RecordBatch, position: int, late, null_time) -> None:
+        """Count (and write, where a sink is given) late rows and rows without event time."""
+        if null_time.size:
+            self.stats.reject("NullEventTime", int(null_time.size))
+            if self.opts.dead_letter is not None:
+                self.opts.dead_letter.write(dead_letter_table(
+                    batch.take(pa.array(null_time - position)),
+                    f"NULL event time in column '{self.clock.shape.time_column}'"))
+        if late.size and self.opts.late_sink is not None:
+            self.opts.late_sink.write(dead_letter_table(
+                batch.take(pa.array(late - position)),
+                f"late: the row's window had closed (event time behind the watermark, "
+                f"'{self.clock.shape.time_column}' allowing {self.clock.delay} ticks of disorder)"))
+
+    def emit_windows(self, watermark: int | None) -> None:
+        """Emit changed windows (EMIT CHANGES), then close the windows ``watermark`` has
+        passed (all of them when None), emitting them under EMIT FINAL."""
+        ws = self.windowed
+        if self.opts.emit == "changes":
+            changed = ws.changes()
+            if changed is not None:
+                self.emitter.write(self.cq.results(changed))
+        closed = ws.close(watermark) if watermark is not None else ws.close_all()
+        if closed is None or self.opts.emit != "final":
+            return
+        rows = self.cq.results(closed)
+        plan = self.cq.plan
+        if plan.order_by or plan.limit is not None or plan.offset:
+            self._held.append(rows)
+        else:
+            self.emitter.write(rows)
 
     def emit_changes(self) -> None:
         """Emit the current value of every group changed since the last emit."""
@@ -192,7 +246,12 @@ class SingleProcessor:
             self.process(position, batch, batch_no)
         if self.opts.abort.is_set():
             return
-        if self.state is not None:
+        if self.windowed is not None:
+            self.stats.groups = self.windowed.peak_groups
+            self.emit_windows(None)
+            if self._held:
+                self.emitter.write(self.cq.finish(pa.concat_tables(self._held)))
+        elif self.state is not None:
             self.stats.groups = self.state.num_groups
             if self.opts.emit == "final":
                 self.emit_final()
