@@ -52,7 +52,9 @@ class CpuBackend:
         counts = np.bincount(part_ids, minlength=num_partitions)
         offsets = np.zeros(num_partitions + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
-        order = np.argsort(part_ids, kind="stable")
+        small = np.uint8 if num_partitions <= 256 else np.uint16 if num_partitions <= 65536 else None
+        keys = part_ids.astype(small) if small is not None else part_ids
+        order = np.argsort(keys, kind="stable")      # radix sort for small integer ids
         return order, offsets
 
     def group_state(self, spec: StateSpec) -> "CpuGroupState":
@@ -133,6 +135,14 @@ def _join_halves(hi: np.ndarray, lo: np.ndarray, dtype) -> np.ndarray:
     if np.any((hi < -(2**31)) | (hi > 2**31 - 1)):
         raise ArithmeticOverflowError(f"SUM over {dtype} overflows a 64-bit integer")
     return (hi << np.int64(32)) + lo
+
+
+def _moment_input(col: Col) -> pa.Array:
+    """An aggregate argument as float64 values for mean/variance (decimals unscaled)."""
+    arr = pc.cast(_sum_input(col), pa.float64(), safe=False)
+    if col.dtype.is_decimal:
+        arr = pc.divide(arr, float(10 ** col.dtype.scale))
+    return arr
 
 
 def _value_array(col: Col) -> pa.Array:
@@ -301,19 +311,33 @@ class CpuGroupState:
             cols["w_const"] = pa.array(np.zeros(n, np.uint8))
         wnames = list(cols)
         cols["__row"] = pa.array(np.arange(n, dtype=np.int64))
-        aggs: list[tuple] = [("__row", "min")]
         out: list[tuple[str, str, str]] = []          # (partials column, source column, agg)
-        variance = pc.VarianceOptions(ddof=0)
-        only_valid = pc.CountOptions(mode="only_valid")
+        names: dict[tuple[int, str], str] = {}         # (id of the argument Col, kind) -> column
+        val_src: dict[int, str] = {}
+
+        def source(col: Col, kind: str, make) -> str:
+            key = (id(col), kind)
+            if key not in names:
+                names[key] = f"c{len(names)}"
+                cols[names[key]] = make()
+            return names[key]
+
+        def count_source(col: Col) -> str:
+            """Any source of ``col``: they all share its validity, so one count serves all."""
+            for kind in ("val", "sum", "var"):
+                if (id(col), kind) in names:
+                    return names[(id(col), kind)]
+            return source(col, "valid", lambda: pa.array(
+                np.ones(n, np.bool_), mask=None if col.valid is None else ~col.valid))
+
         for j, (agg, col) in enumerate(zip(self.spec.aggs, args)):
             f = agg.func
             if f == "count_star":
                 out.append((acc_name(j, "n"), "__row", "count_all"))
                 continue
-            src = f"x{j}"
             if f in ("sum", "avg"):
-                cols[src] = _sum_input(col)
-                out.append((acc_name(j, "n"), src, "count"))
+                src = source(col, "sum", lambda: _sum_input(col))
+                out.append((acc_name(j, "n"), count_source(col), "count"))
                 if agg.arg_dtype.is_float or not _may_overflow(cols[src]):
                     out.append((acc_name(j, "sum"), src, "sum"))
                 else:   # exact: sum the high and low 32-bit halves separately
@@ -324,25 +348,24 @@ class CpuGroupState:
                     out += [(acc_name(j, "sum") + "_hi", src + "_hi", "sum"),
                             (acc_name(j, "sum") + "_lo", src + "_lo", "sum")]
             elif f in ("var_samp", "var_pop", "stddev_samp", "stddev_pop"):
-                cols[src] = pc.cast(_sum_input(col), pa.float64(), safe=False)
-                if agg.arg_dtype.is_decimal:
-                    cols[src] = pc.divide(cols[src], float(10 ** agg.arg_dtype.scale))
-                out += [(acc_name(j, "n"), src, "count"), (acc_name(j, "mean"), src, "mean"),
+                src = source(col, "var", lambda: _moment_input(col))
+                out += [(acc_name(j, "n"), count_source(col), "count"),
+                        (acc_name(j, "mean"), src, "mean"),
                         (acc_name(j, "m2") + "_var", src, "variance")]
             elif f == "count":
-                cols[src] = pa.array(np.ones(n, np.bool_), mask=None if col.valid is None else ~col.valid)
-                out.append((acc_name(j, "n"), src, "count"))
+                out.append((acc_name(j, "n"), count_source(col), "count"))
             elif f in ("min", "max"):
-                cols[src] = _value_array(col)
-                out += [(acc_name(j, "n"), src, "count"), (acc_name(j, "val"), src, f)]
+                src = source(col, "val", lambda: _value_array(col))
+                out += [(acc_name(j, "n"), count_source(col), "count"), (acc_name(j, "val"), src, f)]
                 if agg.arg_dtype.is_float:      # NaN is the largest float (DuckDB's order)
-                    cols[src + "_nan"] = pc.is_nan(cols[src])
-                    out.append((acc_name(j, "val") + "_nan", src + "_nan", "sum"))
+                    nan = source(col, "nan", lambda: pc.is_nan(cols[src]))
+                    if pc.any(cols[nan]).as_py():
+                        out.append((acc_name(j, "val") + "_nan", nan, "sum"))
             elif f in ("first", "last"):
-                cols[src] = _value_array(col)
+                val_src[j] = source(col, "val", lambda: _value_array(col))
                 out.append((acc_name(j, "pos"), "__pos", "min" if f == "first" else "max"))
             elif f == "count_distinct":
-                cols[src] = _value_array(col)
+                src = source(col, "val", lambda: _value_array(col))
                 out.append((acc_name(j, "set"), src, "distinct"))
         if any(a.func in ("first", "last") for a in self.spec.aggs):
             cols["__pos"] = pa.array(np.arange(n, dtype=np.int64))
@@ -352,6 +375,8 @@ class CpuGroupState:
             if (src, how) not in seen:
                 seen.add((src, how))
                 specs.append((src, how))
+        variance = pc.VarianceOptions(ddof=0)
+        only_valid = pc.CountOptions(mode="only_valid")
         agg_specs = []
         for src, how in specs:
             if how == "count_all":
@@ -376,9 +401,9 @@ class CpuGroupState:
             f = agg.func
             if f in ("first", "last"):
                 pos = result[acc_name(j, "pos")]
-                result[acc_name(j, "val")] = cols[f"x{j}"].take(pos)
+                result[acc_name(j, "val")] = cols[val_src[j]].take(pos)
                 result[acc_name(j, "pos")] = pa.array(positions[np.asarray(pos)])
-            elif f in ("min", "max") and agg.arg_dtype.is_float:
+            elif f in ("min", "max") and acc_name(j, "val") + "_nan" in result:
                 nans = np.asarray(pc.fill_null(result.pop(acc_name(j, "val") + "_nan"), 0))
                 cnt = np.asarray(result[acc_name(j, "n")])
                 vals = result[acc_name(j, "val")]
@@ -408,14 +433,13 @@ class CpuGroupState:
         return self._table.lookup_or_insert(words, _words_hash(words))
 
     def merge(self, partials: pa.Table) -> None:
-        """Fold a partials table in (``partials.py`` layout). Atomic: on error nothing changes."""
+        """Fold a partials table in (``partials.py`` layout; at most one row per group, as
+        every GroupState's ``partials()`` gives). Atomic: on error nothing changes."""
         m = partials.num_rows
         if m == 0:
             return
         size_before = self._table.size
         gids, is_new = self._gids_for(partials)
-        if np.unique(gids).size != gids.size:     # several rows of one group: pre-combine them
-            raise ValueError("merge() needs at most one partials row per group")
         try:
             self._store.grow(self._table.size)
             updates = self._combine(partials, gids)

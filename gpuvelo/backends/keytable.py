@@ -22,6 +22,7 @@ class KeyTable:
         self.width = width
         cap = 1 << max(4, int(capacity - 1).bit_length())
         self._slots = np.full(cap, EMPTY, dtype=np.int64)
+        self._claim = np.empty(cap, dtype=np.int64)
         self._keys = np.empty((cap // 2, width), dtype=np.uint64)
         self._hashes = np.empty(cap // 2, dtype=np.uint64)
         self._live = np.empty(cap // 2, dtype=bool)
@@ -45,6 +46,7 @@ class KeyTable:
 
     def _rehash(self, cap: int) -> None:
         self._slots = np.full(cap, EMPTY, dtype=np.int64)
+        self._claim = np.empty(cap, dtype=np.int64)     # scratch for picking slot winners
         ids = np.flatnonzero(self._live[: self.size])
         if ids.size:
             self._place(ids, self._hashes[ids])
@@ -94,8 +96,11 @@ class KeyTable:
             empty = pending[~occupied]
             losers = empty[:0]
             if empty.size:
-                _, first = np.unique(pos[empty], return_index=True)
-                win = empty[first]
+                # one claimant per empty slot wins (any one is correct): scatter, read back
+                slots = pos[empty]
+                self._claim[slots] = empty
+                won = self._claim[slots] == empty
+                win = empty[won]
                 new_ids = np.arange(self.size, self.size + win.size, dtype=np.int64)
                 self.size += win.size
                 self._slots[pos[win]] = new_ids
@@ -104,9 +109,7 @@ class KeyTable:
                 self._live[new_ids] = True
                 ids[win] = new_ids
                 is_new[win] = True
-                lost = np.ones(empty.size, dtype=bool)
-                lost[first] = False
-                losers = empty[lost]
+                losers = empty[~won]
             pending = np.concatenate([miss, losers])
         return ids, is_new
 
