@@ -112,6 +112,9 @@ class Job:
             raise NotSupportedError("a WINDOW clause needs GROUP BY or aggregates: windows group "
                                     "rows, and this query has nothing to aggregate")
         self.backend = select_backend(backend)
+        if self.plan.window is not None and self.backend.name != "cpu":
+            raise NotSupportedError(f"WINDOW clauses run on the cpu backend only for now, not "
+                                    f"'{self.backend.name}'")
         if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
             raise GpuveloError(f"partitions must be a positive integer, not {partitions!r}")
         self.partitions = partitions
@@ -187,11 +190,14 @@ def sql(query: str, /, *, backend: str = "auto", batch_size: int | None = None,
 
 
 def explain(query: str, *, sources: dict[str, Any] | None = None,
-            schemas: dict[str, Any] | None = None) -> str:
-    """A readable description of how ``query`` would run (needs the source's schema: pass
-    ``sources`` like :class:`Job` takes, or ``schemas`` mapping the table name to a
-    ``pyarrow.Schema``)."""
+            schemas: dict[str, Any] | None = None, backend: str = "auto",
+            partitions: int | None = None, strategy: str | None = None) -> str:
+    """A readable description of how ``query`` would run: the plan, the backend, the
+    partitions and the routing strategy with the reason it was chosen. Needs the source's
+    schema: pass ``sources`` like :class:`Job` takes, or ``schemas`` mapping the table name
+    to a ``pyarrow.Schema``."""
     parsed = parse_query(query)
+    src = None
     if schemas:
         _, schema = _find_source(schemas, parsed.source)
         dschema = {f.name: T.from_arrow(f.type) for f in schema}
@@ -203,5 +209,12 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
     else:
         raise DataError("explain needs the source's schema: pass sources= or schemas=")
     plan = plan_query(parsed, dschema)
-    backend = select_backend("auto")
-    return explain_plan(plan) + f"\nbackend: {backend.name}\nstrategy: single partition (V1)"
+    chosen = select_backend(backend)
+    n = partitions if partitions is not None else default_partitions(chosen)
+    if not plan.is_aggregate or plan.window is not None or (n == 1 and strategy is None):
+        route = "single partition (V1): " + ("stateless query, rows projected in order"
+                                             if not plan.is_aggregate else "one partition")
+    else:
+        routing, why = choose_routing(plan, src, strategy, n, chosen)
+        route = f"{routing.name} over {n} partitions (V2): {why}"
+    return explain_plan(plan) + f"\nbackend: {chosen.name}\nstrategy: {route}"

@@ -12,7 +12,6 @@ import pytest
 from differential import random_table, run_both
 
 import gpuvelo
-from gpuvelo.errors import GpuveloError
 
 T = {"t": random_table(np.random.default_rng(20240601), 300)}
 D = decimal.Decimal
@@ -296,13 +295,6 @@ def test_limit_without_order_by_returns_that_many_rows(backend):
 )
 def test_emit_and_create_give_final_result(query, backend):
     check(query, backend)
-
-
-def test_window_clause_not_supported_yet(backend):
-    with pytest.raises(GpuveloError) as info:
-        gpuvelo.sql("SELECT k1, COUNT(*) FROM t WINDOW TUMBLING(ts, INTERVAL '1' MINUTE) GROUP BY k1",
-                    backend=backend, **T)
-    assert "window" in str(info.value).lower()
 
 
 # --------------------------------------------------------------------------- types

@@ -276,3 +276,64 @@ def test_string_results_are_codes_into_a_dictionary():
     out = compile_expr(f("coalesce", T.STRING, S, TT))(batch_to_cols(TABLE, SCHEMA))
     assert out.data.dtype == np.int32 and isinstance(out.dictionary, pa.Array)
     assert out.dictionary.type == pa.string()
+
+
+# --------------------------------------------------------------------------- NaN ordering
+NAN, INF = float("nan"), float("inf")
+F32 = T.FLOAT32
+NAN_SCHEMA = {"x": F64, "y": F64, "g": F32}
+NAN_TABLE = pa.table({
+    "x": pa.array([NAN, 1.0, -0.0, None, INF, -INF, NAN, 0.0, NAN]),
+    "y": pa.array([NAN, NAN, 0.0, 1.0, NAN, -INF, 1.0, None, INF]),
+    "g": pa.array([NAN, 1.0, 0.0, None, INF, NAN, -INF, -0.0, 2.0], pa.float32()),
+})
+NX, NY, NG = (ColumnRef(NAN_SCHEMA[n], n) for n in ("x", "y", "g"))
+HALF = lit(Decimal("0.5"), T.decimal(2, 1))
+NAN_CASES = [
+    *((f(op, B, NX, NY), f"x {s} y") for op, s in
+      (("eq", "="), ("ne", "<>"), ("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="))),
+    *((f(op, B, NG, NX), f"g {s} x") for op, s in (("eq", "="), ("lt", "<"), ("ge", ">="))),
+    *((f(op, B, NX, HALF), f"x {s} 0.5") for op, s in (("eq", "="), ("gt", ">"), ("le", "<="))),
+    (f("between", B, NX, NY, lit(INF, F64)), "x BETWEEN y AND 'inf'::DOUBLE"),
+    (f("between", B, NX, HALF, NY), "x BETWEEN 0.5 AND y"),
+    (f("in", B, NX, NY, lit(1.0, F64)), "x IN (y, 1.0::DOUBLE)"),
+    (f("nullif", F64, NX, NY), "NULLIF(x, y)"),
+    (Case(I64, ((f("eq", B, NX, NY), lit(1, I64)), (f("eq", B, NX, lit(0.0, F64)), lit(2, I64))),
+          lit(3, I64)), "CASE x WHEN y THEN 1 WHEN 0.0::DOUBLE THEN 2 ELSE 3 END"),
+]
+
+
+@pytest.mark.parametrize("expr,sql", NAN_CASES, ids=[c[1] for c in NAN_CASES])
+def test_float_comparisons_use_duckdbs_total_order(expr, sql):
+    """NaN = NaN and NaN sorts above +inf; -0.0 = 0.0 (DuckDB is the referee)."""
+    tab = NAN_TABLE   # noqa: F841 (read by DuckDB)
+    want = [r[0] for r in duckdb.sql(f"SELECT {sql} FROM tab").fetchall()]
+    got = ours(expr, NAN_TABLE, NAN_SCHEMA)
+    assert all(same(g, w) for g, w in zip(got, want)) and len(got) == len(want), (got, want)
+
+
+def test_nan_predicate_keeps_nan_rows():
+    pred = compile_predicate(f("ge", B, NX, lit(0.0, F64)))(batch_to_cols(NAN_TABLE, NAN_SCHEMA))
+    assert pred.tolist() == [True, True, True, False, True, False, True, True, True]
+
+
+# --------------------------------------------------------------------------- decimal literals
+LIT_SCHEMA = {"k": I64, "x": F64}
+LIT_TABLE = pa.table({"k": pa.array([1, 2, 3, -3, None], pa.int64()),
+                      "x": pa.array([0.5, 0.4, NAN, -0.5, 1.0])})
+LIT_SQL = ["ROUND(k * 1.005, 2)", "CAST(k * 0.5 AS INTEGER)", "CAST(0.5 AS INTEGER)",
+           "CAST(-2.5 AS BIGINT)", "k * 1.5 + 0.25", "x > 0.5", "x = 0.5", "k >= 1.5", "k * 1e3",
+           "x * 0.1", "k + 123456789012345678901.5", "COALESCE(k, 0.5)", "k % 1.5"]
+
+
+@pytest.mark.parametrize("sql", LIT_SQL)
+def test_planned_numeric_literals_agree_with_duckdb(sql):
+    """Literals typed by the planner (exact DECIMAL, or DOUBLE) compile and give DuckDB's values."""
+    from gpuvelo.sql import plan_query
+    expr = plan_query(f"SELECT {sql} FROM tab", LIT_SCHEMA).outputs[0].expr
+    tab = LIT_TABLE   # noqa: F841 (read by DuckDB)
+    want = [r[0] for r in duckdb.sql(f"SELECT {sql} FROM tab").fetchall()]
+    got = ours(expr, LIT_TABLE, LIT_SCHEMA)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert (g is None and w is None) or (isinstance(g, float) and same(g, float(w))) or g == w, (got, want)

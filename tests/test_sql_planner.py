@@ -1,6 +1,7 @@
 """Plan structure for representative queries, window clauses and the typing rules."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
@@ -102,10 +103,36 @@ def test_expression_surface():
     assert (e[16].op, e[17].op) == ("is_null", "is_not_null")
     assert e[18] == Call(T.BOOL, "not", (Call(T.BOOL, "like", (ColumnRef(T.STRING, "symbol"), Literal(T.STRING, "A%"))),))
     assert e[19].op == "or"
-    assert e[20] == Literal(T.NULL, None) and e[21] == Literal(T.FLOAT64, 1.5)
+    assert e[20] == Literal(T.NULL, None) and e[21] == Literal(T.decimal(2, 1), Decimal("1.5"))
     assert e[22] == Literal(T.DATE, dt.date(2024, 1, 2))
     assert e[23].value == dt.datetime(2024, 1, 2, 3, 4, 5) and e[23].dtype.kind == "timestamp"
     assert e[24].dtype == T.decimal(10, 4)
+
+
+def test_numeric_literals_are_typed_as_duckdb_types_them():
+    """A literal with a decimal point is an exact DECIMAL(digits, digits after the point);
+    scientific notation, and decimals beyond 18 digits, are FLOAT64."""
+    e = [o.expr for o in plan("SELECT 1.005, -0.5, 00.5, 1., 1e3, 1.5E-2, 123456789012345678901.5, "
+                              "123456789012345678.5, 12345678901234567.5, 7 FROM t").outputs]
+    assert e[0] == Literal(T.decimal(4, 3), Decimal("1.005"))
+    assert e[1] == Literal(T.decimal(2, 1), Decimal("-0.5"))
+    assert e[2] == Literal(T.decimal(3, 1), Decimal("0.5"))
+    assert e[3] == Literal(T.decimal(1, 0), Decimal("1"))
+    assert e[4] == Literal(T.FLOAT64, 1000.0) and e[5] == Literal(T.FLOAT64, 0.015)
+    assert e[6] == Literal(T.FLOAT64, 123456789012345678901.5)
+    assert e[7].dtype == T.FLOAT64 and e[8] == Literal(T.decimal(18, 1), Decimal("12345678901234567.5"))
+    assert e[9] == Literal(T.INT64, 7)
+
+
+def test_decimal_literals_in_arithmetic_and_comparisons():
+    p = plan("SELECT qty * 1.5, price * 1.5, ROUND(qty * 1.005, 2), amt - 0.125 "
+             "FROM t WHERE price > 0.5 AND amt < 10.125")
+    e = [o.expr for o in p.outputs]
+    assert [x.dtype for x in e] == [T.decimal(18, 1), T.FLOAT64, T.decimal(18, 2), T.decimal(18, 3)]
+    g = plan("SELECT SUM(qty * 1.5), AVG(qty * 0.1), SUM(price * 0.5) FROM t")
+    assert [a.dtype for a in g.aggregates] == [T.decimal(38, 1), T.FLOAT64, T.FLOAT64]
+    assert p.where.args[0] == Call(T.BOOL, "gt", (ColumnRef(T.FLOAT64, "price"),
+                                                  Literal(T.decimal(2, 1), Decimal("0.5"))))
 
 
 def test_timestamp_comparisons_coerce_strings():

@@ -30,8 +30,8 @@ import pyarrow as pa
 from ..backends import select_backend
 from .processor import Emitter, RunOptions, dead_letter_table, output_schema, read_batches, \
     with_context
-from .query import CompiledQuery
-from .routing import Piece, Routing
+from .query import CompiledQuery, RowBatch
+from .routing import Routing
 from .stats import JobStats
 
 _DONE = object()
@@ -87,24 +87,33 @@ class _Partition(threading.Thread):
             if item is _DONE or c.opts.abort.is_set():
                 return
             piece, batch, batch_no, position = item
+            rb = piece.batch
             try:
-                self._fold(piece)
+                if rb is None:      # whole batch: this partition runs the row stage
+                    t0 = time.perf_counter()
+                    rb = c.cq.row_stage(batch, position)
+                    c.stats.add(records_filtered=rb.rows_in - rb.rows_out,
+                                records_aggregated=rb.rows_out,
+                                time_aggregating_s=time.perf_counter() - t0)
+                self._fold(rb)
             except Exception as e:  # noqa: BLE001
                 err = with_context(e, f"partition {self.index}, " + c.context(batch_no, position, batch))
                 if c.opts.error_policy != "skip":
                     self.error = err
                     c.fail(err)
                     return
-                rows = c.cq.backend.to_host(piece.batch.positions) - position
-                rejected = batch.take(pa.array(rows))
-                c.stats.reject(type(e).__name__, piece.batch.rows_out)
-                c.stats.add(records_aggregated=-piece.batch.rows_out)
-                if c.opts.dead_letter is not None and rejected is not None:
+                if rb is None:
+                    rejected, rows = batch, batch.num_rows
+                else:
+                    rows = rb.rows_out
+                    rejected = batch.take(pa.array(c.cq.backend.to_host(rb.positions) - position))
+                    c.stats.add(records_aggregated=-rows)
+                c.stats.reject(type(e).__name__, rows)
+                if c.opts.dead_letter is not None:
                     c.opts.dead_letter.write(dead_letter_table(rejected, str(err)))
 
-    def _fold(self, piece: Piece) -> None:
+    def _fold(self, rb: RowBatch) -> None:
         c = self.coord
-        rb = piece.batch
         t0 = time.perf_counter()
         if c.delta_mode:
             delta = c.cq.backend.group_state(c.cq.spec)
@@ -218,7 +227,7 @@ class Coordinator:
             try:
                 cq.check_schema(batch, self.source.name, batch_no)
                 t0 = time.perf_counter()
-                rb = cq.row_stage(batch, position)
+                rb = None if self.routing.whole_batches else cq.row_stage(batch, position)
                 t1 = time.perf_counter()
                 pieces = self.routing.route(rb, source_partition)
                 stats.add(time_aggregating_s=t1 - t0, time_routing_s=time.perf_counter() - t1)
@@ -232,9 +241,11 @@ class Coordinator:
                     opts.dead_letter.write(dead_letter_table(batch, str(err)))
                 batch_no += 1
                 continue
-            stats.add(records_filtered=rb.rows_in - rb.rows_out, records_aggregated=rb.rows_out)
+            if rb is not None:
+                stats.add(records_filtered=rb.rows_in - rb.rows_out, records_aggregated=rb.rows_out)
             for piece in pieces:
-                stats.records_routed[piece.partition] += piece.batch.rows_out
+                stats.records_routed[piece.partition] += \
+                    batch.num_rows if piece.batch is None else piece.batch.rows_out
                 if not self.partitions[piece.partition].queue.put_checked(
                         (piece, batch, batch_no, position)):
                     return

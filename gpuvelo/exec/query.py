@@ -82,7 +82,6 @@ class CompiledQuery:
         first_of: dict = {}
         self._arg_first = [first_of.setdefault(a.arg, i) if a.arg is not None else i
                            for i, a in enumerate(plan.aggregates)]
-        self._arg_values: dict[int, Col] = {}
         self.spec = StateSpec(tuple(k.dtype for k in plan.group_keys),
                               tuple(AggSlot(a.func, a.arg.dtype if a.arg is not None else None, a.dtype)
                                     for a in plan.aggregates))
@@ -142,22 +141,22 @@ class CompiledQuery:
         if not self.plan.is_aggregate:
             return RowBatch([], [], positions, n, keep, extra=cols)
         keys = [f(cols) for f in self.keys]
-        args = [self._arg_cache(f, cols, i) for i, f in enumerate(self.args)]
+        values: dict[int, Col] = {}     # per call: row_stage runs on several threads
+        args = [self._arg(f, cols, i, values) for i, f in enumerate(self.args)]
         window = self.plan.window
         extra = {window.time_column: cols[window.time_column]} \
             if window is not None and window.time_column in cols else None
         return RowBatch(keys, args, positions, n, keep, extra=extra)
 
-    def _arg_cache(self, f, cols, i):
+    def _arg(self, f, cols, i, values: dict):
         """Evaluate aggregate argument i, once per distinct argument expression, so
         aggregates over the same expression share one Col (and its Arrow arrays)."""
         if f is None:
             return None
         first = self._arg_first[i]
-        if first != i:
-            return self._arg_values[first]
-        self._arg_values[i] = f(cols)
-        return self._arg_values[i]
+        if first not in values:
+            values[first] = f(cols)
+        return values[first]
 
     # ------------------------------------------------------------------ result stage
     def result_columns(self, finalized: pa.Table) -> dict[str, Col]:

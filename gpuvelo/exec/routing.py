@@ -30,11 +30,12 @@ STRATEGIES = ("hash", "round_robin", "sticky", "smart")
 
 @dataclass
 class Piece:
-    """The rows of one input batch that one partition receives; ``rows`` indexes them in the
-    row-stage output (None: all of them, in order)."""
+    """The rows of one input batch that one partition receives: a row-stage batch, or None
+    when the whole input batch goes to the partition, which runs the row stage itself;
+    ``rows`` indexes the piece's rows in the row-stage output (None: all, in order)."""
 
     partition: int
-    batch: RowBatch
+    batch: RowBatch | None
     rows: object | None = None
 
 
@@ -50,6 +51,7 @@ class Routing:
 
     name = ""
     keys_local = False     # True when each key lives in one partition (no merge of partials)
+    whole_batches = False  # True when routing needs no row values: partitions run the row stage
 
     def __init__(self, num_partitions: int, backend):
         self.n = num_partitions
@@ -86,12 +88,13 @@ class RoundRobinRouting(Routing):
     """Whole batches to partitions in turn."""
 
     name = "round_robin"
+    whole_batches = True
 
     def __init__(self, num_partitions: int, backend):
         super().__init__(num_partitions, backend)
         self._next = 0
 
-    def route(self, rb: RowBatch, source_partition: int) -> list[Piece]:
+    def route(self, rb: RowBatch | None, source_partition: int) -> list[Piece]:
         p = self._next
         self._next = (self._next + 1) % self.n
         return [Piece(p, rb)]
@@ -101,8 +104,9 @@ class StickyRouting(Routing):
     """Whole batches to the partition their source partition maps to."""
 
     name = "sticky"
+    whole_batches = True
 
-    def route(self, rb: RowBatch, source_partition: int) -> list[Piece]:
+    def route(self, rb: RowBatch | None, source_partition: int) -> list[Piece]:
         return [Piece(source_partition % self.n, rb)]
 
 

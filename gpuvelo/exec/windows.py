@@ -138,13 +138,6 @@ class WindowShape:
                 "window_end": pa.array(end, pa.int64()).cast(self.bound_type)}
 
 
-def event_clock(plan, out_of_orderness_ms: int | None) -> EventClock:
-    """The job's clock for a windowed ``plan`` (time column settled): the allowed
-    out-of-orderness is the job's option, else the window's GRACE PERIOD, else 0."""
-    delay = out_of_orderness_ms if out_of_orderness_ms is not None else (plan.window.grace_ms or 0)
-    return EventClock(WindowShape.of(plan.window, plan.schema), delay)
-
-
 # ------------------------------------------------------------------------ the job's clock
 class EventClock:
     """The job's event time and watermark (one for all partitions); see the module docstring."""
@@ -181,10 +174,14 @@ class EventClock:
             self.max_seen = max(self.max_seen, int(running[-1]))
         late = valid & self.is_late(t, marks)
         keep = valid & ~late
-        out = take_rows(rb, keep)
-        out.extra[EVENT_TIME] = Col(t[keep], None, T.INT64)
-        out.extra[ROW_MARK] = Col(marks[keep], None, T.INT64)
         positions = np.asarray(rb.positions)
+        if keep.all():
+            out = RowBatch(rb.keys, rb.args, rb.positions, rb.rows_in, rb.rows_out, dict(rb.extra))
+        else:
+            out = take_rows(rb, keep)
+            t, marks = t[keep], marks[keep]
+        out.extra[EVENT_TIME] = Col(t, None, T.INT64)
+        out.extra[ROW_MARK] = Col(marks, None, T.INT64)
         return out, positions[late], positions[~valid]
 
     def is_late(self, t: np.ndarray, marks: np.ndarray) -> np.ndarray:
@@ -194,6 +191,13 @@ class EventClock:
             return t < marks
         last_start = np.floor_divide(t, s.advance) * s.advance
         return last_start + s.size <= marks
+
+
+def event_clock(plan, out_of_orderness_ms: int | None) -> EventClock:
+    """The job's clock for a windowed ``plan`` (time column settled): the allowed
+    out-of-orderness is the job's option, else the window's GRACE PERIOD, else 0."""
+    delay = out_of_orderness_ms if out_of_orderness_ms is not None else (plan.window.grace_ms or 0)
+    return EventClock(WindowShape.of(plan.window, plan.schema), delay)
 
 
 # ------------------------------------------------------------------------ one partition
@@ -258,7 +262,7 @@ class _Hopping:
 
     def __init__(self, ws: WindowedState):
         self.ws = ws
-        self.open = np.zeros(0, np.int64)    # sorted distinct starts of open windows
+        self.first_open: int | None = None    # the smallest start of an open window
 
     def update(self, rb: RowBatch) -> None:
         s = self.ws.shape
@@ -276,20 +280,22 @@ class _Hopping:
             row, starts = row[on_time], starts[on_time]
             pairs = take_rows(rb, row)
         self.ws.state.update(pairs.keys + [Col(starts, None, T.INT64)], pairs.args, pairs.positions)
-        self.open = np.union1d(self.open, starts)
+        if starts.size:
+            low = int(starts.min())
+            self.first_open = low if self.first_open is None else min(self.first_open, low)
 
     def close(self, watermark: int | None) -> pa.Table | None:
-        size = self.ws.shape.size
-        closing = self.open if watermark is None else self.open[self.open + size <= watermark]
-        if closing.size == 0:
-            return None
-        self.open = self.open[closing.size:]
-        state = self.ws.state
+        size, state = self.ws.shape.size, self.ws.state
+        if self.first_open is None or (watermark is not None and self.first_open + size > watermark):
+            return None                          # no open window has ended: state untouched
         live = state.live_gids()
         if watermark is None:
+            self.first_open = None
             return self.ws._close_gids(live)
         starts = np.asarray(state.keys(live).column(key_name(self.ws.nkeys)), dtype=np.int64)
-        return self.ws._close_gids(live[starts + size <= watermark])
+        closing = starts + size <= watermark
+        self.first_open = int(starts[~closing].min()) if not closing.all() else None
+        return self.ws._close_gids(live[closing])
 
 
 class _Sessions:
@@ -336,7 +342,7 @@ class _Sessions:
             table = pa.concat_tables([old, table.cast(old.schema)])
         knames = [key_name(i) for i in range(ws.nkeys)]
         order = pc.sort_indices(table, sort_keys=[("h", "ascending")] + [(k, "ascending") for k in knames]
-                                + [("lo", "ascending")], null_placement="at_end")
+                                + [("lo", "ascending")])
         table = table.take(order)
         lo = np.asarray(table.column("lo"), np.int64)
         hi = np.asarray(table.column("hi"), np.int64)

@@ -1,4 +1,7 @@
-"""Comparisons: both sides are brought to a common physical type, then compared with ``xp``."""
+"""Comparisons: both sides are brought to a common physical type, then compared with ``xp``.
+
+Floats compare in DuckDB's total order (NaN equals NaN and sorts above +inf), so every
+comparison-based operator (=, <, BETWEEN, IN, NULLIF, simple CASE) agrees with DuckDB."""
 
 from __future__ import annotations
 
@@ -58,6 +61,22 @@ def _mixed_uint64(xp, op, a: Col, b: Col):
     return xp.where(neg, neg_result, r)
 
 
+def _float_total(xp, op: str, x, y):
+    """``x op y`` on floats in DuckDB's total order: -inf < numbers < +inf < NaN, NaN = NaN
+    (and -0.0 = 0.0, as IEEE already has it)."""
+    nx, ny = xp.isnan(x), xp.isnan(y)
+    if op in ("eq", "ne"):
+        eq = (x == y) | (nx & ny)
+        return eq if op == "eq" else ~eq
+    if op == "lt":
+        return (x < y) | (ny & ~nx)
+    if op == "le":
+        return (x <= y) | ny
+    if op == "gt":
+        return (x > y) | (nx & ~ny)
+    return (x >= y) | nx
+
+
 def compare(xp, op: str, a: Col, b: Col, what: str = "comparison") -> Col:
     """``a op b`` for op in eq ne lt le gt ge, as a BOOL column (NULL if either side is)."""
     valid = and_valid(a.valid, b.valid)
@@ -71,6 +90,8 @@ def compare(xp, op: str, a: Col, b: Col, what: str = "comparison") -> Col:
         return Col(xp.zeros(n, dtype=xp.bool_), xp.zeros(n, dtype=xp.bool_), BOOL)
     if t.is_string:
         x, y = row_ranks(xp, [a, b])
+    elif t.is_float:
+        return Col(_float_total(xp, op, a.data, b.data), valid, BOOL)
     else:
         x, y = a.data, b.data
     return Col(_OPS[op](x, y), valid, BOOL)

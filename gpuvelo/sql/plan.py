@@ -152,7 +152,7 @@ class OrderKey:
 
     expr: Expr
     descending: bool = False
-    nulls_first: bool | None = None   # None: the SQL default (NULLS LAST for ASC, FIRST for DESC)
+    nulls_first: bool | None = None   # None: DuckDB's default, NULLS LAST for ASC and DESC alike
 
 
 @dataclass(frozen=True)

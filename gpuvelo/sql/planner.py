@@ -23,7 +23,7 @@ from .dialect import Gpuvelo
 from .parse import ParsedQuery, parse_query, where
 from .plan import (AggCall, AggRef, Call, Case, Cast, ColumnRef, Expr, KeyRef, Literal,
                    OrderKey, OutputColumn, QueryPlan, WindowRef)
-from .sqltypes import comparable, common_type, result_type
+from .sqltypes import MAX_DECIMAL_PRECISION, comparable, common_type, result_type
 
 WINDOW_BOUNDS = {"window_start": "start", "_window_start": "start", "windowstart": "start",
                  "window_end": "end", "_window_end": "end", "windowend": "end"}
@@ -55,6 +55,16 @@ def _display_name(node) -> str:
     if isinstance(node, exp.Count) and isinstance(node.this, exp.Star):
         return "count_star()"
     return node.sql(dialect=Gpuvelo, normalize_functions="lower")
+
+
+def _decimal_literal(text: str) -> Literal:
+    """A numeric literal with a decimal point, typed as DuckDB does: an exact DECIMAL(p, s)
+    (p = digits written, s = digits after the point); FLOAT64 beyond DECIMAL(18, 18)."""
+    whole, _, frac = text.partition(".")
+    precision, scale = max(len(whole) + len(frac), 1), len(frac)
+    if precision > MAX_DECIMAL_PRECISION:
+        return Literal(FLOAT64, float(text))
+    return Literal(decimal(precision, scale), Decimal(text))
 
 
 def _contains(node, *types) -> exp.Expression | None:
@@ -128,7 +138,7 @@ class _Planner:
             return self.call(_BINARY[type(node)], (sub(node.this), sub(node.expression)), node)
         if isinstance(node, exp.Neg):
             arg = sub(node.this)
-            if isinstance(arg, Literal) and isinstance(arg.value, (int, float)) and not isinstance(arg.value, bool):
+            if isinstance(arg, Literal) and isinstance(arg.value, (int, float, Decimal)) and not isinstance(arg.value, bool):
                 return Literal(arg.dtype, -arg.value)
             return self.call("neg", (arg,), node)
         if isinstance(node, exp.Not):
@@ -208,8 +218,10 @@ class _Planner:
         if node.is_string:
             return Literal(STRING, node.this)
         text = node.this
-        if any(c in text for c in ".eE"):
+        if "e" in text.lower():          # scientific notation is DOUBLE, as in DuckDB
             return Literal(FLOAT64, float(text))
+        if "." in text:
+            return _decimal_literal(text)
         value = int(text)
         return Literal(INT64 if value < 2**63 else UINT64, value)
 

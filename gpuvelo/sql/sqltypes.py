@@ -13,6 +13,7 @@ ARITHMETIC = ("add", "sub", "mul", "div", "mod")
 COMPARISON = ("eq", "ne", "lt", "le", "gt", "ge")
 PREDICATES = COMPARISON + ("and", "or", "not", "is_null", "is_not_null", "in", "between", "like")
 MAX_DECIMAL_SCALE = 18
+MAX_DECIMAL_PRECISION = 18   # decimals are int64 scaled by 10**scale
 
 
 def _scale(t: DType) -> int:
