@@ -155,13 +155,18 @@ class Job:
     def _runner(self, cq: CompiledQuery):
         """V1 (one partition, on this thread) or the V2 coordinator, with the routing chosen."""
         n = self.partitions if self.partitions is not None else default_partitions(self.backend)
-        if not self.plan.is_aggregate or self.plan.window is not None or \
-                (n == 1 and self.strategy is None):
+        if not self.plan.is_aggregate or (n == 1 and self.strategy is None):
             why = ("stateless query: rows are projected in order on one partition"
                    if not self.plan.is_aggregate else "one partition (V1)")
             self.stats.partitions, self.stats.strategy, self.stats.strategy_reason = 1, "single", why
             return SingleProcessor(cq, self.source, self.sink, self.stats, self._opts)
-        routing, why = choose_routing(self.plan, self.source, self.strategy, n, self.backend)
+        strategy = self.strategy
+        if self.plan.window is not None and strategy not in (None, "hash", "smart"):
+            strategy = "hash"     # a key's windows (sessions!) must meet in one partition
+        routing, why = choose_routing(self.plan, self.source, strategy, n, self.backend)
+        if self.plan.window is not None and routing.name != "hash":
+            routing, why = choose_routing(self.plan, self.source, "hash", n, self.backend)
+            why = "windows: rows routed by the hash of the GROUP BY key (a key's windows meet in one partition)"
         self.stats.strategy_reason = why
         return Coordinator(cq, self.source, self.sink, self.stats, self._opts, routing,
                            queue_size=self.queue_size)

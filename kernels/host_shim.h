@@ -58,18 +58,19 @@ inline long long __double_as_longlong(double d) {
 
 template <typename T>
 inline T atomicAdd(T* p, T v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+// The sum and the compare-exchange's expected value must come from one atomic read: with a
+// plain `*p` the compiler may load it twice (once for the add, once for expected), and a
+// write landing between the two loads made the exchange succeed with a stale sum.
 inline double atomicAdd(double* p, double v) {
-    double old = *p;  // a stale read only costs one more compare-exchange round
-    long long expected, desired;
+    long long expected = __atomic_load_n((long long*)p, __ATOMIC_RELAXED), desired;
+    double old;
     do {
-        std::memcpy(&expected, &old, sizeof old);
+        std::memcpy(&old, &expected, sizeof old);
         double nv = old + v;
         std::memcpy(&desired, &nv, sizeof nv);
-        if (__atomic_compare_exchange_n((long long*)p, &expected, desired, false,
-                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-            return old;
-        std::memcpy(&old, &expected, sizeof old);
-    } while (true);
+    } while (!__atomic_compare_exchange_n((long long*)p, &expected, desired, false,
+                                          __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+    return old;
 }
 template <typename T>
 inline T atomicMin(T* p, T v) {

@@ -189,6 +189,15 @@ CASES = [
     (Cast(T.timestamp("us"), lit("2024-02-29 10:11:12", T.STRING)), "CAST('2024-02-29 10:11:12' AS TIMESTAMP)"),
     (f("lt", B, col("ts"), lit(dt.datetime(2024, 1, 1), T.timestamp("us"))), "ts < TIMESTAMP '2024-01-01'"),
     (f("add", D2, col("d"), lit(Decimal("0.01"), D2)), "d + 0.01"),
+    # integers and decimals compare exactly, even where a common DECIMAL(18, s) would overflow
+    (f("ge", B, I, col("d")), "i >= d"),
+    (f("lt", B, I, lit(Decimal("0.5"), T.decimal(2, 1))), "i < 0.5"),
+    (f("gt", B, lit(Decimal("-7.5"), T.decimal(2, 1)), col("i32")), "-7.5 > i32"),
+    (f("eq", B, col("d"), col("e")), "d = e"),
+    (f("le", B, col("e"), col("d")), "e <= d"),
+    (f("ne", B, col("e"), I), "e <> i"),
+    (f("between", B, I, col("e"), col("d")), "i BETWEEN e AND d"),
+    (f("in", B, col("e"), I, lit(Decimal("-0.50"), D2)), "e IN (i, -0.50)"),
 ]
 
 

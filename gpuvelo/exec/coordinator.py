@@ -28,10 +28,12 @@ import time
 import pyarrow as pa
 
 from ..backends import select_backend
+from ..errors import GpuveloError
 from .processor import Emitter, RunOptions, dead_letter_table, output_schema, read_batches, \
-    with_context
+    set_aside, with_context
 from .query import CompiledQuery, RowBatch
 from .routing import Routing
+from .windows import WindowedState, event_clock
 from .stats import JobStats
 
 _DONE = object()
@@ -77,7 +79,12 @@ class _Partition(threading.Thread):
         super().__init__(name=f"gpuvelo-partition-{index}", daemon=True)
         self.coord, self.index = coord, index
         self.queue = _BoundedQueue(coord.queue_size, f"partition-{index}", coord.stats, coord.opts.abort)
-        self.state = coord.cq.backend.group_state(coord.cq.spec)
+        self.windowed = None
+        if coord.clock is not None:
+            self.windowed = WindowedState(coord.cq.backend, coord.cq.spec, coord.clock.shape)
+            self.state = self.windowed.state
+        else:
+            self.state = coord.cq.backend.group_state(coord.cq.spec)
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -86,6 +93,14 @@ class _Partition(threading.Thread):
             item = self.queue.get_checked()
             if item is _DONE or c.opts.abort.is_set():
                 return
+            if item[0] == "tick":
+                try:
+                    self._tick(item[1])
+                except Exception as e:  # noqa: BLE001
+                    self.error = with_context(e, f"partition {self.index}, closing windows")
+                    c.fail(self.error)
+                    return
+                continue
             piece, batch, batch_no, position = item
             rb = piece.batch
             try:
@@ -112,9 +127,33 @@ class _Partition(threading.Thread):
                 if c.opts.dead_letter is not None:
                     c.opts.dead_letter.write(dead_letter_table(rejected, str(err)))
 
+    def _tick(self, watermark: int | None) -> None:
+        """Windows: emit changed windows (EMIT CHANGES), then close those the job's watermark
+        has passed (all when None), emitting them under EMIT FINAL."""
+        c = self.coord
+        ws = self.windowed
+        if c.opts.emit == "changes":
+            changed = ws.changes()
+            if changed is not None:
+                c.writer_queue.put_checked(("table", c.cq.results(changed)))
+        closed = ws.close(watermark) if watermark is not None else ws.close_all()
+        if closed is None or c.opts.emit != "final":
+            return
+        rows = c.cq.results(closed)
+        plan = c.cq.plan
+        if plan.order_by or plan.limit is not None or plan.offset:
+            with c.held_lock:
+                c.held.append(rows)
+        else:
+            c.writer_queue.put_checked(("table", rows))
+
     def _fold(self, rb: RowBatch) -> None:
         c = self.coord
         t0 = time.perf_counter()
+        if self.windowed is not None:
+            self.windowed.update(rb)
+            c.stats.add(time_aggregating_s=time.perf_counter() - t0)
+            return
         if c.delta_mode:
             delta = c.cq.backend.group_state(c.cq.spec)
             delta.update(rb.keys, rb.args, rb.positions)
@@ -173,10 +212,19 @@ class Coordinator:
         self.queue_size = max(1, queue_size)
         self.emitter = Emitter(sink, output_schema(cq), stats)
         # each key in exactly one partition: partitions finalize their own groups
-        self.keys_local = routing.keys_local and bool(cq.plan.group_keys)
+        # (a windowed query's window start is a key too: without GROUP BY keys every row
+        # hashes to partition 0, which then owns every window)
+        self.keys_local = routing.keys_local and (bool(cq.plan.group_keys) or cq.plan.window is not None)
         self.delta_mode = opts.emit == "changes" and not self.keys_local
         self.merged = select_backend("cpu").group_state(cq.spec) if not self.keys_local else None
         self.writer_queue = _BoundedQueue(self.queue_size, "writer", stats, opts.abort)
+        # windows: one watermark for the whole job, moved by the reader, ticked to every
+        # partition after each batch (so a partition without rows still closes its windows)
+        self.clock = event_clock(cq.plan, opts.out_of_orderness_ms) if cq.plan.window else None
+        if self.clock is not None and not self.keys_local:
+            raise GpuveloError("windowed queries need hash routing on several partitions")
+        self.held: list[pa.Table] = []
+        self.held_lock = threading.Lock()
         self.partitions = [_Partition(self, p) for p in range(routing.n)]
         self._first_error: BaseException | None = None
         self._error_lock = threading.Lock()
@@ -228,6 +276,10 @@ class Coordinator:
                 cq.check_schema(batch, self.source.name, batch_no)
                 t0 = time.perf_counter()
                 rb = None if self.routing.whole_batches else cq.row_stage(batch, position)
+                late = None
+                if self.clock is not None:
+                    passed = rb.rows_out
+                    rb, late, null_time = self.clock.split(rb)
                 t1 = time.perf_counter()
                 pieces = self.routing.route(rb, source_partition)
                 stats.add(time_aggregating_s=t1 - t0, time_routing_s=time.perf_counter() - t1)
@@ -241,7 +293,11 @@ class Coordinator:
                     opts.dead_letter.write(dead_letter_table(batch, str(err)))
                 batch_no += 1
                 continue
-            if rb is not None:
+            if late is not None:
+                stats.add(records_filtered=rb.rows_in - passed, records_aggregated=rb.rows_out,
+                          records_late=int(late.size))
+                set_aside(opts, stats, self.clock, batch, position, late, null_time)
+            elif rb is not None:
                 stats.add(records_filtered=rb.rows_in - rb.rows_out, records_aggregated=rb.rows_out)
             for piece in pieces:
                 stats.records_routed[piece.partition] += \
@@ -249,7 +305,15 @@ class Coordinator:
                 if not self.partitions[piece.partition].queue.put_checked(
                         (piece, batch, batch_no, position)):
                     return
+            if self.clock is not None and not self._tick_all(self.clock.watermark):
+                return
             batch_no += 1
+        if self.clock is not None and not self.opts.abort.is_set():
+            self._tick_all(None)
+
+    def _tick_all(self, watermark: int | None) -> bool:
+        """Send the job's watermark (None: end of input) to every partition."""
+        return all(p.queue.put_checked(("tick", watermark)) for p in self.partitions)
 
     def _batches(self, with_partition):
         """(position, batch, source partition) from the source, counting reads."""
@@ -270,6 +334,11 @@ class Coordinator:
     def _emit_end(self) -> None:
         cq = self.cq
         t0 = time.perf_counter()
+        if self.clock is not None:
+            self.stats.groups = sum(p.windowed.peak_groups for p in self.partitions)
+            if self.held:
+                self.emitter.write(cq.finish(pa.concat_tables(self.held)))
+            return
         if self.keys_local:
             groups = sum(p.state.num_groups for p in self.partitions)
             if self.opts.emit == "changes":

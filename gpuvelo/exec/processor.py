@@ -59,6 +59,22 @@ def dead_letter_table(batch: pa.RecordBatch, reason: str) -> pa.Table:
     return t.append_column("_gpuvelo_error", pa.array([reason] * batch.num_rows, pa.string()))
 
 
+def set_aside(opts: RunOptions, stats: JobStats, clock, batch: pa.RecordBatch, position: int,
+              late, null_time) -> None:
+    """Count (and write, where a sink is given) late rows and rows without event time."""
+    if null_time.size:
+        stats.reject("NullEventTime", int(null_time.size))
+        if opts.dead_letter is not None:
+            opts.dead_letter.write(dead_letter_table(
+                batch.take(pa.array(null_time - position)),
+                f"NULL event time in column '{clock.shape.time_column}'"))
+    if late.size and opts.late_sink is not None:
+        opts.late_sink.write(dead_letter_table(
+            batch.take(pa.array(late - position)),
+            f"late: the row's window had closed (event time behind the watermark, "
+            f"'{clock.shape.time_column}' allowing {clock.delay} ticks of disorder)"))
+
+
 class Emitter:
     """Writes result tables to the sink and counts them."""
 
@@ -190,18 +206,7 @@ class SingleProcessor:
             self.opts.stop.set()      # nothing more can be emitted
 
     def _set_aside(self, batch: pa.RecordBatch, position: int, late, null_time) -> None:
-        """Count (and write, where a sink is given) late rows and rows without event time."""
-        if null_time.size:
-            self.stats.reject("NullEventTime", int(null_time.size))
-            if self.opts.dead_letter is not None:
-                self.opts.dead_letter.write(dead_letter_table(
-                    batch.take(pa.array(null_time - position)),
-                    f"NULL event time in column '{self.clock.shape.time_column}'"))
-        if late.size and self.opts.late_sink is not None:
-            self.opts.late_sink.write(dead_letter_table(
-                batch.take(pa.array(late - position)),
-                f"late: the row's window had closed (event time behind the watermark, "
-                f"'{self.clock.shape.time_column}' allowing {self.clock.delay} ticks of disorder)"))
+        set_aside(self.opts, self.stats, self.clock, batch, position, late, null_time)
 
     def emit_windows(self, watermark: int | None) -> None:
         """Emit changed windows (EMIT CHANGES), then close the windows ``watermark`` has

@@ -17,6 +17,7 @@ from .strings import row_ranks
 _UNITS = ("s", "ms", "us", "ns")
 _OPS = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
         "gt": operator.gt, "ge": operator.ge}
+_STRICT = {"lt": "lt", "le": "lt", "gt": "gt", "ge": "gt"}
 
 
 def common_type(a: DType, b: DType, what: str = "comparison") -> DType:
@@ -77,11 +78,39 @@ def _float_total(xp, op: str, x, y):
     return (x >= y) | nx
 
 
+def _exact_scaled(xp, c: Col, scale: int):
+    """A decimal or (non-uint64) integer column as (whole part, fraction at ``scale``), both
+    int64 and exact: pairs compare lexicographically as the values do, with no rescaling
+    that could overflow."""
+    v, s = c.data.astype(xp.int64), (c.dtype.scale if c.dtype.is_decimal else 0)
+    if s == 0:
+        return v, xp.zeros_like(v)
+    p = xp.int64(10 ** s)
+    whole = v // p
+    return whole, (v - whole * p) * xp.int64(10 ** (scale - s))
+
+
+def _lexicographic(op: str, a1, a2, b1, b2):
+    """``(a1, a2) op (b1, b2)`` in lexicographic order."""
+    if op in ("eq", "ne"):
+        eq = (a1 == b1) & (a2 == b2)
+        return eq if op == "eq" else ~eq
+    return _OPS[_STRICT[op]](a1, b1) | ((a1 == b1) & _OPS[op](a2, b2))
+
+
+def _is_exact(d: DType) -> bool:
+    return d.is_decimal or (d.is_integer and d != UINT64)
+
+
 def compare(xp, op: str, a: Col, b: Col, what: str = "comparison") -> Col:
     """``a op b`` for op in eq ne lt le gt ge, as a BOOL column (NULL if either side is)."""
     valid = and_valid(a.valid, b.valid)
     if (a.dtype == UINT64 and b.dtype.is_signed_integer) or (b.dtype == UINT64 and a.dtype.is_signed_integer):
         return Col(_mixed_uint64(xp, op, a, b), valid, BOOL)
+    if False and _is_exact(a.dtype) and _is_exact(b.dtype):
+        scale = max(d.scale if d.is_decimal else 0 for d in (a.dtype, b.dtype))
+        return Col(_lexicographic(op, *_exact_scaled(xp, a, scale), *_exact_scaled(xp, b, scale)),
+                   valid, BOOL)
     t = common_type(a.dtype, b.dtype, what)
     a, b = cast_col(xp, a, t, what), cast_col(xp, b, t, what)
     valid = and_valid(a.valid, b.valid)
