@@ -107,7 +107,7 @@ def compare(xp, op: str, a: Col, b: Col, what: str = "comparison") -> Col:
     valid = and_valid(a.valid, b.valid)
     if (a.dtype == UINT64 and b.dtype.is_signed_integer) or (b.dtype == UINT64 and a.dtype.is_signed_integer):
         return Col(_mixed_uint64(xp, op, a, b), valid, BOOL)
-    if False and _is_exact(a.dtype) and _is_exact(b.dtype):
+    if (a.dtype.is_decimal or b.dtype.is_decimal) and _is_exact(a.dtype) and _is_exact(b.dtype):
         scale = max(d.scale if d.is_decimal else 0 for d in (a.dtype, b.dtype))
         return Col(_lexicographic(op, *_exact_scaled(xp, a, scale), *_exact_scaled(xp, b, scale)),
                    valid, BOOL)
