@@ -156,10 +156,9 @@ def main(argv=None) -> dict:
            "roofline_bytes_per_row": KEY_BYTES + 3 * ROW_BYTES, "results": []}
     roof = out["d2d_bytes_per_s"] / out["roofline_bytes_per_row"]
     h2d_rows = out["h2d_bytes_per_s"] / ROW_BYTES
-    rng = cp.random.default_rng(0) if hasattr(cp.random, "default_rng") else None
+    cp.random.seed(0)
     for card in (int(c) for c in a.cards.split(",")):
-        keys = (rng.integers(0, card, a.rows, dtype=cp.int64) if rng is not None
-                else cp.random.randint(0, card, a.rows).astype(cp.int64))
+        keys = cp.random.randint(0, card, a.rows, dtype=cp.int64)
         vals = cp.random.random(a.rows, dtype=cp.float64)
         gpuvelo_device(be, keys[: min(a.rows, 1 << 20)], vals[: min(a.rows, 1 << 20)], a.parts)  # warm up
         r = {"distinct_keys": card}
@@ -174,11 +173,12 @@ def main(argv=None) -> dict:
         r["host_rows_per_s"] = a.rows / t
         r["host_fraction_of_h2d"] = r["host_rows_per_s"] / h2d_rows
         if not a.no_peers:
-            try:
-                r["torch_rows_per_s"] = a.rows / _timed(cp, lambda: torch_groupby(keys, vals), a.repeat)
-            except Exception as e:  # noqa: BLE001 -- a missing peer is reported, not fatal
-                r["torch_error"] = repr(e)[:200]
-            r["cupy_rows_per_s"] = a.rows / _timed(cp, lambda: cupy_groupby(cp, keys, vals), a.repeat)
+            for name, fn in (("torch", lambda: torch_groupby(keys, vals)),
+                             ("cupy", lambda: cupy_groupby(cp, keys, vals))):
+                try:
+                    r[f"{name}_rows_per_s"] = a.rows / _timed(cp, fn, a.repeat)
+                except Exception as e:  # noqa: BLE001 -- a failing peer is reported, not fatal
+                    r[f"{name}_error"] = repr(e)[:200]
         out["results"].append(r)
         keys = vals = hk = hv = None   # free before the next cardinality
         cp.get_default_memory_pool().free_all_blocks()

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="rows per batch read from each source")
     engine.add_argument("--partitions", type=positive_int, default=None, metavar="N",
                         help="number of key partitions (default: the engine's choice)")
+    engine.add_argument("--strategy", choices=("hash", "round_robin", "sticky", "smart"),
+                        default=None, help="routing strategy (default: chosen from the query)")
     engine.add_argument("--progress", action="store_true",
                         help="draw a progress bar on stderr even when it is not a terminal")
 
@@ -79,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--format", choices=("table", "csv", "json"), default="table",
                      help="how to print the result on stdout (default: table)")
 
-    explain = sub.add_parser("explain", parents=[common], help="show a query's plan",
+    explain = sub.add_parser("explain", parents=[common, engine], help="show a query's plan",
                              description="Print the plan gpuvelo makes for a query.")
     explain.add_argument("query", metavar="QUERY_OR_FILE", help="SQL text or a path to a .sql file")
     explain.add_argument("--source", type=source_arg, action="append", default=[],
@@ -225,7 +227,8 @@ def run_job(query: str, sources: dict, sink, args):
 
     bar = ProgressBar(sources, enabled=args.progress or sys.stderr.isatty())
     job = api.Job(query, sources=sources, sink=sink, backend=args.backend,
-                  batch_size=args.batch_size, partitions=args.partitions, on_progress=bar)
+                  batch_size=args.batch_size, partitions=args.partitions,
+                  strategy=args.strategy, on_progress=bar)
     install_stop_handlers(job)
     try:
         return job.run()
@@ -269,7 +272,8 @@ def cmd_explain(args) -> int:
     from . import api
 
     sources = open_sources(args.source, None)
-    print(api.explain(read_query(args.query), sources=sources or None))
+    print(api.explain(read_query(args.query), sources=sources or None, backend=args.backend,
+                      partitions=args.partitions, strategy=args.strategy))
     return 0
 
 

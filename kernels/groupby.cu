@@ -27,7 +27,17 @@
 #define GV_KIND_U64 1
 #define GV_KIND_F64 2
 
-GV_DEVICE gv_i64 gv_vload(const gv_i64* p) { return *(const volatile gv_i64*)p; }
+// Acquire load of a table slot: a thread that sees a gid published by another thread
+// (kw words written, __threadfence, atomicExch) must also see that gid's key words.
+GV_DEVICE gv_i64 gv_load_acquire(const gv_i64* p) {
+#ifdef __CUDA_ARCH__
+    gv_i64 v;
+    asm volatile("ld.acquire.gpu.global.b64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+    return v;
+#else
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+#endif
+}
 GV_DEVICE gv_u64 gv_vload_u(const gv_u64* p) { return *(const volatile gv_u64*)p; }
 
 // Table slot of a row hash: re-mixed so that the bits picking the partition (h % P) do not
@@ -52,7 +62,7 @@ extern "C" __global__ void gv_table_upsert(const gv_u64* words, int W, gv_i64 n,
         gv_i64 s = gv_slot(gv_row_hash(words, W, n, i), mask);
         gv_i64 gid = GV_EMPTY;
         while (gid < 0) {
-            gv_i64 cur = gv_vload(&slots[s]);
+            gv_i64 cur = gv_load_acquire(&slots[s]);
             if (cur == GV_EMPTY) {
                 cur = (gv_i64)atomicCAS((gv_u64*)&slots[s], (gv_u64)GV_EMPTY, (gv_u64)GV_BUSY);
                 if (cur == GV_EMPTY) {
@@ -63,7 +73,7 @@ extern "C" __global__ void gv_table_upsert(const gv_u64* words, int W, gv_i64 n,
                     break;
                 }
             }
-            while (cur == GV_BUSY) cur = gv_vload(&slots[s]);
+            while (cur == GV_BUSY) cur = gv_load_acquire(&slots[s]);
             bool same = true;
             for (int c = 0; c < W && same; ++c)
                 same = gv_vload_u(&kw[(gv_i64)c * gcap + cur]) == words[(gv_i64)c * n + i];

@@ -366,6 +366,20 @@ def test_acc_num_matches_numpy(lib, use_shared, ndistinct):
     np.testing.assert_allclose(m2, ref, rtol=1e-9, atol=1e-6)
 
 
+def test_float_sum_exact_under_contention(lib):
+    """Two hot groups, every thread adding doubles at once: integer-valued doubles sum exactly
+    in any order, so any lost update shows. (A shim atomicAdd(double) that read the target
+    twice lost updates here and in test_acc_num_matches_numpy on many-core machines.)"""
+    n, G = 1 << 20, 2
+    gid = (np.arange(n) % G).astype(np.int64)
+    vals = ((np.arange(n) * 7919) % 2001 - 1000).astype(np.float64)
+    ref = np.bincount(gid, vals, minlength=G)
+    for _ in range(3):
+        acc = [np.zeros(G, np.uint64) for _ in range(3)] + [np.zeros(G)] + [np.zeros(G, np.uint64)] * 2
+        lib.h_acc_num(ptr(gid), ptr(vals), 2, None, None, I(n), 1, 0, *(ptr(a) for a in acc))
+        assert np.array_equal(acc[3], ref)
+
+
 def test_int_sum_overflow_is_visible_in_high_word(lib):
     G, n = 4, 6
     gid = np.zeros(n, np.int64)

@@ -62,12 +62,7 @@ def _as_dict(table) -> dict:
 
 
 # --------------------------------------------------------------------------- source
-STICKY_SOURCE_BUG = pytest.mark.xfail(
-    strict=True, reason="engine bug: Coordinator._batches reads batches_with_partition() for "
-    "sticky without read_batches' wrapping, so a source's own exception escapes raw, not as "
-    "SourceError naming the source")
-SOURCE_RUNS = [pytest.param(p, s, marks=STICKY_SOURCE_BUG) if s == "sticky" else (p, s)
-               for p, s in RUNS]
+SOURCE_RUNS = RUNS
 
 
 @pytest.mark.parametrize("policy", ["fail", "skip"])

@@ -129,8 +129,6 @@ def test_sticky_keeps_source_partitions(tmp_path):
                    for f in range(3)]
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: sources expose `partition_key`, but "
-                   "routing.choose_routing reads `partitioned_by`, so smart never picks sticky")
 def test_smart_picks_sticky_for_a_source_partitioned_by_the_key(tmp_path):
     _parquet_dir(tmp_path)
     src = gpuvelo.io.ParquetSource(tmp_path, batch_size=128)

@@ -119,8 +119,6 @@ def test_cli_explain_shows_strategy_and_why(tmp_path):
     assert ("hash over" in line and "GROUP BY key" in line) or "single partition (V1)" in line, line
 
 
-@pytest.mark.xfail(strict=True, reason="cli: `gpuvelo explain` takes no --partitions/--strategy, "
-                   "so the strategy it shows cannot be chosen (and `run` has no --strategy)")
 def test_cli_explain_takes_partitions_and_strategy(tmp_path):
     path = tmp_path / "t.parquet"
     pq.write_table(random_table(np.random.default_rng(27), 10), path)

@@ -3,6 +3,7 @@ stays on the host and why, and ``kernels/groupby.cu`` for the table and accumula
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any, Sequence
 
 import numpy as np
@@ -79,6 +80,11 @@ class Interner:
         if len(self._chunks) != 1:
             self._chunks = [pa.concat_arrays(self._chunks) if self._chunks else pa.array([], pa.string())]
         return self._chunks[0]
+
+
+def _u8(mask):
+    """A device bool mask as the kernels' ``const unsigned char*`` (None stays None)."""
+    return None if mask is None else _cp().ascontiguousarray(mask).view(_cp().uint8)
 
 
 def _value_kind(d: T.DType) -> int:
@@ -232,33 +238,42 @@ class GpuGroupState:
         return vals.view(cp.uint64)
 
     # ------------------------------------------------------------------ update / merge
-    def _sync_in(self):
+    @contextmanager
+    def _section(self):
+        """Run a public method's device work on the state's stream, after the work the caller
+        already queued on its stream and before any work the caller queues next. Every read
+        and write of the state happens inside one, so copies made with ``stream=self.stream``
+        see finished data."""
         cp = _cp()
-        self.stream.wait_event(cp.cuda.get_current_stream().record())
-
-    def _sync_out(self):
-        cp = _cp()
-        cp.cuda.get_current_stream().wait_event(self.stream.record())
+        caller = cp.cuda.get_current_stream()
+        if caller == self.stream:     # nested: already ordered
+            yield
+            return
+        self.stream.wait_event(caller.record())
+        try:
+            with self.stream:
+                yield
+        finally:
+            caller.wait_event(self.stream.record())
 
     def update(self, keys: Sequence[Col], args: Sequence[Col | None], positions) -> None:
         """Fold a batch in: find/insert groups, then one accumulator pass per aggregate."""
         n = len(positions)
         if n == 0:
             return
-        self._sync_in()
         try:
-            with self.stream:
+            with self._section():
+                cp = _cp()
                 gids = self._gids_of_words(self._group_words(keys, n))
+                pos = cp.ascontiguousarray(cp.asarray(positions, dtype=cp.int64))
                 for j, (agg, col) in enumerate(zip(self.spec.aggs, args)):
-                    self._update_one(j, agg, col, gids, n, _cp().asarray(positions, dtype=np.int64))
+                    self._update_one(j, agg, col, gids, n, pos)
         except Exception as e:  # noqa: BLE001
             from .gpu import _is_oom, _oom
 
             if _is_oom(e):
                 raise _oom(e, n) from e
             raise
-        finally:
-            self._sync_out()
 
     def _acc_num(self, j, gids, n, vals, kind, valid, nadd, flags, into=None) -> None:
         cp = _cp()
@@ -268,7 +283,7 @@ class GpuGroupState:
         ord_arr = get("ord", dummy_u)
         use_shared = np.int32(self._known <= SHARED_GROUPS)
         _launch("gv_acc_num", n,
-                (gids, vals, np.int32(kind), None if valid is None else valid.view(cp.uint8), nadd,
+                (gids, vals, np.int32(kind), _u8(valid), nadd,
                  np.int64(n), np.int32(flags), use_shared, a[acc_name(j, "n")],
                  get("lo", dummy_u), get("hi", dummy_u), get("fsum", dummy_f), ord_arr, ord_arr))
 
@@ -294,11 +309,11 @@ class GpuGroupState:
             self._moments(j, gids, n, x, valid, nadd, extra)
         elif f in ("first", "last"):
             pvalid = None if extra is None else extra
-            args = (gids, positions, None if pvalid is None else pvalid.view(cp.uint8), np.int64(n),
+            args = (gids, positions, _u8(pvalid), np.int64(n),
                     np.int32(f == "last"), self._acc[acc_name(j, "best")])
             _launch("gv_acc_pos", n, args)
             _launch("gv_fetch_pos", n, args + (cp.ascontiguousarray(self._words(col, vals, False)),
-                                               None if valid is None else valid.view(cp.uint8),
+                                               _u8(valid),
                                                self._acc[acc_name(j, "val")],
                                                self._acc[acc_name(j, "vvalid")]))
         elif f == "count_distinct":
@@ -314,7 +329,7 @@ class GpuGroupState:
         self._acc_num(j, gids, n, xs, KIND_F64, valid, nrow, F_SUM, into=tmp)
         nb_u, sb = tmp[acc_name(j, "n")], tmp[acc_name(j, "fsum")]
         m2b = cp.zeros(self._gcap, cp.float64)
-        _launch("gv_acc_m2", n, (gids, cp.ascontiguousarray(x), None if valid is None else valid.view(cp.uint8),
+        _launch("gv_acc_m2", n, (gids, cp.ascontiguousarray(x), _u8(valid),
                                  nrow, m2row, np.int64(n), nb_u, sb, m2b))
         a = self._acc
         na = a[acc_name(j, "n")].astype(cp.float64)
@@ -379,16 +394,12 @@ class GpuGroupState:
         m = partials.num_rows
         if m == 0:
             return
-        self._sync_in()
-        try:
-            with self.stream:
-                keys = [self._dev(arrow_to_col(partials.column(key_name(i)), d))
-                        for i, d in enumerate(self.spec.key_dtypes)]
-                gids = self._gids_of_words(self._group_words(keys, m) if keys else cp.zeros((1, m), cp.uint64))
-                for j, agg in enumerate(self.spec.aggs):
-                    self._merge_one(j, agg, partials, gids, m)
-        finally:
-            self._sync_out()
+        with self._section():
+            keys = [self._dev(arrow_to_col(partials.column(key_name(i)), d))
+                    for i, d in enumerate(self.spec.key_dtypes)]
+            gids = self._gids_of_words(self._group_words(keys, m) if keys else cp.zeros((1, m), cp.uint64))
+            for j, agg in enumerate(self.spec.aggs):
+                self._merge_one(j, agg, partials, gids, m)
 
     def _dev(self, col: Col) -> Col:
         cp = _cp()
@@ -440,21 +451,25 @@ class GpuGroupState:
     @property
     def num_groups(self) -> int:
         """Number of live groups."""
-        return int(self._acc["__live"].sum().get(stream=self.stream))
+        with self._section():
+            return int(self._acc["__live"].sum().get(stream=self.stream))
 
     def live_gids(self) -> np.ndarray:
         """All live group ids, ascending (host)."""
-        return _cp().asnumpy(_cp().flatnonzero(self._acc["__live"]), stream=self.stream).astype(np.int64)
+        cp = _cp()
+        with self._section():
+            return cp.asnumpy(cp.flatnonzero(self._acc["__live"]), stream=self.stream).astype(np.int64)
 
     def changed(self) -> np.ndarray:
         """Group ids changed since the last ``clear_changed()`` (host)."""
         cp = _cp()
-        ch = (self._acc["__changed"] != 0) & self._acc["__live"]
-        return cp.asnumpy(cp.flatnonzero(ch), stream=self.stream).astype(np.int64)
+        with self._section():
+            ch = (self._acc["__changed"] != 0) & self._acc["__live"]
+            return cp.asnumpy(cp.flatnonzero(ch), stream=self.stream).astype(np.int64)
 
     def clear_changed(self) -> None:
         """Forget which groups changed."""
-        with self.stream:
+        with self._section():
             self._acc["__changed"].fill(0)
 
     def evict(self, gids) -> None:
@@ -463,7 +478,7 @@ class GpuGroupState:
         gids = np.asarray(gids, dtype=np.int64)
         if gids.size == 0:
             return
-        with self.stream:
+        with self._section():
             g = cp.asarray(gids)
             self._acc["__live"][g] = False
             self._acc["__changed"][g] = 0
@@ -512,7 +527,10 @@ class GpuGroupState:
 
     def partials(self, gids=None) -> pa.Table:
         """Accumulators of ``gids`` (all live groups when None) in the ``partials.py`` layout."""
-        self.stream.synchronize()
+        with self._section():
+            return self._partials(gids)
+
+    def _partials(self, gids) -> pa.Table:
         self._check_overflow()
         g = self._select(gids)
         schema = self._ref.partials_schema()

@@ -269,9 +269,10 @@ class Coordinator:
 
     def _read_loop(self) -> None:
         cq, stats, opts = self.cq, self.stats, self.opts
-        source_parts = getattr(self.source, "batches_with_partition", None)
+        sticky = self.routing.name == "sticky" and hasattr(self.source, "batches_with_partition")
         batch_no = 0
-        for position, batch, source_partition in self._batches(source_parts):
+        for position, batch, source_partition in read_batches(self.source, stats, opts,
+                                                               with_partition=sticky):
             try:
                 cq.check_schema(batch, self.source.name, batch_no)
                 t0 = time.perf_counter()
@@ -314,22 +315,6 @@ class Coordinator:
     def _tick_all(self, watermark: int | None) -> bool:
         """Send the job's watermark (None: end of input) to every partition."""
         return all(p.queue.put_checked(("tick", watermark)) for p in self.partitions)
-
-    def _batches(self, with_partition):
-        """(position, batch, source partition) from the source, counting reads."""
-        if with_partition is None or self.routing.name != "sticky":
-            for position, batch in read_batches(self.source, self.stats, self.opts):
-                yield position, batch, 0
-            return
-        position = 0
-        for part, batch in with_partition():
-            if self.opts.stop.is_set() or self.opts.abort.is_set():
-                return
-            self.stats.add(records_read=batch.num_rows, batches_read=1)
-            yield position, batch, part
-            position += batch.num_rows
-            if self.opts.on_progress is not None:
-                self.opts.on_progress()
 
     def _emit_end(self) -> None:
         cq = self.cq

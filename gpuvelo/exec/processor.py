@@ -102,14 +102,15 @@ class Emitter:
                        time_writing_s=time.perf_counter() - t0)
 
 
-def read_batches(source, stats: JobStats, opts: RunOptions):
-    """Batches of ``source`` with their arrival position, stopping when asked; counts reads."""
+def read_batches(source, stats: JobStats, opts: RunOptions, *, with_partition: bool = False):
+    """``(position, batch, source partition)`` from ``source`` until it ends or the job stops;
+    counts reads and time, and reports a source's own failure as SourceError naming it."""
     position = 0
-    it = iter(source.batches())
+    it = iter(source.batches_with_partition() if with_partition else source.batches())
     while not (opts.stop.is_set() or opts.abort.is_set()):
         t0 = time.perf_counter()
         try:
-            batch = next(it)
+            item = next(it)
         except StopIteration:
             break
         except GpuveloError:
@@ -117,13 +118,14 @@ def read_batches(source, stats: JobStats, opts: RunOptions):
         except Exception as e:  # noqa: BLE001
             raise SourceError(f"source '{source.name}' failed after {stats.batches_read} batches: "
                               f"{type(e).__name__}: {e}") from e
+        part, batch = item if with_partition else (0, item)
         if isinstance(batch, pa.Table):
             batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else None
             if batch is None:
                 continue
         stats.add(records_read=batch.num_rows, batches_read=1,
                   time_reading_s=time.perf_counter() - t0)
-        yield position, batch
+        yield position, batch, part
         position += batch.num_rows
         if opts.on_progress is not None:
             opts.on_progress()
@@ -247,7 +249,7 @@ class SingleProcessor:
 
     def run(self) -> None:
         """Process the whole source, then emit what the emit mode asks for."""
-        for batch_no, (position, batch) in enumerate(read_batches(self.source, self.stats, self.opts)):
+        for batch_no, (position, batch, _) in enumerate(read_batches(self.source, self.stats, self.opts)):
             self.process(position, batch, batch_no)
         if self.opts.abort.is_set():
             return

@@ -124,7 +124,7 @@ def choose_routing(plan: P.QueryPlan, source, name: str | None, num_partitions: 
                     "no GROUP BY key: batches are spread round-robin and partials merged")
         name = "smart"
     if name == "smart":
-        by = getattr(source, "partitioned_by", None)
+        by = getattr(source, "partition_key", None)
         key_cols = {k.name.lower() for k in plan.group_keys if isinstance(k, P.ColumnRef)}
         if by and keyed and len(key_cols) == len(plan.group_keys) and \
                 {c.lower() for c in by} <= key_cols:
