@@ -50,7 +50,7 @@ def test_filtered_rows_are_counted():
 
 @pytest.mark.parametrize("partitions,strategy,expected", [
     (1, None, "single"), (1, "hash", "hash"), (3, "hash", "hash"), (3, "round_robin", "round_robin"),
-    (3, "sticky", "sticky"), (3, "smart", "hash"), (3, None, "hash"),
+    (3, "sticky", "sticky"), (3, "smart", "hash"), (3, None, "round_robin"),
 ])
 def test_strategy_and_reason_recorded(partitions, strategy, expected):
     table = random_table(np.random.default_rng(23), 100)
@@ -91,6 +91,9 @@ def test_explain_api_shows_strategy_and_why():
     q = "SELECT k1, COUNT(*) FROM t GROUP BY k1"
     text = gpuvelo.explain(q, sources={"t": table}, backend="cpu", partitions=4)
     line = next(ln for ln in text.splitlines() if ln.startswith("strategy:"))
+    assert "round_robin over 4 partitions" in line and "two-phase aggregation" in line
+    text = gpuvelo.explain(q, sources={"t": table}, backend="cpu", partitions=4, strategy="smart")
+    line = next(ln for ln in text.splitlines() if ln.startswith("strategy:"))
     assert "hash over 4 partitions" in line and "each key lives in one partition" in line
     text = gpuvelo.explain(q, sources={"t": table}, backend="cpu", partitions=4, strategy="sticky")
     assert "sticky over 4 partitions (V2): sticky: asked for by name" in text
@@ -116,7 +119,7 @@ def test_cli_explain_shows_strategy_and_why(tmp_path):
     assert done.returncode == 0, done.stderr
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith("strategy:"))
     # the default partition count depends on the machine's cores: V1 or hash, each with a reason
-    assert ("hash over" in line and "GROUP BY key" in line) or "single partition (V1)" in line, line
+    assert ("round_robin over" in line and "two-phase" in line) or "single partition (V1)" in line, line
 
 
 def test_cli_explain_takes_partitions_and_strategy(tmp_path):

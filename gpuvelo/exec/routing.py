@@ -110,6 +110,14 @@ class StickyRouting(Routing):
         return [Piece(source_partition % self.n, rb)]
 
 
+def _partitioned_by_keys(plan: P.QueryPlan, source) -> bool:
+    """True when the source says each of its partitions holds whole GROUP BY keys."""
+    by = getattr(source, "partition_key", None)
+    key_cols = {k.name.lower() for k in plan.group_keys if isinstance(k, P.ColumnRef)}
+    return bool(by) and bool(plan.group_keys) and len(key_cols) == len(plan.group_keys) and \
+        {c.lower() for c in by} <= key_cols
+
+
 def choose_routing(plan: P.QueryPlan, source, name: str | None, num_partitions: int,
                    backend) -> tuple[Routing, str]:
     """The routing for this query and source, and a sentence saying why it was chosen."""
@@ -122,12 +130,17 @@ def choose_routing(plan: P.QueryPlan, source, name: str | None, num_partitions: 
         if not plan.is_aggregate or not keyed:
             return (RoundRobinRouting(num_partitions, backend),
                     "no GROUP BY key: batches are spread round-robin and partials merged")
+        if backend.name == "cpu" and not _partitioned_by_keys(plan, source):
+            # Measured (benchmarks/bench_scaling.py): on CPU threads, hash routing runs the row
+            # stage and the scatter on the reader thread and does not scale; whole batches let
+            # every partition run them, and merging partials is cheap next to aggregating rows.
+            return (RoundRobinRouting(num_partitions, backend),
+                    "cpu default: whole batches spread round-robin, each partition filters and "
+                    "pre-aggregates its batches (two-phase aggregation), partials merged at the end")
         name = "smart"
     if name == "smart":
         by = getattr(source, "partition_key", None)
-        key_cols = {k.name.lower() for k in plan.group_keys if isinstance(k, P.ColumnRef)}
-        if by and keyed and len(key_cols) == len(plan.group_keys) and \
-                {c.lower() for c in by} <= key_cols:
+        if _partitioned_by_keys(plan, source):
             return (StickyRouting(num_partitions, backend),
                     f"smart: the source is partitioned by {', '.join(by)}, a subset of the GROUP BY "
                     "keys, so each source partition keeps its batches")
