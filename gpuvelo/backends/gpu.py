@@ -25,6 +25,8 @@ since checking on every batch would need a device-to-host read per batch.
 
 from __future__ import annotations
 
+import threading
+
 from typing import Any, Sequence
 
 import numpy as np
@@ -117,10 +119,17 @@ class GpuBackend:
         self._copied = [None, None]           # event: the copy out of that buffer is done
         self._slot = 0
         self._prev_compute = None             # event: compute enqueued before the last to_device
+        # partitions that run the row stage call to_device from their own threads: the
+        # staging buffers and their events are shared, so staging is one thread at a time
+        self._stage_lock = threading.Lock()
 
     # -- transfers --------------------------------------------------------------------
     def _stage(self, arrays: list[np.ndarray]) -> list[Any]:
         """Copy host arrays to the device through one pinned buffer, asynchronously."""
+        with self._stage_lock:
+            return self._stage_locked(arrays)
+
+    def _stage_locked(self, arrays: list[np.ndarray]) -> list[Any]:
         import cupyx
 
         cp = self.xp

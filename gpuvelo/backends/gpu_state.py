@@ -179,7 +179,7 @@ class GpuGroupState:
         when the upper bound says it might not)."""
         if 2 * (self._bound + rows) <= self._slots.shape[0] and self._bound + rows <= self._gcap:
             return
-        self._known = int(self._counter.get(stream=self.stream)[0])
+        self._known = int(self._fetch(self._counter)[0])
         self._bound = self._known
         need = self._known + rows
         if 2 * need > self._slots.shape[0] or need > self._gcap:
@@ -237,13 +237,20 @@ class GpuGroupState:
             return keyhash.key_words(Col(vals, None, T.FLOAT64), cp)
         return vals.view(cp.uint64)
 
+    def _fetch(self, x) -> np.ndarray:
+        """Copy a device array to the host on the state's stream and wait for it: CuPy's
+        ``get(stream=...)`` only *starts* the copy, so reading the result before the stream
+        has finished reads garbage."""
+        out = x.get(stream=self.stream)
+        self.stream.synchronize()
+        return out
+
     # ------------------------------------------------------------------ update / merge
     @contextmanager
     def _section(self):
         """Run a public method's device work on the state's stream, after the work the caller
         already queued on its stream and before any work the caller queues next. Every read
-        and write of the state happens inside one, so copies made with ``stream=self.stream``
-        see finished data."""
+        and write of the state happens inside one; host copies go through ``_fetch``."""
         cp = _cp()
         caller = cp.cuda.get_current_stream()
         if caller == self.stream:     # nested: already ordered
@@ -452,20 +459,20 @@ class GpuGroupState:
     def num_groups(self) -> int:
         """Number of live groups."""
         with self._section():
-            return int(self._acc["__live"].sum().get(stream=self.stream))
+            return int(self._fetch(self._acc["__live"].sum()))
 
     def live_gids(self) -> np.ndarray:
         """All live group ids, ascending (host)."""
         cp = _cp()
         with self._section():
-            return cp.asnumpy(cp.flatnonzero(self._acc["__live"]), stream=self.stream).astype(np.int64)
+            return self._fetch(cp.flatnonzero(self._acc["__live"])).astype(np.int64)
 
     def changed(self) -> np.ndarray:
         """Group ids changed since the last ``clear_changed()`` (host)."""
         cp = _cp()
         with self._section():
             ch = (self._acc["__changed"] != 0) & self._acc["__live"]
-            return cp.asnumpy(cp.flatnonzero(ch), stream=self.stream).astype(np.int64)
+            return self._fetch(cp.flatnonzero(ch)).astype(np.int64)
 
     def clear_changed(self) -> None:
         """Forget which groups changed."""
@@ -493,7 +500,7 @@ class GpuGroupState:
 
     def _host(self, name: str, g: np.ndarray) -> np.ndarray:
         cp = _cp()
-        return cp.asnumpy(self._acc[name][cp.asarray(g)], stream=self.stream)
+        return self._fetch(self._acc[name][cp.asarray(g)])
 
     def _decode(self, words: np.ndarray, d: T.DType, valid, ordered: bool, raw_decimal=True) -> pa.Array:
         """Host Arrow array of values held as 64-bit words (``ordered``: min/max words;
@@ -522,7 +529,7 @@ class GpuGroupState:
             if agg.func in ("sum", "avg") and not agg.arg_dtype.is_float:
                 lo, hi = self._acc[acc_name(j, "lo")], self._acc[acc_name(j, "hi")]
                 sign = (lo >> cp.uint64(63)) * cp.uint64(U64_MAX)
-                if bool(cp.any((hi != sign) & self._acc["__live"]).get(stream=self.stream)):
+                if bool(self._fetch(cp.any((hi != sign) & self._acc["__live"]))):
                     raise ArithmeticOverflowError(f"SUM of {agg.arg_dtype} overflows a 64-bit integer")
 
     def partials(self, gids=None) -> pa.Table:
@@ -535,7 +542,7 @@ class GpuGroupState:
         g = self._select(gids)
         schema = self._ref.partials_schema()
         cols: dict[str, pa.Array] = {}
-        kw = _cp().asnumpy(self._kw[:, _cp().asarray(g)], stream=self.stream) if g.size else \
+        kw = self._fetch(self._kw[:, _cp().asarray(g)]) if g.size else \
             np.zeros((self._W, 0), np.uint64)
         for i, d in enumerate(self.spec.key_dtypes):
             valid = ((kw[-1] >> np.uint64(i)) & np.uint64(1)) == 0
@@ -574,7 +581,7 @@ class GpuGroupState:
 
     def _sets(self, j, agg, g: np.ndarray, list_type) -> pa.Array:
         cp = _cp()
-        pg, pw = (cp.asnumpy(a, stream=self.stream) for a in self._pairs[j])
+        pg, pw = (self._fetch(a) for a in self._pairs[j])
         slot_of = np.full(self._gcap + 1, -1, np.int64)
         slot_of[g] = np.arange(g.size)
         slot = slot_of[pg]
