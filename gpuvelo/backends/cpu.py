@@ -67,23 +67,32 @@ class CpuBackend:
 
 
 # ---------------------------------------------------------------------------- helpers
-def group_words(keys: Sequence[Col]) -> np.ndarray:
-    """Exact group-key words, shape (n, W): per key one word (two for strings: two
-    independent 64-bit string hashes), then one word holding the NULL bit of each key."""
+def group_word_columns(keys: Sequence[Col]) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Exact group-key words as columns: per key one word (two for strings: two independent
+    64-bit string hashes; NULL rows 0), and the NULL bits of the keys (None when no key has
+    a NULL). Zero-copy for 64-bit integer keys without NULLs."""
     n = len(keys[0]) if keys else 0
-    cols = []
-    nullmask = np.zeros(n, dtype=np.uint64)
+    cols: list[np.ndarray] = []
+    nullmask = None
     for i, col in enumerate(keys):
-        w = keyhash.key_words(col, np)
-        cols.append(w)
+        own = [keyhash.key_words(col, np)]
         if col.dtype.is_string:
-            cols.append(keyhash.key_words(col, np, seed=keyhash.STR_SEED_ALT))
+            own.append(keyhash.key_words(col, np, seed=keyhash.STR_SEED_ALT))
         if col.valid is not None:
+            if nullmask is None:
+                nullmask = np.zeros(n, dtype=np.uint64)
             nullmask |= (~col.valid).astype(np.uint64) << np.uint64(i)
-            for c in cols[-2 if col.dtype.is_string else -1:]:
-                c[~col.valid] = 0
-    cols.append(nullmask)
-    return np.stack(cols, axis=1) if cols else np.zeros((n, 0), np.uint64)
+            own = [np.where(col.valid, w, np.uint64(0)) for w in own]
+        cols += own
+    return cols, nullmask
+
+
+def group_words(keys: Sequence[Col]) -> np.ndarray:
+    """Exact group-key words, shape (n, W): ``group_word_columns`` then the NULL-bits word."""
+    n = len(keys[0]) if keys else 0
+    cols, nullmask = group_word_columns(keys)
+    cols.append(nullmask if nullmask is not None else np.zeros(n, dtype=np.uint64))
+    return np.stack(cols, axis=1)
 
 
 def _words_hash(words: np.ndarray) -> np.ndarray:
@@ -135,6 +144,18 @@ def _join_halves(hi: np.ndarray, lo: np.ndarray, dtype) -> np.ndarray:
     if np.any((hi < -(2**31)) | (hi > 2**31 - 1)):
         raise ArithmeticOverflowError(f"SUM over {dtype} overflows a 64-bit integer")
     return (hi << np.int64(32)) + lo
+
+
+def _word_values(words: np.ndarray, dtype: T.DType) -> np.ndarray:
+    """Key values back from their (non-string) group words, in the physical layout of ``dtype``."""
+    if dtype.is_bool:
+        return words != 0
+    if dtype.is_float:
+        return words.view(np.float64).astype(dtype.kind)
+    if dtype.is_unsigned_integer:
+        return words.astype(dtype.kind)
+    phys = np.int32 if dtype.kind == "date" else np.int64 if not dtype.is_integer else dtype.kind
+    return words.view(np.int64).astype(phys)
 
 
 def _moment_input(col: Col) -> pa.Array:
@@ -304,13 +325,18 @@ class CpuGroupState:
                        positions: np.ndarray) -> pa.Table:
         """Aggregate one batch's rows into a partials table (one row per distinct key)."""
         n = positions.shape[0]
-        words = group_words(keys)
-        cols: dict[str, pa.Array] = {f"w{c}": pa.array(words[:, c]) for c in range(words.shape[1])
-                                     if c < words.shape[1] - 1 or words[:, c].any()}
+        word_cols, nullmask = group_word_columns(keys)
+        nwords = len(word_cols) + 1           # the NULL-bits word is the last
+        cols: dict[str, pa.Array] = {f"w{c}": pa.array(w) for c, w in enumerate(word_cols)}
+        if nullmask is not None:
+            cols[f"w{nwords - 1}"] = pa.array(nullmask)
         if not cols:     # global aggregate: one constant key keeps Arrow on its hash kernels
             cols["w_const"] = pa.array(np.zeros(n, np.uint8))
         wnames = list(cols)
-        cols["__row"] = pa.array(np.arange(n, dtype=np.int64))
+        # key values come back from the words, except strings (hashed): those need a row
+        need_rep = any(k.dtype.is_string for k in keys)
+        if need_rep:
+            cols["__row"] = pa.array(np.arange(n, dtype=np.int64))
         out: list[tuple[str, str, str]] = []          # (partials column, source column, agg)
         names: dict[tuple[int, str], str] = {}         # (id of the argument Col, kind) -> column
         val_src: dict[int, str] = {}
@@ -324,16 +350,19 @@ class CpuGroupState:
 
         def count_source(col: Col) -> str:
             """Any source of ``col``: they all share its validity, so one count serves all."""
+            if col.valid is None:
+                return ""
             for kind in ("val", "sum", "var"):
                 if (id(col), kind) in names:
                     return names[(id(col), kind)]
-            return source(col, "valid", lambda: pa.array(
-                np.ones(n, np.bool_), mask=None if col.valid is None else ~col.valid))
+            if col.valid is None:
+                return ""          # no NULLs: the count is the row count
+            return source(col, "valid", lambda: pa.array(np.ones(n, np.bool_), mask=~col.valid))
 
         for j, (agg, col) in enumerate(zip(self.spec.aggs, args)):
             f = agg.func
             if f == "count_star":
-                out.append((acc_name(j, "n"), "__row", "count_all"))
+                out.append((acc_name(j, "n"), "", "count_all"))
                 continue
             if f in ("sum", "avg"):
                 src = source(col, "sum", lambda: _sum_input(col))
@@ -370,7 +399,9 @@ class CpuGroupState:
         if any(a.func in ("first", "last") for a in self.spec.aggs):
             cols["__pos"] = pa.array(np.arange(n, dtype=np.int64))
         table = pa.table(cols)
-        specs, seen = [("__row", "min")], {("__row", "min")}
+        out = [(name, src, "count_all" if (how == "count" and src == "") else how)
+               for name, src, how in out]
+        specs, seen = ([("__row", "min")], {("__row", "min")}) if need_rep else ([], set())
         for _, src, how in out:
             if (src, how) not in seen:
                 seen.add((src, how))
@@ -390,10 +421,18 @@ class CpuGroupState:
             else:
                 agg_specs.append((src, how))
         grouped = table.group_by(wnames, use_threads=n > 1_000_000).aggregate(agg_specs)
-        rep = grouped.column("__row_min").combine_chunks()
         result: dict[str, pa.Array] = {}
-        for i, col in enumerate(keys):
-            result[key_name(i)] = col_to_arrow(col).take(rep)
+        if need_rep:
+            rep = grouped.column("__row_min").combine_chunks()
+            for i, col in enumerate(keys):
+                result[key_name(i)] = col_to_arrow(col).take(rep)
+        else:
+            nulls = (np.asarray(grouped.column(f"w{nwords - 1}").combine_chunks())
+                     if nullmask is not None else None)
+            for i, col in enumerate(keys):
+                w = np.asarray(grouped.column(f"w{i}").combine_chunks())
+                valid = None if nulls is None else ((nulls >> np.uint64(i)) & np.uint64(1)) == 0
+                result[key_name(i)] = col_to_arrow(Col(_word_values(w, col.dtype), valid, col.dtype))
         for name, src, how in out:
             colname = "count_all" if how == "count_all" else f"{src}_{how}"
             result[name] = grouped.column(colname).combine_chunks()

@@ -103,9 +103,9 @@ def key_words(col: Col, xp=np, seed: int = STR_SEED):
         w = f.view(xp.uint64)
         w = xp.where(xp.isnan(f), xp.uint64(CANONICAL_NAN), w)
     elif d.is_unsigned_integer or d.is_bool:
-        w = data.astype(xp.uint64)
+        w = data.astype(xp.uint64, copy=False)
     else:  # signed ints, decimals (scaled int64), dates, timestamps
-        w = data.astype(xp.int64).view(xp.uint64)
+        w = data.astype(xp.int64, copy=False).view(xp.uint64)
     if col.valid is not None:
         w = xp.where(col.valid, w, xp.uint64(NULL_WORD))
     return w
