@@ -112,9 +112,6 @@ class Job:
             raise NotSupportedError("a WINDOW clause needs GROUP BY or aggregates: windows group "
                                     "rows, and this query has nothing to aggregate")
         self.backend = select_backend(backend)
-        if self.plan.window is not None and self.backend.name != "cpu":
-            raise NotSupportedError(f"WINDOW clauses run on the cpu backend only for now, not "
-                                    f"'{self.backend.name}'")
         if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
             raise GpuveloError(f"partitions must be a positive integer, not {partitions!r}")
         self.partitions = partitions

@@ -85,6 +85,28 @@ extern "C" __global__ void gv_table_upsert(const gv_u64* words, int W, gv_i64 n,
     }
 }
 
+// The gid of row i's group, or GV_EMPTY when the table has none (no insert). Launched after
+// the upserts it reads have finished, so plain loads see every published slot.
+extern "C" __global__ void gv_table_lookup(const gv_u64* words, int W, gv_i64 n,
+                                           const gv_i64* slots, gv_i64 mask, const gv_u64* kw,
+                                           gv_i64 gcap, gv_i64* gid_out) {
+    GV_GRID_STRIDE(i, n) {
+        gv_i64 s = gv_slot(gv_row_hash(words, W, n, i), mask);
+        gv_i64 gid = GV_EMPTY;
+        for (gv_i64 cur = slots[s]; cur != GV_EMPTY; cur = slots[s]) {
+            bool same = true;
+            for (int c = 0; c < W && same; ++c)
+                same = kw[(gv_i64)c * gcap + cur] == words[(gv_i64)c * n + i];
+            if (same) {
+                gid = cur;
+                break;
+            }
+            s = (s + 1) & mask;
+        }
+        gid_out[i] = gid;
+    }
+}
+
 // Insert the m (distinct) groups gids[] into an empty table: used to grow and after evict.
 extern "C" __global__ void gv_table_rebuild(const gv_i64* gids, gv_i64 m, const gv_u64* kw, int W,
                                             gv_i64 gcap, gv_i64* slots, gv_i64 mask) {

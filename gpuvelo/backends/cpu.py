@@ -324,6 +324,9 @@ class CpuGroupState:
     def local_partials(self, keys: Sequence[Col], args: Sequence[Col | None],
                        positions: np.ndarray) -> pa.Table:
         """Aggregate one batch's rows into a partials table (one row per distinct key)."""
+        dense = dense_partials(self, keys, args, positions)
+        if dense is not None:
+            return dense
         n = positions.shape[0]
         word_cols, nullmask = group_word_columns(keys)
         nwords = len(word_cols) + 1           # the NULL-bits word is the last
@@ -453,7 +456,9 @@ class CpuGroupState:
             elif f in ("var_samp", "var_pop", "stddev_samp", "stddev_pop"):
                 var = np.asarray(pc.fill_null(result.pop(acc_name(j, "m2") + "_var"), 0.0))
                 cnt = np.asarray(result[acc_name(j, "n")])
-                result[acc_name(j, "m2")] = pa.array(var * cnt)
+                m2 = var * cnt
+                m2[cnt == 1] = 0.0     # one value (even NaN) has no spread (Welford, DuckDB)
+                result[acc_name(j, "m2")] = pa.array(m2)
                 result[acc_name(j, "mean")] = pc.fill_null(result[acc_name(j, "mean")], 0.0)
             elif f in ("sum", "avg"):
                 s = acc_name(j, "sum")
@@ -546,9 +551,13 @@ class CpuGroupState:
                 qa, qb = s[acc_name(j, "m2")][gids], np.asarray(col("m2"), dtype=np.float64)
                 tot = na + nb
                 with np.errstate(invalid="ignore", divide="ignore"):
+                    # an empty side contributes nothing (not even NaN * 0): Welford's result
                     delta = mb - ma
-                    mean = np.where(tot > 0, ma + delta * np.where(tot > 0, nb / tot, 0), 0.0)
-                    m2 = qa + qb + np.where(tot > 0, delta * delta * na * nb / tot, 0.0)
+                    both = (na > 0) & (nb > 0)
+                    safe = np.where(both, tot, 1.0)
+                    mean = np.where(na == 0, mb, np.where(nb == 0, ma, ma + delta * nb / safe))
+                    m2 = np.where(na == 0, qb, np.where(
+                        nb == 0, qa, qa + qb + delta * delta * na * nb / safe))
                 out += [(acc_name(j, "mean"), mean), (acc_name(j, "m2"), m2)]
             elif f in ("first", "last"):
                 pname, vname = acc_name(j, "pos"), acc_name(j, "val")
@@ -758,3 +767,139 @@ class CpuGroupState:
             pairs = [pa.table({"g": pa.array(remap[np.asarray(c.column("g"))]), "v": c.column("v")})
                      for c in chunks]
             self._distinct[j] = (fresh, pairs)
+
+
+# ---------------------------------------------------------------------------- dense keys
+DENSE_FUNCS = {"count_star", "count", "sum", "avg", "min", "max",
+               "var_samp", "var_pop", "stddev_samp", "stddev_pop", "first", "last"}
+DENSE_MAX_SLOTS = 1 << 24
+
+
+def _dense_index(key: Col, n: int) -> tuple[np.ndarray, int, int] | None:
+    """Slot of each row for a single integer-like key: ``key - min`` (NULL keys in the last
+    slot); None when the key's range is too wide for direct addressing."""
+    d = key.dtype
+    if not (d.is_integer or d.is_temporal or d.is_decimal or d.is_bool) or n == 0:
+        return None
+    data = key.data
+    vals = data if key.valid is None else data[key.valid]
+    if vals.size == 0:
+        return np.zeros(n, np.int64), 0, 0
+    lo, hi = int(vals.min()), int(vals.max())
+    span = hi - lo + 1
+    if span > min(DENSE_MAX_SLOTS, max(4 * n, 1 << 16)):
+        return None
+    idx = data.astype(np.int64) - lo if lo != 0 or data.dtype != np.int64 else data
+    if key.valid is not None:
+        idx = np.where(key.valid, idx, span)
+    return idx, lo, span
+
+
+def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[Col | None],
+                   positions: np.ndarray) -> pa.Table | None:
+    """Partials of one batch by direct addressing (``bincount`` and ``ufunc.at`` over
+    ``key - min``), the fast path for one integer-like key of modest range -- DuckDB's
+    "perfect hash" aggregate. None when the batch does not qualify (the general path then
+    runs): several or non-integer keys, a wide key range, COUNT DISTINCT, non-numeric
+    MIN/MAX, or an integer SUM that could overflow int64."""
+    spec = state.spec
+    if len(keys) != 1 or any(a.func not in DENSE_FUNCS for a in spec.aggs):
+        return None
+    for agg in spec.aggs:
+        d = agg.arg_dtype
+        if agg.func in ("min", "max") and not (d.is_numeric or d.is_temporal):
+            return None
+        if agg.func in ("first", "last") and d.is_string:
+            return None
+    n = positions.shape[0]
+    found = _dense_index(keys[0], n)
+    if found is None:
+        return None
+    idx, lo, span = found
+    slots = span + 1                                      # + the NULL-key slot
+    rows = np.bincount(idx, minlength=slots)
+    for agg, col in zip(spec.aggs, args):
+        if agg.func in ("sum", "avg") and not agg.arg_dtype.is_float and \
+                _may_overflow(_sum_input(col)):
+            return None
+    present = np.flatnonzero(rows)
+    result: dict[str, pa.Array] = {}
+    key = keys[0]
+    kvals = (present + lo).astype(np.int64)
+    kvalid = present < span
+    result[key_name(0)] = col_to_arrow(Col(_word_values(kvals.view(np.uint64), key.dtype),
+                                           None if kvalid.all() else kvalid, key.dtype))
+    cache: dict[int, tuple] = {}
+
+    def valid_rows(col: Col):
+        """(slot of each valid row, the valid rows' values, count per slot) for an argument."""
+        if id(col) not in cache:
+            if col.valid is None:
+                cache[id(col)] = (idx, col.data, rows)
+            else:
+                i = idx[col.valid]
+                cache[id(col)] = (i, col.data[col.valid], np.bincount(i, minlength=slots))
+        return cache[id(col)]
+
+    for j, (agg, col) in enumerate(zip(spec.aggs, args)):
+        f = agg.func
+        if f == "count_star":
+            result[acc_name(j, "n")] = pa.array(rows[present])
+            continue
+        if f in ("first", "last"):
+            pick = np.full(slots, n if f == "first" else -1, np.int64)
+            (np.minimum if f == "first" else np.maximum).at(pick, idx, np.arange(n, dtype=np.int64))
+            rows_at = pick[present]
+            result[acc_name(j, "pos")] = pa.array(positions[rows_at])
+            result[acc_name(j, "val")] = _value_array(col.take(rows_at))
+            continue
+        i, x, cnt = valid_rows(col)
+        result[acc_name(j, "n")] = pa.array(cnt[present])
+        d = agg.arg_dtype
+        if f in ("sum", "avg"):
+            if d.is_float:
+                sums = np.bincount(i, weights=x, minlength=slots)
+            else:
+                sums = np.zeros(slots, np.int64)
+                np.add.at(sums, i, x.astype(np.int64))
+            result[acc_name(j, "sum")] = pa.array(sums[present])
+        elif f in ("min", "max"):
+            result[acc_name(j, "val")] = _dense_extreme(f, i, x, cnt, slots, present, d)
+        else:
+            xf = x.astype(np.float64)
+            if d.is_decimal:
+                xf = xf / float(10 ** d.scale)
+            total = np.bincount(i, weights=xf, minlength=slots)
+            mean = total / np.maximum(cnt, 1)
+            dev = xf - mean[i]
+            m2 = np.bincount(i, weights=dev * dev, minlength=slots)
+            m2[cnt == 1] = 0.0      # one value (even NaN) has no spread, as Welford/DuckDB say
+            result[acc_name(j, "mean")] = pa.array(mean[present])
+            result[acc_name(j, "m2")] = pa.array(m2[present])
+    schema = state.partials_schema()
+    return pa.Table.from_arrays([result[f.name].cast(f.type) for f in schema], schema=schema)
+
+
+def _dense_extreme(func: str, i: np.ndarray, x: np.ndarray, cnt: np.ndarray, slots: int,
+                   present: np.ndarray, dtype: T.DType) -> pa.Array:
+    """MIN/MAX per slot; floats in SQL order (NaN above every number: MIN skips NaN unless
+    all values are NaN, MAX is NaN when any is)."""
+    if x.dtype.kind == "f":
+        init = np.inf if func == "min" else -np.inf
+        out = np.full(slots, init, dtype=x.dtype)
+        with np.errstate(invalid="ignore"):
+            (np.fmin if func == "min" else np.maximum).at(out, i, x)
+        if func == "min":
+            nan = np.isnan(x)
+            if nan.any():          # a group whose values are all NaN has MIN NaN
+                numbers = np.bincount(i[~nan], minlength=slots)
+                out[(cnt > 0) & (numbers == 0)] = np.nan
+    else:
+        info = np.iinfo(x.dtype)
+        out = np.full(slots, info.max if func == "min" else info.min, dtype=x.dtype)
+        (np.minimum if func == "min" else np.maximum).at(out, i, x)
+    vals = out[present]
+    valid = cnt[present] > 0
+    if dtype.is_decimal:
+        return pa.array(vals.astype(np.int64), mask=~valid)
+    return col_to_arrow(Col(vals, None if valid.all() else valid, dtype))

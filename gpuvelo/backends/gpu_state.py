@@ -21,6 +21,7 @@ from .protocol import StateSpec
 F_SUM, F_MIN, F_MAX = 1, 2, 4
 KIND_I64, KIND_U64, KIND_F64 = 0, 1, 2
 SHARED_GROUPS = 2048
+COMPACT_MIN = 4096       # evict compacts only states that handed out at least this many ids
 U64_MAX = 2**64 - 1
 VAR_FUNCS = ("var_samp", "var_pop", "stddev_samp", "stddev_pop")
 
@@ -480,9 +481,12 @@ class GpuGroupState:
             self._acc["__changed"].fill(0)
 
     def evict(self, gids) -> None:
-        """Drop groups (their window closed); ids are never reused; the table is rebuilt."""
+        """Drop groups (their window closed). When dead groups outnumber live ones the state
+        is compacted: memory is freed and the live groups are renumbered 0..m-1 in gid order,
+        so gids obtained before an evict are invalid after it. Otherwise the table is rebuilt
+        from the live groups."""
         cp = _cp()
-        gids = np.asarray(gids, dtype=np.int64)
+        gids = np.asarray(cp.asnumpy(gids), dtype=np.int64)
         if gids.size == 0:
             return
         with self._section():
@@ -492,7 +496,60 @@ class GpuGroupState:
             for j, (pg, pw) in self._pairs.items():
                 keep = self._acc["__live"][pg]
                 self._pairs[j] = (pg[keep], pw[keep])
-            self._grow(self._gcap, int(self._slots.shape[0]))
+            issued = int(self._fetch(self._counter)[0])
+            live = int(self._fetch(self._acc["__live"].sum()))
+            if issued >= COMPACT_MIN and 2 * live < issued:
+                self._compact()
+            else:
+                self._grow(self._gcap, int(self._slots.shape[0]))
+
+    def _compact(self) -> None:
+        """Renumber the live groups 0..m-1 (keeping their order), drop every array row of the
+        dead ones, and rebuild the table."""
+        cp = _cp()
+        live = cp.flatnonzero(self._acc["__live"]).astype(cp.int64)
+        m = int(live.shape[0])
+        gcap = max(1024, 2 * m)
+        for name, (dtype, fill) in self._fills.items():
+            arr = cp.full(gcap, fill, dtype=dtype)
+            arr[:m] = self._acc[name][live]
+            self._acc[name] = arr
+        kw = cp.zeros((self._W, gcap), dtype=cp.uint64)
+        kw[:, :m] = self._kw[:, live]
+        self._kw = kw
+        live_h = self._fetch(live)
+        for j in self._sbest:
+            kept = np.full(gcap, -1, np.int64)
+            kept[:m] = self._sbest[j][live_h]
+            self._sbest[j] = kept
+        new_id = cp.full(self._gcap, -1, dtype=cp.int64)
+        new_id[live] = cp.arange(m, dtype=cp.int64)
+        for j, (pg, pw) in self._pairs.items():   # monotone renumbering: still sorted
+            self._pairs[j] = (new_id[pg], pw)
+        self._gcap = gcap
+        self._counter.fill(m)
+        self._known = self._bound = m
+        self._grow(gcap, 1 << max(11, int(2 * m).bit_length()))
+
+    def keys(self, gids=None) -> pa.Table:
+        """The key columns (k0..) of ``gids`` (all live groups when None), host Arrow."""
+        with self._section():
+            return pa.table(self._key_columns(self._select(gids)))
+
+    def lookup(self, keys: Sequence[Col]) -> np.ndarray:
+        """Host int64 gid of each row of ``keys`` (host or device Cols, one per key column);
+        -1 where no live group has that key."""
+        cp = _cp()
+        n = len(keys[0])
+        if n == 0:
+            return np.zeros(0, np.int64)
+        with self._section():
+            words = self._group_words([self._dev(k) for k in keys], n)
+            gids = cp.empty(n, dtype=cp.int64)
+            _launch("gv_table_lookup", n,
+                    (words, np.int32(self._W), np.int64(n), self._slots,
+                     np.int64(self._slots.shape[0] - 1), self._kw, np.int64(self._gcap), gids))
+            return self._fetch(gids)
 
     # ------------------------------------------------------------------ output
     def _select(self, gids) -> np.ndarray:
@@ -541,12 +598,7 @@ class GpuGroupState:
         self._check_overflow()
         g = self._select(gids)
         schema = self._ref.partials_schema()
-        cols: dict[str, pa.Array] = {}
-        kw = self._fetch(self._kw[:, _cp().asarray(g)]) if g.size else \
-            np.zeros((self._W, 0), np.uint64)
-        for i, d in enumerate(self.spec.key_dtypes):
-            valid = ((kw[-1] >> np.uint64(i)) & np.uint64(1)) == 0
-            cols[key_name(i)] = self._decode(kw[i], d, valid, ordered=False, raw_decimal=False)
+        cols = self._key_columns(g)
         for j, agg in enumerate(self.spec.aggs):
             f = agg.func
             n = self._host(acc_name(j, "n"), g).astype(np.int64)
@@ -578,6 +630,18 @@ class GpuGroupState:
             elif f == "count_distinct":
                 cols[acc_name(j, "set")] = self._sets(j, agg, g, schema.field(acc_name(j, "set")).type)
         return pa.Table.from_arrays([cols[f.name].cast(f.type) for f in schema], schema=schema)
+
+    def _key_columns(self, g: np.ndarray) -> dict[str, pa.Array]:
+        """Host Arrow key columns k0.. of the groups ``g``, typed as in the partials."""
+        schema = self._ref.partials_schema()
+        kw = self._fetch(self._kw[:, _cp().asarray(g)]) if g.size else \
+            np.zeros((self._W, 0), np.uint64)
+        cols = {}
+        for i, d in enumerate(self.spec.key_dtypes):
+            valid = ((kw[-1] >> np.uint64(i)) & np.uint64(1)) == 0
+            arr = self._decode(kw[i], d, valid, ordered=False, raw_decimal=False)
+            cols[key_name(i)] = arr.cast(schema.field(key_name(i)).type)
+        return cols
 
     def _sets(self, j, agg, g: np.ndarray, list_type) -> pa.Array:
         cp = _cp()

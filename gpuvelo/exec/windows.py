@@ -42,6 +42,7 @@ EMIT CHANGES does not retract a session that a later row merged into an earlier 
 from __future__ import annotations
 
 import datetime as _dt
+import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -54,6 +55,7 @@ from ..backends.partials import agg_name, key_name
 from ..backends.protocol import AggSlot, StateSpec
 from ..columns import Col
 from ..errors import GpuveloError, NotSupportedError, PlanError
+from ..expr.core import to_host
 from ..sql.plan import WindowSpec
 from .query import RowBatch
 
@@ -85,6 +87,24 @@ def resolve_time_column(window: WindowSpec, event_time: str | None) -> WindowSpe
         raise PlanError(f"the WINDOW clause uses time column '{window.time_column}' but the "
                         f"job names event_time='{event_time}'")
     return window
+
+
+def namespace(a):
+    """The array module of ``a``: NumPy, or the device library that made it (CuPy), found
+    without importing any GPU library here."""
+    if isinstance(a, np.ndarray):
+        return np
+    return sys.modules[type(a).__module__.split(".")[0]]
+
+
+def host(a) -> np.ndarray:
+    """``a`` as a host NumPy array (a device array is copied, synchronously)."""
+    return to_host(namespace(a), a)
+
+
+def host_col(col: Col) -> Col:
+    """``col`` with its data and validity on the host."""
+    return Col(host(col.data), None if col.valid is None else host(col.valid), col.dtype, col.dictionary)
 
 
 def take_rows(rb: RowBatch, index) -> RowBatch:
@@ -155,14 +175,18 @@ class EventClock:
         return NO_MARK if self.max_seen == NO_MARK else max(self.max_seen - self.delay, NO_MARK + 1)
 
     def split(self, rb: RowBatch) -> tuple[RowBatch, np.ndarray, np.ndarray]:
-        """Judge one batch's rows (host arrays, arrival order) and advance the watermark.
+        """Judge one batch's rows (arrival order) and advance the watermark. The rows may be
+        on a device: the event times are judged on the host, and the on-time rows stay in
+        the batch's namespace.
 
         Returns ``(on_time, late, null_time)``: the on-time rows, with their event time and
-        per-row watermark added to ``extra`` (:data:`EVENT_TIME`, :data:`ROW_MARK`), and the
-        arrival positions of the late rows and of the rows with a NULL event time."""
+        per-row watermark added to ``extra`` (:data:`EVENT_TIME`, :data:`ROW_MARK`, in the
+        batch's namespace), and the host arrival positions of the late rows and of the rows
+        with a NULL event time."""
         col = rb.extra[self.shape.time_column]
-        t = np.asarray(col.data).astype(np.int64, copy=False)
-        valid = np.ones(t.shape[0], bool) if col.valid is None else np.asarray(col.valid)
+        xp = namespace(col.data)
+        t = host(col.data).astype(np.int64, copy=False)
+        valid = np.ones(t.shape[0], bool) if col.valid is None else host(col.valid)
         seen = np.where(valid, t, NO_MARK)
         running = np.maximum.accumulate(seen) if seen.size else seen
         before = np.empty_like(running)
@@ -174,14 +198,14 @@ class EventClock:
             self.max_seen = max(self.max_seen, int(running[-1]))
         late = valid & self.is_late(t, marks)
         keep = valid & ~late
-        positions = np.asarray(rb.positions)
+        positions = host(rb.positions)
         if keep.all():
             out = RowBatch(rb.keys, rb.args, rb.positions, rb.rows_in, rb.rows_out, dict(rb.extra))
         else:
-            out = take_rows(rb, keep)
+            out = take_rows(rb, xp.asarray(keep))
             t, marks = t[keep], marks[keep]
-        out.extra[EVENT_TIME] = Col(t, None, T.INT64)
-        out.extra[ROW_MARK] = Col(marks, None, T.INT64)
+        out.extra[EVENT_TIME] = Col(xp.asarray(t), None, T.INT64)
+        out.extra[ROW_MARK] = Col(xp.asarray(marks), None, T.INT64)
         return out, positions[late], positions[~valid]
 
     def is_late(self, t: np.ndarray, marks: np.ndarray) -> np.ndarray:
@@ -266,7 +290,8 @@ class _Hopping:
 
     def update(self, rb: RowBatch) -> None:
         s = self.ws.shape
-        t = rb.extra[EVENT_TIME].data
+        xp = namespace(rb.extra[EVENT_TIME].data)
+        t = host(rb.extra[EVENT_TIME].data)     # windows are assigned on the host
         last = np.floor_divide(t, s.advance) * s.advance
         if s.advance == s.size:
             starts, pairs = last, rb
@@ -276,10 +301,11 @@ class _Hopping:
             row = np.repeat(np.arange(t.shape[0]), count)
             step = np.arange(row.shape[0]) - np.repeat(np.cumsum(count) - count, count)
             starts = first[row] + step * s.advance
-            on_time = starts + s.size > rb.extra[ROW_MARK].data[row]
+            on_time = starts + s.size > host(rb.extra[ROW_MARK].data)[row]
             row, starts = row[on_time], starts[on_time]
-            pairs = take_rows(rb, row)
-        self.ws.state.update(pairs.keys + [Col(starts, None, T.INT64)], pairs.args, pairs.positions)
+            pairs = take_rows(rb, xp.asarray(row))
+        self.ws.state.update(pairs.keys + [Col(xp.asarray(starts), None, T.INT64)], pairs.args,
+                             pairs.positions)
         if starts.size:
             low = int(starts.min())
             self.first_open = low if self.first_open is None else min(self.first_open, low)
@@ -326,11 +352,12 @@ class _Sessions:
 
     def update(self, rb: RowBatch) -> None:
         ws, gap = self.ws, self.ws.shape.gap
-        t = rb.extra[EVENT_TIME].data
+        xp = namespace(rb.extra[EVENT_TIME].data)
+        t = host(rb.extra[EVENT_TIME].data)     # sessions are found on the host
         n = t.shape[0]
         batch = {"h": pa.array(self.ws.backend.to_host(self.ws.backend.hash_keys(rb.keys))
                                if rb.keys else np.zeros(n, np.uint64))}
-        for i, arr in enumerate(self._key_arrays(rb.keys)):
+        for i, arr in enumerate(self._key_arrays([host_col(k) for k in rb.keys])):
             batch[key_name(i)] = arr
         batch.update(lo=pa.array(t), hi=pa.array(t), src=pa.array(np.arange(n, dtype=np.int64)))
         table = pa.table(batch)
@@ -364,8 +391,9 @@ class _Sessions:
         rows = np.flatnonzero(~is_old)
         row_start = np.empty(n, np.int64)
         row_start[src[rows]] = first[island[rows]]
-        t_col = Col(t, None, T.INT64)
-        ws.state.update(rb.keys + [Col(row_start, None, T.INT64)], rb.args + [t_col], rb.positions)
+        t_col = Col(xp.asarray(t), None, T.INT64)
+        ws.state.update(rb.keys + [Col(xp.asarray(row_start), None, T.INT64)], rb.args + [t_col],
+                        rb.positions)
         head_rows = table.take(pa.array(heads))
         self.index = pa.table({"h": head_rows.column("h"),
                                **{k: head_rows.column(k) for k in knames},
