@@ -53,11 +53,12 @@ GV_DEVICE gv_u64 gv_order_f64(double f) {
     return (b >> 63) ? ~b : (b | 0x8000000000000000ull);
 }
 
-// Find or insert the group of row i (words[c * n + i]); returns its gid.
+// Find or insert the group of row i (words[c * n + i]); writes its gid and marks the group
+// changed and live.
 extern "C" __global__ void gv_table_upsert(const gv_u64* words, int W, gv_i64 n, gv_i64* slots,
                                            gv_i64 mask, gv_u64* kw, gv_i64 gcap,
                                            gv_u64* counter, gv_i64* gid_out,
-                                           unsigned char* changed) {
+                                           unsigned char* changed, unsigned char* live) {
     GV_GRID_STRIDE(i, n) {
         gv_i64 s = gv_slot(gv_row_hash(words, W, n, i), mask);
         gv_i64 gid = GV_EMPTY;
@@ -82,6 +83,7 @@ extern "C" __global__ void gv_table_upsert(const gv_u64* words, int W, gv_i64 n,
         }
         gid_out[i] = gid;
         changed[gid] = 1;
+        live[gid] = 1;
     }
 }
 
@@ -160,13 +162,24 @@ GV_DEVICE int gv_sh_slot(gv_u64* s_key, gv_u64 g) {
     return -1;
 }
 
-// Fold n rows into the accumulators of one argument. kind: GV_KIND_*; vals may be null when
-// flags == 0 (counts only); valid null means no NULLs; nadd (merge) gives each row's count
-// (null: 1). Integer sums are 128-bit (lo, hi); min/max hold order-preserving words.
-extern "C" __global__ void gv_acc_num(const gv_i64* gid, const void* vals, int kind,
-                                      const unsigned char* valid, const gv_i64* nadd, gv_i64 n,
-                                      int flags, int use_shared, gv_u64* cnt, gv_u64* lo,
-                                      gv_u64* hi, double* fsum, gv_u64* mn, gv_u64* mx) {
+// The accumulators of aggregate k in a pointer table of GV_ACC_PTRS words per aggregate:
+// (cnt, lo, hi, fsum, mn, mx), as gv_acc_multi takes them.
+#define GV_ACC_PTRS 6
+GV_DEVICE GvAcc gv_acc_at(gv_u64* const* ptrs, int k) {
+    gv_u64* const* p = ptrs + (gv_i64)k * GV_ACC_PTRS;
+    GvAcc a = {p[0], p[1], p[2], (double*)p[3], p[4], p[5]};
+    return a;
+}
+
+// Fold n rows of one argument into the accumulators of K aggregates of it (aggregate k:
+// flags_of[k], pointers ptrs[k * GV_ACC_PTRS ...]). kind: GV_KIND_*; vals may be null when
+// no aggregate has flags (counts only); valid null means no NULLs; nadd (merge) gives each
+// row's count (null: 1). Integer sums are 128-bit (lo, hi); min/max hold order-preserving
+// words. The row's value is read once for all K; the shared-memory table holds one
+// accumulator set (the union of the flags) and is flushed into each aggregate.
+GV_DEVICE void gv_acc_rows(const gv_i64* gid, const void* vals, int kind,
+                           const unsigned char* valid, const gv_i64* nadd, gv_i64 n, int K,
+                           const int* flags_of, gv_u64* const* ptrs, int use_shared) {
     __shared__ gv_u64 s_key[GV_SH_SLOTS];
     __shared__ gv_u64 s_cnt[GV_SH_SLOTS];
     __shared__ gv_u64 s_lo[GV_SH_SLOTS];
@@ -174,9 +187,10 @@ extern "C" __global__ void gv_acc_num(const gv_i64* gid, const void* vals, int k
     __shared__ double s_fs[GV_SH_SLOTS];
     __shared__ gv_u64 s_mn[GV_SH_SLOTS];
     __shared__ gv_u64 s_mx[GV_SH_SLOTS];
-    const GvAcc glob = {cnt, lo, hi, fsum, mn, mx};
     const GvAcc shar = {s_cnt, s_lo, s_hi, s_fs, s_mn, s_mx};
     const int is_float = kind == GV_KIND_F64;
+    int flags = 0;
+    for (int k = 0; k < K; ++k) flags |= flags_of[k];
     if (use_shared) {
         for (int e = threadIdx.x; e < GV_SH_SLOTS; e += blockDim.x) {
             s_key[e] = GV_SH_EMPTY;
@@ -204,17 +218,39 @@ extern "C" __global__ void gv_acc_num(const gv_i64* gid, const void* vals, int k
         }
         gv_i64 g = gid[i];
         int e = use_shared ? gv_sh_slot(s_key, (gv_u64)g) : -1;
-        if (e >= 0) gv_apply(shar, e, flags, is_float, c, alo, ahi, fs, ord, ord);
-        else gv_apply(glob, g, flags, is_float, c, alo, ahi, fs, ord, ord);
+        if (e >= 0) {
+            gv_apply(shar, e, flags, is_float, c, alo, ahi, fs, ord, ord);
+        } else {
+            for (int k = 0; k < K; ++k)
+                gv_apply(gv_acc_at(ptrs, k), g, flags_of[k], is_float, c, alo, ahi, fs, ord, ord);
+        }
     }
     __syncthreads();
     if (use_shared) {
         for (int e = threadIdx.x; e < GV_SH_SLOTS; e += blockDim.x) {
-            if (s_key[e] != GV_SH_EMPTY)
-                gv_apply(glob, (gv_i64)s_key[e], flags, is_float, s_cnt[e], s_lo[e], s_hi[e],
-                         s_fs[e], s_mn[e], s_mx[e]);
+            if (s_key[e] == GV_SH_EMPTY) continue;
+            for (int k = 0; k < K; ++k)
+                gv_apply(gv_acc_at(ptrs, k), (gv_i64)s_key[e], flags_of[k], is_float, s_cnt[e],
+                         s_lo[e], s_hi[e], s_fs[e], s_mn[e], s_mx[e]);
         }
     }
+}
+
+// gv_acc_rows for K aggregates of one argument, their pointers in a device table.
+extern "C" __global__ void gv_acc_multi(const gv_i64* gid, const void* vals, int kind,
+                                        const unsigned char* valid, const gv_i64* nadd, gv_i64 n,
+                                        int K, const int* flags_of, gv_u64* const* ptrs,
+                                        int use_shared) {
+    gv_acc_rows(gid, vals, kind, valid, nadd, n, K, flags_of, ptrs, use_shared);
+}
+
+// gv_acc_rows for one aggregate, its accumulators passed directly.
+extern "C" __global__ void gv_acc_num(const gv_i64* gid, const void* vals, int kind,
+                                      const unsigned char* valid, const gv_i64* nadd, gv_i64 n,
+                                      int flags, int use_shared, gv_u64* cnt, gv_u64* lo,
+                                      gv_u64* hi, double* fsum, gv_u64* mn, gv_u64* mx) {
+    gv_u64* const ptrs[GV_ACC_PTRS] = {cnt, lo, hi, (gv_u64*)fsum, mn, mx};
+    gv_acc_rows(gid, vals, kind, valid, nadd, n, 1, &flags, ptrs, use_shared);
 }
 
 // Second pass of the per-batch moments: m2b[g] += m2row + nrow * (x - sb[g] / nb[g])^2, where

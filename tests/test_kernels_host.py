@@ -56,8 +56,18 @@ void h_partition(const gv_u64* hashes, gv_i64 n, int nparts, int grid, int block
     gv_launch(grid, block, [&] { gv_partition_scatter(part, n, nparts, chunk, hist, order); });
 }
 void h_upsert(const gv_u64* words, int W, gv_i64 n, gv_i64* slots, gv_i64 mask, gv_u64* kw,
-              gv_i64 gcap, gv_u64* counter, gv_i64* gid, u8* changed) {
-    gv_launch(4, 64, [&] { gv_table_upsert(words, W, n, slots, mask, kw, gcap, counter, gid, changed); });
+              gv_i64 gcap, gv_u64* counter, gv_i64* gid, u8* changed, u8* live) {
+    gv_launch(4, 64, [&] {
+        gv_table_upsert(words, W, n, slots, mask, kw, gcap, counter, gid, changed, live);
+    });
+}
+void h_lookup(const gv_u64* words, int W, gv_i64 n, const gv_i64* slots, gv_i64 mask,
+              const gv_u64* kw, gv_i64 gcap, gv_i64* gid) {
+    gv_launch(3, 32, [&] { gv_table_lookup(words, W, n, slots, mask, kw, gcap, gid); });
+}
+void h_acc_multi(const gv_i64* gid, const void* vals, int kind, const u8* valid, const gv_i64* nadd,
+                 gv_i64 n, int K, const int* flags, gv_u64* const* ptrs, int use_shared) {
+    gv_launch(3, 64, [&] { gv_acc_multi(gid, vals, kind, valid, nadd, n, K, flags, ptrs, use_shared); });
 }
 void h_rebuild(const gv_i64* gids, gv_i64 m, const gv_u64* kw, int W, gv_i64 gcap, gv_i64* slots,
                gv_i64 mask) {
@@ -264,18 +274,28 @@ class Table:
         self.kw = np.zeros(W * gcap, np.uint64)
         self.counter = np.zeros(1, np.uint64)
         self.changed = np.zeros(gcap, np.uint8)
+        self.live = np.zeros(gcap, np.uint8)
 
     def upsert(self, words):
         n = words.shape[1]
         gid = np.full(n, -1, np.int64)
         self.lib.h_upsert(ptr(np.ascontiguousarray(words)), self.W, I(n), ptr(self.slots),
                           I(len(self.slots) - 1), ptr(self.kw), I(self.gcap), ptr(self.counter),
-                          ptr(gid), ptr(self.changed))
+                          ptr(gid), ptr(self.changed), ptr(self.live))
         return gid
 
-    def grow(self, cap):
+    def lookup(self, words):
+        n = words.shape[1]
+        gid = np.full(n, -7, np.int64)
+        self.lib.h_lookup(ptr(np.ascontiguousarray(words)), self.W, I(n), ptr(self.slots),
+                          I(len(self.slots) - 1), ptr(self.kw), I(self.gcap), ptr(gid))
+        return gid
+
+    def grow(self, cap, gids=None):
+        """Rebuild into ``cap`` slots from ``gids`` (all issued ids when None)."""
         self.slots = np.full(cap, -1, np.int64)
-        gids = np.arange(int(self.counter[0]), dtype=np.int64)
+        if gids is None:
+            gids = np.arange(int(self.counter[0]), dtype=np.int64)
         self.lib.h_rebuild(ptr(gids), I(len(gids)), ptr(self.kw), self.W, I(self.gcap),
                            ptr(self.slots), I(cap - 1))
 
@@ -303,10 +323,28 @@ def test_upsert_assigns_dense_gids_per_distinct_key(lib):
     kw = t.kw.reshape(3, -1)
     assert np.array_equal(kw[:, gid], words)
     assert t.changed[:ng].all() and not t.changed[ng:].any()
+    assert t.live[:ng].all() and not t.live[ng:].any()
     # after a rebuild into a larger table the same keys find the same gids
     t.grow(4096)
     assert np.array_equal(t.upsert(words), gid)
     assert int(t.counter[0]) == ng
+
+
+def test_lookup_finds_live_groups_only(lib):
+    rng = np.random.default_rng(4)
+    t = Table(lib, 3, cap=2048)
+    words = _group_words(rng, 3000, 400)
+    gid = t.upsert(words)
+    assert np.array_equal(t.lookup(words), gid)          # every row finds its group
+    ng = int(t.counter[0])
+    # evict: rebuild from the even gids only; odd gids' keys are no longer found
+    t.grow(2048, np.arange(0, ng, 2, dtype=np.int64))
+    got = t.lookup(words)
+    assert np.array_equal(got, np.where(gid % 2 == 0, gid, -1))
+    unseen = words.copy()
+    unseen[0] += np.uint64(10**6)                        # keys never inserted
+    assert (t.lookup(unseen) == -1).all()
+    assert int(t.counter[0]) == ng                       # lookup inserts nothing
 
 
 def _decode_order(w, kind):
@@ -364,6 +402,40 @@ def test_acc_num_matches_numpy(lib, use_shared, ndistinct):
     ref = np.array([((floats[m][gid[m] == g] - floats[m][gid[m] == g].mean()) ** 2).sum()
                     if has[g] else 0.0 for g in range(G)])
     np.testing.assert_allclose(m2, ref, rtol=1e-9, atol=1e-6)
+
+
+@pytest.mark.parametrize("use_shared", [0, 1])
+@pytest.mark.parametrize("ndistinct", [5, 900])
+@pytest.mark.parametrize("kind", [0, 2])
+def test_acc_multi_equals_one_pass_per_aggregate(lib, use_shared, ndistinct, kind):
+    """One gv_acc_multi pass over K aggregates of an argument (COUNT, SUM, MIN, MAX, AVG's
+    SUM) leaves every accumulator as K gv_acc_num passes do, with NULLs and merge counts."""
+    rng = np.random.default_rng(ndistinct + 7 * use_shared + kind)
+    n, G = 3000, 1024
+    gid = rng.integers(0, ndistinct, n).astype(np.int64)
+    valid = (rng.random(n) > 0.15).astype(np.uint8)
+    nadd = rng.integers(0, 4, n).astype(np.int64)
+    # integer-valued doubles: float sums are exact in any order, so the passes compare exactly
+    vals = rng.integers(-10**6, 10**6, n).astype(np.float64 if kind == 2 else np.int64)
+    flags = [0, 1, 2, 4, 1]
+    fields = ("cnt", "lo", "hi", "fsum", "mn", "mx")
+
+    def fresh():
+        return dict(cnt=np.full(G, 3, np.uint64), lo=np.zeros(G, np.uint64), hi=np.zeros(G, np.uint64),
+                    fsum=np.full(G, 0.5), mn=np.full(G, 2**64 - 1, np.uint64), mx=np.zeros(G, np.uint64))
+
+    for na in (None, nadd):
+        ref = [fresh() for _ in flags]
+        for f, acc in zip(flags, ref):
+            lib.h_acc_num(ptr(gid), ptr(vals), kind, ptr(valid), ptr(na), I(n), f, use_shared,
+                          *(ptr(acc[k]) for k in fields))
+        got = [fresh() for _ in flags]
+        table = np.array([acc[k].ctypes.data for acc in got for k in fields], np.uint64)
+        lib.h_acc_multi(ptr(gid), ptr(vals), kind, ptr(valid), ptr(na), I(n), len(flags),
+                        ptr(np.array(flags, np.int32)), ptr(table), use_shared)
+        for r, g in zip(ref, got):
+            for k in fields:
+                assert np.array_equal(r[k], g[k]), k
 
 
 def test_float_sum_exact_under_contention(lib):

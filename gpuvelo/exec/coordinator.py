@@ -170,10 +170,15 @@ class _Partition(threading.Thread):
             c.stats.add(time_aggregating_s=time.perf_counter() - t0)
             return
         if c.delta_mode:
-            delta = c.cq.backend.group_state(c.cq.spec)
-            delta.update(rb.keys, rb.args, rb.positions)
+            local = getattr(self.state, "local_partials", None)
+            if local is not None:     # the batch's partials without touching any state
+                partials = local(rb.keys, rb.args, c.cq.backend.to_host(rb.positions))
+            else:
+                delta = c.cq.backend.group_state(c.cq.spec)
+                delta.update(rb.keys, rb.args, rb.positions)
+                partials = delta.partials()
             c.stats.add(time_aggregating_s=time.perf_counter() - t0)
-            c.writer_queue.put_checked(("partials", delta.partials()))
+            c.writer_queue.put_checked(("partials", partials))
             return
         self.state.update(rb.keys, rb.args, rb.positions)
         c.stats.add(time_aggregating_s=time.perf_counter() - t0)
