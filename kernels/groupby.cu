@@ -236,12 +236,15 @@ GV_DEVICE void gv_acc_rows(const gv_i64* gid, const void* vals, int kind,
     }
 }
 
-// gv_acc_rows for K aggregates of one argument, their pointers in a device table.
+// gv_acc_rows for K aggregates of one argument, their pointers in a device table. The
+// shared-memory path is taken when the state holds at most shared_max groups (*ngroups: the
+// group counter, final once the upsert before this launch has run; read here, so the host
+// needs no device-to-host read to choose).
 extern "C" __global__ void gv_acc_multi(const gv_i64* gid, const void* vals, int kind,
                                         const unsigned char* valid, const gv_i64* nadd, gv_i64 n,
                                         int K, const int* flags_of, gv_u64* const* ptrs,
-                                        int use_shared) {
-    gv_acc_rows(gid, vals, kind, valid, nadd, n, K, flags_of, ptrs, use_shared);
+                                        const gv_u64* ngroups, gv_u64 shared_max) {
+    gv_acc_rows(gid, vals, kind, valid, nadd, n, K, flags_of, ptrs, *ngroups <= shared_max);
 }
 
 // gv_acc_rows for one aggregate, its accumulators passed directly.

@@ -66,8 +66,11 @@ void h_lookup(const gv_u64* words, int W, gv_i64 n, const gv_i64* slots, gv_i64 
     gv_launch(3, 32, [&] { gv_table_lookup(words, W, n, slots, mask, kw, gcap, gid); });
 }
 void h_acc_multi(const gv_i64* gid, const void* vals, int kind, const u8* valid, const gv_i64* nadd,
-                 gv_i64 n, int K, const int* flags, gv_u64* const* ptrs, int use_shared) {
-    gv_launch(3, 64, [&] { gv_acc_multi(gid, vals, kind, valid, nadd, n, K, flags, ptrs, use_shared); });
+                 gv_i64 n, int K, const int* flags, gv_u64* const* ptrs, const gv_u64* ngroups,
+                 gv_u64 shared_max) {
+    gv_launch(3, 64, [&] {
+        gv_acc_multi(gid, vals, kind, valid, nadd, n, K, flags, ptrs, ngroups, shared_max);
+    });
 }
 void h_rebuild(const gv_i64* gids, gv_i64 m, const gv_u64* kw, int W, gv_i64 gcap, gv_i64* slots,
                gv_i64 mask) {
@@ -431,8 +434,10 @@ def test_acc_multi_equals_one_pass_per_aggregate(lib, use_shared, ndistinct, kin
                           *(ptr(acc[k]) for k in fields))
         got = [fresh() for _ in flags]
         table = np.array([acc[k].ctypes.data for acc in got for k in fields], np.uint64)
+        ngroups = np.array([ndistinct], np.uint64)     # shared path iff ngroups <= shared_max
         lib.h_acc_multi(ptr(gid), ptr(vals), kind, ptr(valid), ptr(na), I(n), len(flags),
-                        ptr(np.array(flags, np.int32)), ptr(table), use_shared)
+                        ptr(np.array(flags, np.int32)), ptr(table), ptr(ngroups),
+                        I(ndistinct if use_shared else ndistinct - 1))
         for r, g in zip(ref, got):
             for k in fields:
                 assert np.array_equal(r[k], g[k]), k

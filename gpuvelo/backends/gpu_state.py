@@ -24,6 +24,7 @@ SHARED_GROUPS = 2048
 COMPACT_MIN = 4096       # evict compacts only states that handed out at least this many ids
 U64_MAX = 2**64 - 1
 VAR_FUNCS = ("var_samp", "var_pop", "stddev_samp", "stddev_pop")
+_FUSED = {"count": 0, "sum": F_SUM, "avg": F_SUM, "min": F_MIN, "max": F_MAX, "count_star": 0}
 
 
 def _cp():
@@ -114,6 +115,7 @@ class GpuGroupState:
         self._overflow_checked = True
         self._sbest: dict[int, np.ndarray] = {}   # string MIN/MAX: host codes by gid (-1: none)
         self._pairs: dict[int, tuple[Any, Any]] = {}   # COUNT DISTINCT: sorted (gid, word) pairs
+        self._ptr_tables: dict[tuple, tuple[Any, Any]] = {}   # gv_acc_multi: (flags, pointers)
         with self.stream:
             self._counter = cp.zeros(1, dtype=cp.uint64)
             self._add("__live", cp.bool_, False)
@@ -191,7 +193,8 @@ class GpuGroupState:
     def _group_words(self, keys: Sequence[Col], n: int):
         """Exact group words (W, n): a word per key (strings: interned codes), then NULL bits."""
         cp = _cp()
-        words = cp.zeros((self._W, n), dtype=cp.uint64)
+        words = cp.empty((self._W, n), dtype=cp.uint64)
+        words[-1] = 0     # the NULL bits; every key word is written below
         for i, col in enumerate(keys):
             if col.dtype.is_string:
                 codes = cp.asarray(self._interner.codes(col.dictionary)) if len(col.dictionary) \
@@ -213,8 +216,7 @@ class GpuGroupState:
         _launch("gv_table_upsert", n,
                 (cp.ascontiguousarray(words), np.int32(self._W), np.int64(n), self._slots,
                  np.int64(self._slots.shape[0] - 1), self._kw, np.int64(self._gcap), self._counter,
-                 gids, self._acc["__changed"]))
-        self._acc["__live"][gids] = True
+                 gids, self._acc["__changed"], _u8(self._acc["__live"])))
         self._bound += n
         return gids
 
@@ -228,8 +230,8 @@ class GpuGroupState:
                 return cp.zeros(len(col), cp.int64)
             return cp.asarray(self._interner.codes(col.dictionary))[col.data]
         if d.is_float:
-            return col.data.astype(cp.float64)
-        return col.data.astype(cp.uint64 if d.kind == "uint64" else cp.int64)
+            return col.data.astype(cp.float64, copy=False)
+        return col.data.astype(cp.uint64 if d.kind == "uint64" else cp.int64, copy=False)
 
     def _words(self, col: Col, vals, canonical: bool = True):
         """64-bit value words for FIRST/LAST and (``canonical``: floats canonicalised) DISTINCT."""
@@ -265,7 +267,8 @@ class GpuGroupState:
             caller.wait_event(self.stream.record())
 
     def update(self, keys: Sequence[Col], args: Sequence[Col | None], positions) -> None:
-        """Fold a batch in: find/insert groups, then one accumulator pass per aggregate."""
+        """Fold a batch in: find/insert groups, then one accumulator pass per argument for
+        COUNT/SUM/AVG/MIN/MAX (``_fused``) and one per other aggregate."""
         n = len(positions)
         if n == 0:
             return
@@ -273,8 +276,16 @@ class GpuGroupState:
             with self._section():
                 cp = _cp()
                 gids = self._gids_of_words(self._group_words(keys, n))
-                pos = cp.ascontiguousarray(cp.asarray(positions, dtype=cp.int64))
+                fused = self._fused(args)
+                for col, members in fused:
+                    self._acc_multi(gids, n, col, members)
+                done = {j for _, members in fused for j in members}
+                pos = None
                 for j, (agg, col) in enumerate(zip(self.spec.aggs, args)):
+                    if j in done:
+                        continue
+                    if pos is None:
+                        pos = cp.ascontiguousarray(cp.asarray(positions, dtype=cp.int64))
                     self._update_one(j, agg, col, gids, n, pos)
         except Exception as e:  # noqa: BLE001
             from .gpu import _is_oom, _oom
@@ -282,6 +293,51 @@ class GpuGroupState:
             if _is_oom(e):
                 raise _oom(e, n) from e
             raise
+
+    def _fused(self, args) -> list[tuple[Col | None, list[int]]]:
+        """The numeric COUNT/SUM/AVG/MIN/MAX aggregates grouped by argument (the same Col
+        object: the row stage shares one Col between aggregates of one expression), each
+        group folded by one ``gv_acc_multi`` pass. COUNT(*) joins the first group whose
+        argument has no NULLs (its rows are then every row), else runs alone (Col None)."""
+        groups: dict[tuple, tuple[Col | None, list[int]]] = {}
+        stars = []
+        for j, (agg, col) in enumerate(zip(self.spec.aggs, args)):
+            f = agg.func
+            if f == "count_star":
+                stars.append(j)
+            elif f in _FUSED and col is not None and not (f in ("min", "max") and agg.arg_dtype.is_string):
+                groups.setdefault((id(col), _value_kind(agg.arg_dtype)), (col, []))[1].append(j)
+        out = list(groups.values())
+        if stars:
+            host = next((g for g in out if g[0].valid is None), None)
+            if host is None:
+                out.append((None, stars))
+            else:
+                host[1].extend(stars)
+        return out
+
+    def _acc_multi(self, gids, n, col: Col | None, members: list[int]) -> None:
+        """One ``gv_acc_multi`` pass of argument ``col`` for the aggregates ``members``."""
+        cp = _cp()
+        flags = [_FUSED[self.spec.aggs[j].func] for j in members]
+        ptrs = []
+        for j in members:
+            cnt = self._acc[acc_name(j, "n")]
+            get = lambda f: self._acc.get(acc_name(j, f), cnt).data.ptr  # noqa: E731
+            ptrs += [cnt.data.ptr, get("lo"), get("hi"), get("fsum"), get("ord"), get("ord")]
+        key = (tuple(members), tuple(ptrs))
+        table = self._ptr_tables.get(key)
+        if table is None:      # accumulators moved (grown, compacted): a new pointer table
+            table = (cp.asarray(np.array(flags, np.int32)), cp.asarray(np.array(ptrs, np.uint64)))
+            self._ptr_tables = {k: v for k, v in self._ptr_tables.items() if k[0] != key[0]}
+            self._ptr_tables[key] = table
+        use_vals = any(flags)
+        kind = _value_kind(self.spec.aggs[members[0]].arg_dtype) if use_vals else KIND_I64
+        vals = cp.ascontiguousarray(self._values(col)) if use_vals else None
+        valid = None if col is None else col.valid
+        _launch("gv_acc_multi", n, (gids, vals, np.int32(kind), _u8(valid), None, np.int64(n),
+                                    np.int32(len(members)), table[0], table[1], self._counter,
+                                    np.uint64(SHARED_GROUPS)))
 
     def _acc_num(self, j, gids, n, vals, kind, valid, nadd, flags, into=None) -> None:
         cp = _cp()

@@ -39,21 +39,6 @@ from .stats import JobStats
 _DONE = object()
 
 
-SPLIT_ROWS = 1 << 20     # whole-batch routing cuts batches this large into one slice per partition
-
-
-def _split_large(batches, n: int):
-    """Cut each very large batch into ``n`` slices (zero-copy), so that whole-batch routing
-    still spreads one big input batch over every partition."""
-    for position, batch, part in batches:
-        if batch.num_rows < SPLIT_ROWS:
-            yield position, batch, part
-            continue
-        step = -(-batch.num_rows // n)
-        for lo in range(0, batch.num_rows, step):
-            yield position + lo, batch.slice(lo, step), part
-
-
 class _BoundedQueue(queue.Queue):
     """A queue.Queue that remembers its high-water mark and gives up waiting on abort."""
 
@@ -291,10 +276,8 @@ class Coordinator:
         cq, stats, opts = self.cq, self.stats, self.opts
         sticky = self.routing.name == "sticky" and hasattr(self.source, "batches_with_partition")
         batch_no = 0
-        batches = read_batches(self.source, stats, opts, with_partition=sticky)
-        if self.routing.whole_batches and self.routing.n > 1:
-            batches = _split_large(batches, self.routing.n)
-        for position, batch, source_partition in batches:
+        for position, batch, source_partition in read_batches(self.source, stats, opts,
+                                                               with_partition=sticky):
             try:
                 cq.check_schema(batch, self.source.name, batch_no)
                 t0 = time.perf_counter()
