@@ -23,7 +23,7 @@ import pyarrow as pa
 _HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(_HERE), str(_HERE.parent)]   # run from a checkout without installing
 import gpuvelo  # noqa: E402
-from common import (QUERY, check_same, fmt_rate, machine_info, make_table, measure, rate,  # noqa: E402
+from common import (QUERY, target, check_same, fmt_rate, machine_info, make_table, measure, rate,  # noqa: E402
                     split, write_json)
 
 STREAM_BATCH = 100_000
@@ -141,12 +141,6 @@ def _row(scenario: str, engine: str, t, rows: int, peers: dict) -> str:
     return f"{scenario:<10} {engine:<8} {t.best_s:9.3f} s {fmt_rate(r)}   {ratios}"
 
 
-def _target(label: str, value: float, goal: float) -> dict:
-    ok = value >= goal
-    print(f"  [{'PASS' if ok else 'MISS'}] {label}: x{value:.2f} (target >= x{goal:g})")
-    return {"target": label, "value": value, "goal": goal, "pass": ok}
-
-
 def main(argv=None) -> int:
     """Parse arguments, run the chosen scenarios, print the table and targets."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -199,14 +193,14 @@ def main(argv=None) -> int:
     duck_batch = (r.get("batch") or r.get("batch_duckdb_only"))["duckdb"] if ("batch" in r or "batch_duckdb_only" in r) else None
     print("targets:")
     if "batch" in r:
-        targets.append(_target("batch: gpuvelo / DuckDB", r["batch"]["gpuvelo"] / r["batch"]["duckdb"], 0.5))
+        targets.append(target("batch: gpuvelo / DuckDB", r["batch"]["gpuvelo"] / r["batch"]["duckdb"], 0.5))
     if "streaming" in r:
         s = r["streaming"]
         peer = max(("duckdb", "polars"), key=lambda e: s[e])
-        targets.append(_target(f"streaming: gpuvelo / faster streaming peer ({peer})", s["gpuvelo"] / s[peer], 2.0))
-        targets.append(_target("streaming: gpuvelo streaming / DuckDB batch", s["gpuvelo"] / duck_batch, 0.5))
+        targets.append(target(f"streaming: gpuvelo / faster streaming peer ({peer})", s["gpuvelo"] / s[peer], 2.0))
+        targets.append(target("streaming: gpuvelo streaming / DuckDB batch", s["gpuvelo"] / duck_batch, 0.5))
     if "highcard" in r:
-        targets.append(_target("highcard: gpuvelo / DuckDB", r["highcard"]["gpuvelo"] / r["highcard"]["duckdb"], 0.5))
+        targets.append(target("highcard: gpuvelo / DuckDB", r["highcard"]["gpuvelo"] / r["highcard"]["duckdb"], 0.5))
 
     if args.json:
         write_json(args.json, {"rows": rows, "stream_batch_rows": STREAM_BATCH,

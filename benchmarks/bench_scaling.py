@@ -21,7 +21,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(_HERE), str(_HERE.parent)]   # run from a checkout without installing
 import gpuvelo  # noqa: E402
 from bench_cpu import STREAM_BATCH, duckdb_batch  # noqa: E402
-from common import (QUERY, check_same, fmt_rate, machine_info, make_table, measure, rate,  # noqa: E402
+from common import (QUERY, target, check_same, fmt_rate, machine_info, make_table, measure, rate,  # noqa: E402
                     split, write_json)
 
 STRATEGIES = ("hash", "round_robin")
@@ -51,12 +51,6 @@ def final(batches: list[pa.RecordBatch], partitions: int, strategy: str | None) 
     gpuvelo.Job(QUERY, sources={"t": batches}, sink=sink, backend="cpu", emit="final",
                 partitions=partitions, strategy=strategy).run()
     return sink.table()
-
-
-def _target(label: str, value: float, goal: float) -> dict:
-    ok = value >= goal
-    print(f"  [{'PASS' if ok else 'MISS'}] {label}: x{value:.2f} (target >= x{goal:g})")
-    return {"target": label, "value": value, "goal": goal, "pass": ok}
 
 
 def main(argv=None) -> int:
@@ -91,9 +85,9 @@ def main(argv=None) -> int:
               f"x{rates[label] / rates['V1']:5.2f}  x{rates[label] / one:12.2f}")
 
     print("\ntargets:")
-    targets = [_target(f"{s}: 2 partitions / 1 partition", rates[f"{s}/2"] / rates[f"{s}/1"], 1.6)
+    targets = [target(f"{s}: 2 partitions / 1 partition", rates[f"{s}/2"] / rates[f"{s}/1"], 1.6)
                for s in STRATEGIES]
-    targets += [_target(f"{s}: V2 1 partition / V1", rates[f"{s}/1"] / rates["V1"], 0.9)
+    targets += [target(f"{s}: V2 1 partition / V1", rates[f"{s}/1"] / rates["V1"], 0.9)
                 for s in STRATEGIES]
     if args.json:
         write_json(args.json, {"rows": rows, "stream_batch_rows": STREAM_BATCH, "machine": info,

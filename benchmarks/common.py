@@ -130,3 +130,10 @@ def write_json(path: str, payload: dict) -> None:
     with open(path, "w") as f:
         json.dump(payload, f, indent=2, default=lambda o: asdict(o) if hasattr(o, "__dataclass_fields__") else str(o))
         f.write("\n")
+
+
+def target(label: str, value: float, goal: float) -> dict:
+    """Print a PASS/MISS line for ``value >= goal`` and return it as a record."""
+    ok = value >= goal
+    print(f"  [{'PASS' if ok else 'MISS'}] {label}: x{value:.2f} (target >= x{goal:g})")
+    return {"target": label, "value": value, "goal": goal, "pass": ok}

@@ -10,8 +10,10 @@ import json
 import shutil
 import subprocess
 import sys
+import types
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
@@ -519,3 +521,292 @@ def test_wheel_ships_kernel_sources(tmp_path):
 
 if __name__ == "__main__" and "--write-vectors" in sys.argv:
     VECTORS.write_text(json.dumps(build_vectors(), indent=1, ensure_ascii=False) + "\n")
+
+
+# --------------------------------------------------------------------------- GpuGroupState
+# The GPU state's Python driving code, run on this machine: a stand-in for CuPy (NumPy arrays
+# with the few CuPy-only attributes the state uses; streams that are no-ops) and every
+# groupby.cu kernel launched through the host shim with its real signature. What this cannot
+# check: CuPy's own semantics (copies, streams), device memory ordering, speed.
+DEVICE_HARNESS = r"""
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+#include "host_shim.h"
+#include "keyhash.cu"
+#include "groupby.cu"
+template <typename T> T gv_from_word(gv_u64 w) {
+    if constexpr (std::is_pointer_v<T>) return (T)(uintptr_t)w;
+    else return (T)w;
+}
+template <typename... A, size_t... I>
+void gv_call(void (*f)(A...), const gv_u64* w, std::index_sequence<I...>) {
+    gv_launch(3, 64, [&] { f(gv_from_word<A>(w[I])...); });
+}
+template <typename... A> void gv_run(void (*f)(A...), const gv_u64* w) {
+    gv_call(f, w, std::index_sequence_for<A...>{});
+}
+#define GV_HOST(name) extern "C" void k_##name(const gv_u64* w) { gv_run(name, w); }
+GV_HOST(gv_table_upsert)
+GV_HOST(gv_table_lookup)
+GV_HOST(gv_table_rebuild)
+GV_HOST(gv_acc_multi)
+GV_HOST(gv_acc_num)
+GV_HOST(gv_acc_m2)
+GV_HOST(gv_acc_pos)
+GV_HOST(gv_fetch_pos)
+"""
+
+
+class _DevArray(np.ndarray):
+    """A host array standing in for a ``cupy.ndarray``."""
+
+    @property
+    def data(self):
+        return SimpleNamespace(ptr=self.ctypes.data)
+
+    def get(self, stream=None):
+        return np.array(self)
+
+
+def _dev(x):
+    if isinstance(x, np.ndarray) and not isinstance(x, _DevArray):
+        return x.view(_DevArray)
+    if isinstance(x, tuple):
+        return tuple(_dev(v) for v in x)
+    return x
+
+
+class _Stream:
+    current = None
+
+    def __init__(self, non_blocking=False):
+        pass
+
+    def __enter__(self):
+        self._prev, _Stream.current = _Stream.current, self
+        return self
+
+    def __exit__(self, *exc):
+        _Stream.current = self._prev
+
+    def record(self):
+        return SimpleNamespace(synchronize=lambda: None)
+
+    def wait_event(self, event):
+        pass
+
+    def synchronize(self):
+        pass
+
+
+_NULL_STREAM = _Stream()
+
+
+def _fake_cupy():
+    """A module object answering as ``cupy``: NumPy's functions, results as _DevArray."""
+    fake = types.ModuleType("cupy")
+
+    def attr(name):
+        a = getattr(np, name)
+        if callable(a) and not isinstance(a, type):
+            return lambda *args, **kw: _dev(a(*args, **kw))
+        return a
+
+    fake.__getattr__ = attr
+    fake.ndarray = _DevArray
+    fake.asnumpy = lambda a: np.array(a)
+    fake.cuda = SimpleNamespace(
+        Stream=_Stream, get_current_stream=lambda: _Stream.current or _NULL_STREAM,
+        memory=SimpleNamespace(OutOfMemoryError=MemoryError))
+    return fake
+
+
+def _word(x) -> int:
+    if isinstance(x, np.ndarray):
+        assert x.flags.c_contiguous, "a kernel argument array must be contiguous"
+        return x.ctypes.data
+    assert isinstance(x, (np.int32, np.int64, np.uint64)), f"kernel scalar of type {type(x)}"
+    return int(x) & (2**64 - 1)
+
+
+@pytest.fixture(scope="module")
+def device_lib(tmp_path_factory):
+    gxx = shutil.which("g++")
+    if gxx is None:
+        pytest.skip("g++ not installed")
+    d = tmp_path_factory.mktemp("hostdev")
+    (d / "dev.cpp").write_text(DEVICE_HARNESS)
+    so = d / "libgvdev.so"
+    subprocess.run([gxx, "-O1", "-std=c++17", "-fPIC", "-shared", "-pthread", "-Wall", "-Werror",
+                    f"-I{KERNEL_DIR}", str(d / "dev.cpp"), "-o", str(so)], check=True)
+    return ctypes.CDLL(str(so))
+
+
+@pytest.fixture
+def host_gpu(device_lib, monkeypatch):
+    """GpuGroupState's module wired to the fake CuPy and the host-compiled kernels; yields a
+    backend that is the CPU backend except that its group states are GpuGroupStates."""
+    import gpuvelo.backends.gpu as gpu
+    from gpuvelo.backends.cpu import CpuBackend
+    from gpuvelo.backends.gpu_state import GpuGroupState
+
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy())
+    launches = []
+
+    def kernel(module, func):
+        def launch(grid, block, args):
+            launches.append(func)
+            words = np.array([_word(a) for a in args], np.uint64)
+            getattr(device_lib, f"k_{func}")(ptr(words))
+        return launch
+
+    monkeypatch.setattr(gpu, "kernel", kernel)
+
+    class HostGpu(CpuBackend):
+        name = "gpu"
+        launched = launches
+
+        def group_state(self, spec, stream=None):
+            return GpuGroupState(spec, stream)
+
+    return HostGpu()
+
+
+def _cols(table: pa.Table, schema) -> dict:
+    from gpuvelo.backends.cpu import CpuBackend
+
+    return CpuBackend().to_device(pa.record_batch(table.to_pydict(), schema=table.schema), schema)
+
+
+def _same(a: pa.Table, b: pa.Table):
+    keys = [c for c in a.column_names if c.startswith("k")]
+    a, b = (t.sort_by([(k, "ascending") for k in keys]) if keys else t for t in (a, b))
+    assert a.schema == b.schema
+    for name in a.column_names:
+        x, y = a.column(name).to_pylist(), b.column(name).to_pylist()
+        if pa.types.is_floating(a.schema.field(name).type):
+            np.testing.assert_allclose(np.array(x, float), np.array(y, float), rtol=1e-9, equal_nan=True)
+        else:
+            assert x == y, name
+
+
+def _agg_spec(funcs, arg, key=T.INT64):
+    from gpuvelo.backends.protocol import AggSlot, StateSpec
+
+    out = {"count": T.INT64, "count_star": T.INT64, "avg": T.FLOAT64, "var_samp": T.FLOAT64,
+           "count_distinct": T.INT64}
+    return StateSpec((key,), tuple(AggSlot(f, None if f == "count_star" else arg, out.get(f, arg))
+                                   for f in funcs))
+
+
+@pytest.mark.parametrize("arg,nulls", [(T.FLOAT64, False), (T.FLOAT64, True), (T.INT64, True)])
+def test_gpu_state_fused_update_matches_cpu(host_gpu, arg, nulls):
+    """COUNT(*), COUNT, SUM, MIN, MAX, AVG of one argument (one Col, as the row stage shares
+    it) plus VAR and FIRST over it: one gv_acc_multi pass folds the first six."""
+    from gpuvelo.backends.cpu import CpuBackend
+
+    rng = np.random.default_rng(11)
+    funcs = ("count_star", "count", "sum", "min", "max", "avg", "var_samp", "first")
+    spec = _agg_spec(funcs, arg)
+    cpu, dev = CpuBackend().group_state(spec), host_gpu.group_state(spec)
+    for b in range(3):
+        n = 2500
+        k = rng.integers(0, 40 if b < 2 else 3000, n)      # then many groups: table growth
+        v = rng.integers(-10**6, 10**6, n) if arg == T.INT64 else rng.normal(size=n) * 100
+        x = Col(v.astype(np.float64 if arg == T.FLOAT64 else np.int64),
+                (rng.random(n) > 0.2) if nulls else None, arg)
+        key = Col(k.astype(np.int64), None, T.INT64)
+        pos = np.arange(b * n, (b + 1) * n, dtype=np.int64)
+        host_gpu.launched.clear()
+        for st in (cpu, dev):
+            st.update([key], [None if f == "count_star" else x for f in funcs], pos)
+        assert host_gpu.launched.count("gv_acc_multi") == 1 + nulls   # COUNT(*) alone iff NULLs
+        assert "gv_acc_num" not in host_gpu.launched or "var_samp" in funcs
+    _same(dev.finalize(), cpu.finalize())
+
+
+def test_gpu_state_evict_compacts_and_lookup_keys(host_gpu):
+    """Evicting most groups renumbers the survivors 0..m-1; keys, lookup, partials and later
+    updates stay right (reference: the CPU state fed the same rows and evictions)."""
+    from gpuvelo.backends.cpu import CpuBackend
+
+    spec = _agg_spec(("count_star", "sum", "max", "count_distinct"), T.INT64)
+    cpu, dev = CpuBackend().group_state(spec), host_gpu.group_state(spec)
+    n = 6000
+    k = np.arange(n, dtype=np.int64)
+    v = Col(k * 3 % 17, None, T.INT64)
+    for st in (cpu, dev):
+        st.update([Col(k, None, T.INT64)], [None, v, v, v], np.arange(n))
+    assert dev.num_groups == n
+    # evict keys < 5000 (found through lookup): dead outnumber live -> compaction
+    gone = Col(np.arange(5000, dtype=np.int64), None, T.INT64)
+    for st in (cpu, dev):
+        st.evict(st.lookup([gone]))
+    assert dev.num_groups == 1000
+    assert np.array_equal(dev.live_gids(), np.arange(1000))          # renumbered
+    assert (dev.lookup([gone]) == -1).all()
+    keys = np.asarray(dev.keys().column("k0"))
+    assert sorted(keys.tolist()) == list(range(5000, 6000))
+    assert np.array_equal(dev.lookup([Col(keys, None, T.INT64)]), dev.live_gids())
+    _same(dev.keys(np.array([0, 5])), pa.table({"k0": pa.array(keys[[0, 5]])}))
+    # evicted keys come back as new groups; surviving ones accumulate
+    k2 = np.arange(4000, 7000, dtype=np.int64)
+    v2 = Col(k2 % 5, None, T.INT64)
+    for st in (cpu, dev):
+        st.update([Col(k2, None, T.INT64)], [None, v2, v2, v2], np.arange(n, n + k2.size))
+    assert dev.num_groups == cpu.num_groups == 3000
+    _same(dev.finalize(), cpu.finalize())
+    assert dev.changed().size == 3000
+
+
+WINDOW_QUERIES = [
+    "SELECT k, window_start, window_end, COUNT(*) AS n, SUM(v) AS sv, MIN(x) AS mn, MAX(v) AS mx, "
+    "AVG(x) AS ax FROM t GROUP BY k WINDOW TUMBLING(ts, INTERVAL '1' MINUTE)",
+    "SELECT k, window_start, window_end, COUNT(v) AS nv, SUM(x) AS sx FROM t GROUP BY k "
+    "WINDOW HOPPING(ts, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE)",
+    "SELECT k, window_start, window_end, COUNT(*) AS n, MAX(x) AS mx, SUM(v) AS sv FROM t "
+    "GROUP BY k WINDOW SESSION(ts, INTERVAL '2' MINUTE)",
+]
+
+
+@pytest.mark.parametrize("query", WINDOW_QUERIES, ids=["tumbling", "hopping", "session"])
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_windowed_jobs_on_gpu_state_match_cpu(host_gpu, monkeypatch, query, partitions):
+    """Windowed jobs (late rows, closing, evict) with GpuGroupStates equal the CPU backend's."""
+    import datetime as dt
+
+    import gpuvelo
+    import gpuvelo.api as api
+
+    rng = np.random.default_rng(len(query) + partitions)
+    n = 3000
+    t = 1_767_225_600_000 + np.sort(rng.integers(0, 7_200_000, n)) - rng.integers(0, 200_000, n)
+    table = pa.table({"k": pa.array(np.array(["a", "b", "c", "é"])[rng.integers(0, 4, n)],
+                                     mask=rng.random(n) < 0.1),
+                      "v": pa.array(rng.integers(-50, 100, n), mask=rng.random(n) < 0.1),
+                      "x": pa.array(rng.normal(size=n), mask=rng.random(n) < 0.1),
+                      "ts": pa.array(t, pa.timestamp("ms"), mask=rng.random(n) < 0.02)})
+
+    def run():
+        sink = gpuvelo.io.MemorySink()
+        job = gpuvelo.Job(query, sources={"t": table}, sink=sink, batch_size=150, partitions=partitions,
+                          max_out_of_orderness=dt.timedelta(seconds=60))
+        stats = job.run()
+        return sink.table(), stats
+
+    want, want_stats = run()
+    monkeypatch.setattr(api, "select_backend", lambda name: host_gpu)
+    got, got_stats = run()
+    assert got_stats.backend == "gpu"
+    assert got_stats.records_late == want_stats.records_late
+    assert want_stats.records_late > 0 or "HOPPING" in query
+    order = [(c, "ascending") for c in ("k", "window_start")]
+    assert got.num_rows == want.num_rows > 0
+    got, want = got.sort_by(order), want.sort_by(order)
+    for name in want.column_names:
+        x, y = got.column(name).to_pylist(), want.column(name).to_pylist()
+        if pa.types.is_floating(want.schema.field(name).type):
+            np.testing.assert_allclose(np.array(x, float), np.array(y, float), rtol=1e-9, equal_nan=True)
+        else:
+            assert x == y, name

@@ -230,8 +230,9 @@ class GpuGroupState:
                 return cp.zeros(len(col), cp.int64)
             return cp.asarray(self._interner.codes(col.dictionary))[col.data]
         if d.is_float:
-            return col.data.astype(cp.float64, copy=False)
-        return col.data.astype(cp.uint64 if d.kind == "uint64" else cp.int64, copy=False)
+            return cp.ascontiguousarray(col.data.astype(cp.float64, copy=False))
+        return cp.ascontiguousarray(col.data.astype(cp.uint64 if d.kind == "uint64" else cp.int64,
+                                                    copy=False))
 
     def _words(self, col: Col, vals, canonical: bool = True):
         """64-bit value words for FIRST/LAST and (``canonical``: floats canonicalised) DISTINCT."""
@@ -333,7 +334,7 @@ class GpuGroupState:
             self._ptr_tables[key] = table
         use_vals = any(flags)
         kind = _value_kind(self.spec.aggs[members[0]].arg_dtype) if use_vals else KIND_I64
-        vals = cp.ascontiguousarray(self._values(col)) if use_vals else None
+        vals = self._values(col) if use_vals else None
         valid = None if col is None else col.valid
         _launch("gv_acc_multi", n, (gids, vals, np.int32(kind), _u8(valid), None, np.int64(n),
                                     np.int32(len(members)), table[0], table[1], self._counter,

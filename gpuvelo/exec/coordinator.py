@@ -29,8 +29,8 @@ import pyarrow as pa
 
 from ..backends import select_backend
 from ..errors import GpuveloError
-from .processor import Emitter, RunOptions, dead_letter_table, output_schema, read_batches, \
-    set_aside, with_context
+from .processor import Emitter, RunOptions, dead_letter_table, emit_windows, output_schema, \
+    read_batches, set_aside, with_context
 from .query import CompiledQuery, RowBatch
 from .routing import Routing
 from .windows import WindowedState, event_clock
@@ -128,24 +128,15 @@ class _Partition(threading.Thread):
                     c.opts.dead_letter.write(dead_letter_table(rejected, str(err)))
 
     def _tick(self, watermark: int | None) -> None:
-        """Windows: emit changed windows (EMIT CHANGES), then close those the job's watermark
-        has passed (all when None), emitting them under EMIT FINAL."""
+        """Windows: emit changed and closed windows with the job's watermark (None: all)."""
         c = self.coord
-        ws = self.windowed
-        if c.opts.emit == "changes":
-            changed = ws.changes()
-            if changed is not None:
-                c.writer_queue.put_checked(("table", c.cq.results(changed)))
-        closed = ws.close(watermark) if watermark is not None else ws.close_all()
-        if closed is None or c.opts.emit != "final":
-            return
-        rows = c.cq.results(closed)
-        plan = c.cq.plan
-        if plan.order_by or plan.limit is not None or plan.offset:
+
+        def hold(rows: pa.Table) -> None:
             with c.held_lock:
                 c.held.append(rows)
-        else:
-            c.writer_queue.put_checked(("table", rows))
+
+        emit_windows(self.windowed, c.cq, c.opts.emit, watermark,
+                     lambda t: c.writer_queue.put_checked(("table", t)), hold)
 
     def _fold(self, rb: RowBatch) -> None:
         c = self.coord

@@ -75,6 +75,22 @@ def set_aside(opts: RunOptions, stats: JobStats, clock, batch: pa.RecordBatch, p
             f"'{clock.shape.time_column}' allowing {clock.delay} ticks of disorder)"))
 
 
+def emit_windows(ws, cq: CompiledQuery, emit: str, watermark: int | None, write, hold) -> None:
+    """Windows of one GroupState: under EMIT CHANGES ``write`` the changed windows' rows; then
+    close the windows ``watermark`` has passed (all when None) and, under EMIT FINAL, ``write``
+    their rows -- or ``hold`` them when ORDER BY/LIMIT must see every window first."""
+    if emit == "changes":
+        changed = ws.changes()
+        if changed is not None:
+            write(cq.results(changed))
+    closed = ws.close(watermark) if watermark is not None else ws.close_all()
+    if closed is None or emit != "final":
+        return
+    rows = cq.results(closed)
+    plan = cq.plan
+    (hold if plan.order_by or plan.limit is not None or plan.offset else write)(rows)
+
+
 class Emitter:
     """Writes result tables to the sink and counts them."""
 
@@ -211,22 +227,9 @@ class SingleProcessor:
         set_aside(self.opts, self.stats, self.clock, batch, position, late, null_time)
 
     def emit_windows(self, watermark: int | None) -> None:
-        """Emit changed windows (EMIT CHANGES), then close the windows ``watermark`` has
-        passed (all of them when None), emitting them under EMIT FINAL."""
-        ws = self.windowed
-        if self.opts.emit == "changes":
-            changed = ws.changes()
-            if changed is not None:
-                self.emitter.write(self.cq.results(changed))
-        closed = ws.close(watermark) if watermark is not None else ws.close_all()
-        if closed is None or self.opts.emit != "final":
-            return
-        rows = self.cq.results(closed)
-        plan = self.cq.plan
-        if plan.order_by or plan.limit is not None or plan.offset:
-            self._held.append(rows)
-        else:
-            self.emitter.write(rows)
+        """Emit changed and closed windows (see :func:`emit_windows`)."""
+        emit_windows(self.windowed, self.cq, self.opts.emit, watermark,
+                     self.emitter.write, self._held.append)
 
     def emit_changes(self) -> None:
         """Emit the current value of every group changed since the last emit."""
