@@ -54,3 +54,22 @@ def test_wide_key_range_uses_the_general_path(monkeypatch):
                         if cpu._dense_index(a[1][0], 4) is not None else None)
     out = gpuvelo.sql("SELECT k, SUM(v) AS s FROM t GROUP BY k ORDER BY k", t=t, backend="cpu")
     assert out.to_pylist() == [{"k": -10**15, "s": 4}, {"k": 0, "s": 4}, {"k": 10**15, "s": 2}]
+
+
+@pytest.mark.parametrize("batch_size", [None, 50])
+def test_string_keys_dense_by_dictionary_code(monkeypatch, batch_size):
+    """A single string key aggregates by its dictionary codes when the entries are distinct;
+    keys built by expressions (whose dictionaries may repeat entries) take the general path."""
+    rng = np.random.default_rng(5)
+    n = 700
+    words = np.array(["a", "b", "é", "日本", "", "zz"], dtype=object)
+    s = pa.array(words[rng.integers(0, len(words), n)], mask=rng.random(n) < 0.1)
+    t = pa.table({"s": s, "x": rng.normal(size=n), "i": rng.integers(-5, 5, n)})
+    for q in ["SELECT s, COUNT(*), SUM(x), MIN(i), MAX(x), AVG(i) FROM t GROUP BY s",
+              "SELECT CASE WHEN i > 0 THEN s ELSE 'neg' END AS g, COUNT(*), SUM(i) FROM t GROUP BY g"]:
+        dense = gpuvelo.sql(q, t=t, backend="cpu", partitions=1, batch_size=batch_size)
+        with monkeypatch.context() as m:
+            m.setattr(cpu, "DENSE_MAX_SLOTS", 0)
+            general = gpuvelo.sql(q, t=t, backend="cpu", partitions=1, batch_size=batch_size)
+        assert_same_rows(rows(dense), rows(general), ordered=False, context=q)
+        run_both(q, {"t": t}, backend="cpu", batch_size=batch_size)

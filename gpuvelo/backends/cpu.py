@@ -776,9 +776,15 @@ DENSE_MAX_SLOTS = 1 << 24
 
 
 def _dense_index(key: Col, n: int) -> tuple[np.ndarray, int, int] | None:
-    """Slot of each row for a single integer-like key: ``key - min`` (NULL keys in the last
-    slot); None when the key's range is too wide for direct addressing."""
+    """Slot of each row for a single key: ``key - min`` for integer-like keys, the dictionary
+    code for strings with distinct dictionary entries (NULL keys in the last slot); None when
+    the key does not qualify or its range is too wide for direct addressing."""
     d = key.dtype
+    if d.is_string and n and len(key.dictionary) <= DENSE_MAX_SLOTS and \
+            pc.count_distinct(key.dictionary).as_py() == len(key.dictionary):
+        span = len(key.dictionary)      # distinct dictionary entries: the codes are dense
+        idx = key.data.astype(np.int64)
+        return (idx if key.valid is None else np.where(key.valid, idx, span)), 0, span
     if not (d.is_integer or d.is_temporal or d.is_decimal or d.is_bool) or n == 0:
         return None
     data = key.data
@@ -825,10 +831,15 @@ def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[C
     present = np.flatnonzero(rows)
     result: dict[str, pa.Array] = {}
     key = keys[0]
-    kvals = (present + lo).astype(np.int64)
     kvalid = present < span
-    result[key_name(0)] = col_to_arrow(Col(_word_values(kvals.view(np.uint64), key.dtype),
-                                           None if kvalid.all() else kvalid, key.dtype))
+    if key.dtype.is_string:
+        codes = np.where(kvalid, present, 0).astype(np.int32)
+        result[key_name(0)] = col_to_arrow(Col(codes, None if kvalid.all() else kvalid,
+                                               key.dtype, key.dictionary))
+    else:
+        kvals = (present + lo).astype(np.int64)
+        result[key_name(0)] = col_to_arrow(Col(_word_values(kvals.view(np.uint64), key.dtype),
+                                               None if kvalid.all() else kvalid, key.dtype))
     cache: dict[int, tuple] = {}
 
     def valid_rows(col: Col):
