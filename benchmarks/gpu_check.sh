@@ -36,7 +36,7 @@ g++ --version | head -1 || true
 
 PYTEST=(python3 -m pytest -q -rf -p no:cacheprovider)
 echo "=== pytest -m gpu tests ($(left)s left)"
-timeout 150 "${PYTEST[@]}" -m gpu --maxfail=50 --junitxml="$OUT/pytest_gpu.xml" tests
+timeout 180 "${PYTEST[@]}" -m gpu --maxfail=50 --junitxml="$OUT/pytest_gpu.xml" tests
 rc_gpu=$?
 echo "=== host kernel tests ($(left)s left)"
 timeout 60 "${PYTEST[@]}" --junitxml="$OUT/pytest_host.xml" tests/test_kernels_host.py

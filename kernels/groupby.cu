@@ -6,8 +6,9 @@
 // gid, so growing the table (a rebuild into a 2x table, done by the host before the load
 // factor reaches 0.5) never moves them.
 //
-// Accumulators of one numeric argument are updated in one pass (gv_acc_num): non-NULL
-// count, sum (integers as exact 128-bit lo/hi words, floats as double), min and max (as
+// Accumulators of one numeric argument are updated in one pass (gv_acc_multi for every
+// COUNT/SUM/AVG/MIN/MAX of that argument; gv_acc_num for one aggregate): non-NULL count,
+// sum (integers as exact 128-bit lo/hi words, floats as double), min and max (as
 // order-preserving unsigned words, so one atomicMin/atomicMax serves every type). With
 // use_shared, each block first aggregates into a small shared-memory table keyed by gid and
 // flushes it with one atomic per (block, group, accumulator): the low-cardinality path,
@@ -82,8 +83,9 @@ extern "C" __global__ void gv_table_upsert(const gv_u64* words, int W, gv_i64 n,
             else s = (s + 1) & mask;
         }
         gid_out[i] = gid;
-        changed[gid] = 1;
-        live[gid] = 1;
+        // read before writing: a hot group's flags stay cached instead of being rewritten
+        if (!changed[gid]) changed[gid] = 1;
+        if (!live[gid]) live[gid] = 1;
     }
 }
 

@@ -49,11 +49,37 @@ def test_dense_path_equals_general_path_and_duckdb(monkeypatch, key_lo, key_span
 
 
 def test_wide_key_range_uses_the_general_path(monkeypatch):
-    t = pa.table({"k": [0, 10**15, 0, -10**15], "v": [1, 2, 3, 4]})
+    t = pa.table({"k": [0, 10**15 + 1, 7, -10**15], "v": [1, 2, 3, 4]})
     monkeypatch.setattr(cpu, "dense_partials", lambda *a: pytest.fail("dense path on a wide range")
-                        if cpu._dense_index(a[1][0], 4) is not None else None)
+                        if cpu._dense_slots(a[1], 4) is not None else None)
     out = gpuvelo.sql("SELECT k, SUM(v) AS s FROM t GROUP BY k ORDER BY k", t=t, backend="cpu")
-    assert out.to_pylist() == [{"k": -10**15, "s": 4}, {"k": 0, "s": 4}, {"k": 10**15, "s": 2}]
+    assert out.to_pylist() == [{"k": -10**15, "s": 4}, {"k": 0, "s": 1}, {"k": 7, "s": 3},
+                               {"k": 10**15 + 1, "s": 2}]
+
+
+@pytest.mark.parametrize("batch_size", [None, 61])
+def test_composite_and_strided_keys(monkeypatch, batch_size):
+    """Several keys combine into one dense slot; integer keys that are multiples of a stride
+    (window starts) stay dense; NULLs in any key; same answer as the general path and DuckDB."""
+    rng = np.random.default_rng(9)
+    n = 900
+    words = np.array(["x", "y", "ü", ""], dtype=object)
+    t = pa.table({
+        "s": pa.array(words[rng.integers(0, 4, n)], mask=rng.random(n) < 0.1),
+        "w": pa.array(rng.integers(0, 30, n) * 60_000 + 1_700_000_000_000, mask=rng.random(n) < 0.05),
+        "b": pa.array(rng.random(n) < 0.5, mask=rng.random(n) < 0.05),
+        "v": rng.normal(size=n),
+    })
+    q = "SELECT s, w, b, COUNT(*), SUM(v), MIN(v), MAX(w), STDDEV_POP(v), FIRST(v) FROM t GROUP BY s, w, b"
+    calls = []
+    real = cpu.dense_partials
+    monkeypatch.setattr(cpu, "dense_partials", lambda *a: calls.append(real(*a)) or calls[-1])
+    dense = gpuvelo.sql(q, t=t, backend="cpu", partitions=1, batch_size=batch_size)
+    assert any(c is not None for c in calls), "the dense path did not run"
+    monkeypatch.setattr(cpu, "DENSE_MAX_SLOTS", 0)
+    general = gpuvelo.sql(q, t=t, backend="cpu", partitions=1, batch_size=batch_size)
+    assert_same_rows(rows(dense), rows(general), ordered=False, context=q)
+    run_both(q, {"t": t}, backend="cpu", batch_size=batch_size)
 
 
 @pytest.mark.parametrize("batch_size", [None, 50])

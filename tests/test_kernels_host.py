@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import types
 import zipfile
 from pathlib import Path
@@ -578,17 +579,17 @@ def _dev(x):
 
 
 class _Stream:
-    current = None
+    local = threading.local()      # the current stream of each thread
 
     def __init__(self, non_blocking=False):
         pass
 
     def __enter__(self):
-        self._prev, _Stream.current = _Stream.current, self
+        self._prev, _Stream.local.current = _current_stream(), self
         return self
 
     def __exit__(self, *exc):
-        _Stream.current = self._prev
+        _Stream.local.current = self._prev
 
     def record(self):
         return SimpleNamespace(synchronize=lambda: None)
@@ -601,6 +602,10 @@ class _Stream:
 
 
 _NULL_STREAM = _Stream()
+
+
+def _current_stream():
+    return getattr(_Stream.local, "current", None) or _NULL_STREAM
 
 
 def _fake_cupy():
@@ -617,7 +622,7 @@ def _fake_cupy():
     fake.ndarray = _DevArray
     fake.asnumpy = lambda a: np.array(a)
     fake.cuda = SimpleNamespace(
-        Stream=_Stream, get_current_stream=lambda: _Stream.current or _NULL_STREAM,
+        Stream=_Stream, get_current_stream=_current_stream,
         memory=SimpleNamespace(OutOfMemoryError=MemoryError))
     return fake
 
@@ -653,12 +658,14 @@ def host_gpu(device_lib, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "cupy", _fake_cupy())
     launches = []
+    one_at_a_time = threading.Lock()     # the shim's grid state is global: one launch at a time
 
     def kernel(module, func):
         def launch(grid, block, args):
-            launches.append(func)
             words = np.array([_word(a) for a in args], np.uint64)
-            getattr(device_lib, f"k_{func}")(ptr(words))
+            with one_at_a_time:
+                launches.append(func)
+                getattr(device_lib, f"k_{func}")(ptr(words))
         return launch
 
     monkeypatch.setattr(gpu, "kernel", kernel)
@@ -763,8 +770,8 @@ def test_gpu_state_evict_compacts_and_lookup_keys(host_gpu):
 WINDOW_QUERIES = [
     "SELECT k, window_start, window_end, COUNT(*) AS n, SUM(v) AS sv, MIN(x) AS mn, MAX(v) AS mx, "
     "AVG(x) AS ax FROM t GROUP BY k WINDOW TUMBLING(ts, INTERVAL '1' MINUTE)",
-    "SELECT k, window_start, window_end, COUNT(v) AS nv, SUM(x) AS sx FROM t GROUP BY k "
-    "WINDOW HOPPING(ts, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE)",
+    "SELECT k, window_start, window_end, COUNT(v) AS nv, SUM(x) AS sx, FIRST(v) AS fv FROM t "
+    "GROUP BY k WINDOW HOPPING(ts, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE)",
     "SELECT k, window_start, window_end, COUNT(*) AS n, MAX(x) AS mx, SUM(v) AS sv FROM t "
     "GROUP BY k WINDOW SESSION(ts, INTERVAL '2' MINUTE)",
 ]
@@ -780,8 +787,8 @@ def test_windowed_jobs_on_gpu_state_match_cpu(host_gpu, monkeypatch, query, part
     import gpuvelo.api as api
 
     rng = np.random.default_rng(len(query) + partitions)
-    n = 3000
-    t = 1_767_225_600_000 + np.sort(rng.integers(0, 7_200_000, n)) - rng.integers(0, 200_000, n)
+    n = 5000        # over 20 hours: thousands of windows, so evict compacts the states
+    t = 1_767_225_600_000 + np.sort(rng.integers(0, 20 * 3_600_000, n)) - rng.integers(0, 200_000, n)
     table = pa.table({"k": pa.array(np.array(["a", "b", "c", "é"])[rng.integers(0, 4, n)],
                                      mask=rng.random(n) < 0.1),
                       "v": pa.array(rng.integers(-50, 100, n), mask=rng.random(n) < 0.1),
@@ -790,7 +797,7 @@ def test_windowed_jobs_on_gpu_state_match_cpu(host_gpu, monkeypatch, query, part
 
     def run():
         sink = gpuvelo.io.MemorySink()
-        job = gpuvelo.Job(query, sources={"t": table}, sink=sink, batch_size=150, partitions=partitions,
+        job = gpuvelo.Job(query, sources={"t": table}, sink=sink, batch_size=500, partitions=partitions,
                           max_out_of_orderness=dt.timedelta(seconds=60))
         stats = job.run()
         return sink.table(), stats
@@ -810,3 +817,28 @@ def test_windowed_jobs_on_gpu_state_match_cpu(host_gpu, monkeypatch, query, part
             np.testing.assert_allclose(np.array(x, float), np.array(y, float), rtol=1e-9, equal_nan=True)
         else:
             assert x == y, name
+
+
+@pytest.fixture
+def host_gb(host_gpu):
+    """``host_gpu`` standing in for test_gpu_backend's ``gb`` (its xp: the fake CuPy)."""
+    host_gpu.xp = sys.modules["cupy"]
+    return host_gpu
+
+
+@pytest.mark.parametrize("key_names,arg", [(("ki",), "x"), (("ks",), "f"), (("kf", "ki"), "s"),
+                                          (("ks", "ki"), "d"), ((), "x")])
+def test_gpu_backend_state_checks_on_host(host_gb, key_names, arg):
+    """test_gpu_backend's state checks (every aggregate and key type, partials both ways) on
+    the host-compiled kernels, so they run on machines without a GPU too."""
+    import test_gpu_backend as g
+
+    g.test_group_state_matches_cpu(host_gb, key_names, arg)
+
+
+def test_gpu_backend_growth_evict_overflow_on_host(host_gb):
+    import test_gpu_backend as g
+
+    g.test_evict_and_growth(host_gb)
+    g.test_evict_compacts_and_lookup(host_gb)
+    g.test_int_sum_overflow_raises(host_gb)

@@ -775,41 +775,69 @@ DENSE_FUNCS = {"count_star", "count", "sum", "avg", "min", "max",
 DENSE_MAX_SLOTS = 1 << 24
 
 
-def _dense_index(key: Col, n: int) -> tuple[np.ndarray, int, int] | None:
-    """Slot of each row for a single key: ``key - min`` for integer-like keys, the dictionary
-    code for strings with distinct dictionary entries (NULL keys in the last slot); None when
-    the key does not qualify or its range is too wide for direct addressing."""
+def _dense_index(key: Col, n: int, limit: int) -> tuple[np.ndarray, int, int, int] | None:
+    """``(slot, lo, stride, span)`` for one key: the slot of each row is ``(key - lo) // stride``
+    for integer-like keys (``stride`` the gcd of the values' distances, so window starts that are
+    multiples of the window size stay dense), the dictionary code for strings with distinct
+    entries; NULL keys get slot ``span``. None when the key does not qualify or needs more
+    than ``limit`` slots."""
     d = key.dtype
-    if d.is_string and n and len(key.dictionary) <= DENSE_MAX_SLOTS and \
-            pc.count_distinct(key.dictionary).as_py() == len(key.dictionary):
-        span = len(key.dictionary)      # distinct dictionary entries: the codes are dense
+    if d.is_string:
+        span = len(key.dictionary)
+        if span > limit or pc.count_distinct(key.dictionary).as_py() != span:
+            return None
         idx = key.data.astype(np.int64)
-        return (idx if key.valid is None else np.where(key.valid, idx, span)), 0, span
-    if not (d.is_integer or d.is_temporal or d.is_decimal or d.is_bool) or n == 0:
+        return (idx if key.valid is None else np.where(key.valid, idx, span)), 0, 1, span
+    if not (d.is_integer or d.is_temporal or d.is_decimal or d.is_bool):
         return None
     data = key.data
     vals = data if key.valid is None else data[key.valid]
     if vals.size == 0:
-        return np.zeros(n, np.int64), 0, 0
+        return np.zeros(n, np.int64), 0, 1, 0
     lo, hi = int(vals.min()), int(vals.max())
-    span = hi - lo + 1
-    if span > min(DENSE_MAX_SLOTS, max(4 * n, 1 << 16)):
-        return None
-    idx = data.astype(np.int64) - lo if lo != 0 or data.dtype != np.int64 else data
+    stride = 1
+    if hi - lo + 1 > limit:
+        if hi - lo >= 2**62:
+            return None
+        stride = int(np.gcd.reduce(vals.astype(np.int64) - lo))
+        if stride == 0 or (hi - lo) // stride + 1 > limit:
+            return None
+    span = (hi - lo) // stride + 1
+    idx = data.astype(np.int64) - lo
+    if stride != 1:
+        idx //= stride
     if key.valid is not None:
         idx = np.where(key.valid, idx, span)
-    return idx, lo, span
+    return idx, lo, stride, span
+
+
+def _dense_slots(keys: Sequence[Col], n: int):
+    """Combined slot of each row over all keys (mixed radix of the per-key slots, each with
+    its NULL slot), with what is needed to decode it; None when the keys do not qualify."""
+    limit = min(DENSE_MAX_SLOTS, max(4 * n, 1 << 16))
+    parts, slot, total = [], None, 1
+    for key in keys:
+        found = _dense_index(key, n, limit // total)
+        if found is None:
+            return None
+        idx, lo, stride, span = found
+        parts.append((lo, stride, span, total))
+        slot = idx if slot is None else slot + idx * total
+        total *= span + 1
+        if total > limit:
+            return None
+    return slot, parts, total
 
 
 def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[Col | None],
                    positions: np.ndarray) -> pa.Table | None:
-    """Partials of one batch by direct addressing (``bincount`` and ``ufunc.at`` over
-    ``key - min``), the fast path for one integer-like key of modest range -- DuckDB's
-    "perfect hash" aggregate. None when the batch does not qualify (the general path then
-    runs): several or non-integer keys, a wide key range, COUNT DISTINCT, non-numeric
-    MIN/MAX, or an integer SUM that could overflow int64."""
+    """Partials of one batch by direct addressing (``bincount`` and ``ufunc.at`` over a slot
+    computed from the keys, see ``_dense_slots``), the fast path for keys of modest range --
+    DuckDB's "perfect hash" aggregate. None when the batch does not qualify (the general path
+    then runs): float keys, keys whose combined range is too wide, COUNT DISTINCT,
+    non-numeric MIN/MAX, or an integer SUM that could overflow int64."""
     spec = state.spec
-    if len(keys) != 1 or any(a.func not in DENSE_FUNCS for a in spec.aggs):
+    if not keys or any(a.func not in DENSE_FUNCS for a in spec.aggs):
         return None
     for agg in spec.aggs:
         d = agg.arg_dtype
@@ -818,11 +846,12 @@ def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[C
         if agg.func in ("first", "last") and d.is_string:
             return None
     n = positions.shape[0]
-    found = _dense_index(keys[0], n)
+    if n == 0:
+        return None
+    found = _dense_slots(keys, n)
     if found is None:
         return None
-    idx, lo, span = found
-    slots = span + 1                                      # + the NULL-key slot
+    idx, parts, slots = found
     rows = np.bincount(idx, minlength=slots)
     for agg, col in zip(spec.aggs, args):
         if agg.func in ("sum", "avg") and not agg.arg_dtype.is_float and \
@@ -830,16 +859,17 @@ def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[C
             return None
     present = np.flatnonzero(rows)
     result: dict[str, pa.Array] = {}
-    key = keys[0]
-    kvalid = present < span
-    if key.dtype.is_string:
-        codes = np.where(kvalid, present, 0).astype(np.int32)
-        result[key_name(0)] = col_to_arrow(Col(codes, None if kvalid.all() else kvalid,
-                                               key.dtype, key.dictionary))
-    else:
-        kvals = (present + lo).astype(np.int64)
-        result[key_name(0)] = col_to_arrow(Col(_word_values(kvals.view(np.uint64), key.dtype),
-                                               None if kvalid.all() else kvalid, key.dtype))
+    for i, (key, (lo, stride, span, mult)) in enumerate(zip(keys, parts)):
+        own = (present // mult) % (span + 1)
+        kvalid = own < span
+        valid = None if kvalid.all() else kvalid
+        if key.dtype.is_string:
+            codes = np.where(kvalid, own, 0).astype(np.int32)
+            result[key_name(i)] = col_to_arrow(Col(codes, valid, key.dtype, key.dictionary))
+        else:
+            kvals = (own * stride + lo).astype(np.int64)
+            result[key_name(i)] = col_to_arrow(Col(_word_values(kvals.view(np.uint64), key.dtype),
+                                                   valid, key.dtype))
     cache: dict[int, tuple] = {}
 
     def valid_rows(col: Col):

@@ -172,6 +172,8 @@ class GpuGroupState:
                 self._sbest[j] = grown
             self._gcap = gcap
         self._slots = cp.full(tcap, -1, dtype=cp.int64)
+        if self._bound == 0:      # no group was ever handed out: nothing to re-insert (no sync)
+            return
         live = cp.flatnonzero(self._acc["__live"]).astype(cp.int64)
         _launch("gv_table_rebuild", int(live.shape[0]),
                 (live, np.int64(live.shape[0]), self._kw, np.int32(self._W), np.int64(self._gcap),
