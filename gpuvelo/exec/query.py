@@ -179,7 +179,7 @@ class CompiledQuery:
         if with_order:
             arrays += [self._to_arrow(f(cols), n) for f in self.order]
             names += [f"__order{i}" for i in range(len(self.order))]
-        return pa.Table.from_arrays(arrays, names=_unique_names(names))
+        return pa.Table.from_arrays(arrays, names=names)
 
     def _to_arrow(self, col: Col, n: int) -> pa.Array:
         if self.backend.xp is not np and not isinstance(col.data, np.ndarray):
@@ -214,10 +214,6 @@ class CompiledQuery:
             table = table.slice(start, max(0, stop - start))
         hidden = [n for n in table.column_names if n.startswith("__order")]
         return table.drop_columns(hidden) if hidden else table
-
-
-def _unique_names(names: list[str]) -> list[str]:
-    return list(names)
 
 
 def order_indices(table: pa.Table, keys: tuple[P.OrderKey, ...]) -> pa.Array:
