@@ -88,6 +88,8 @@ class Job:
                  queue_size: int = 4, event_time: str | None = None,
                  max_out_of_orderness: Any = None, late_policy: str = "drop",
                  late_sink: Any = None):
+        if emit is not None and emit not in ("changes", "final"):
+            raise GpuveloError(f"emit must be 'changes' or 'final', not {emit!r}")
         if error_policy not in ("fail", "skip"):
             raise GpuveloError(f"error_policy must be 'fail' or 'skip', not {error_policy!r}")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):

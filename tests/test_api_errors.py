@@ -141,3 +141,18 @@ def test_integer_sum_overflow_is_an_overflow_error(batch_size, backend):
 def test_integer_arithmetic_overflow_is_an_overflow_error(backend):
     with pytest.raises(ArithmeticOverflowError):
         gpuvelo.sql("SELECT x + 1 FROM t", backend=backend, t={"x": pa.array([2**63 - 1], pa.int64())})
+
+
+@pytest.mark.parametrize("options,words", [
+    ({"emit": "sometimes"}, "emit"), ({"error_policy": "ignore"}, "error_policy"),
+    ({"partitions": 0}, "partitions"), ({"batch_size": -5}, "batch_size"),
+    ({"strategy": "random", "partitions": 2}, "strategy"), ({"backend": "tpu"}, "backend"),
+    ({"late_policy": "keep"}, "late_policy"),
+])
+def test_bad_job_options_are_clear_errors(options, words):
+    """Every Job option is checked up front, with a message naming it."""
+    from gpuvelo.errors import GpuveloError
+    with pytest.raises(GpuveloError, match=words):
+        job = gpuvelo.Job("SELECT k, COUNT(*) FROM t GROUP BY k", sources={"t": {"k": [1, 2]}},
+                          sink=gpuvelo.io.MemorySink(), **options)
+        job.run()
