@@ -256,3 +256,15 @@ def random_table(rng: np.random.Generator, n: int, *, null_p: float = 0.15) -> p
 def batches_of(table: pa.Table, size: int) -> list[pa.RecordBatch]:
     """The table cut into record batches of ``size`` rows."""
     return table.to_batches(max_chunksize=size)
+
+
+# Windowed queries (tumbling, hopping, session) over a table with columns k, v, x, ts, used to
+# compare backends and GroupState implementations on the same stream.
+WINDOW_QUERIES = [
+    "SELECT k, window_start, window_end, COUNT(*) AS n, SUM(v) AS sv, MIN(x) AS mn, MAX(v) AS mx, "
+    "AVG(x) AS ax FROM t GROUP BY k WINDOW TUMBLING(ts, INTERVAL '1' MINUTE)",
+    "SELECT k, window_start, window_end, COUNT(v) AS nv, SUM(x) AS sx, FIRST(v) AS fv FROM t "
+    "GROUP BY k WINDOW HOPPING(ts, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE)",
+    "SELECT k, window_start, window_end, COUNT(*) AS n, MAX(x) AS mx, SUM(v) AS sv FROM t "
+    "GROUP BY k WINDOW SESSION(ts, INTERVAL '2' MINUTE)",
+]

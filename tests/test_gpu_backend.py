@@ -7,6 +7,7 @@ from decimal import Decimal
 import numpy as np
 import pyarrow as pa
 import pytest
+from differential import WINDOW_QUERIES
 
 from gpuvelo import types as T
 from gpuvelo.backends import keyhash
@@ -185,18 +186,6 @@ def test_no_device_is_a_clear_error(monkeypatch):
         g.GpuBackend()
 
 
-def test_cudf_aggregator_skips_without_cudf():
-    pytest.importorskip("cudf")
-
-
-WINDOW_QUERIES = [
-    "SELECT k, window_start, window_end, COUNT(*) AS n, SUM(v) AS sv, MIN(x) AS mn, MAX(v) AS mx, "
-    "AVG(x) AS ax FROM t GROUP BY k WINDOW TUMBLING(ts, INTERVAL '1' MINUTE)",
-    "SELECT k, window_start, window_end, COUNT(v) AS nv, SUM(x) AS sx, FIRST(v) AS fv FROM t "
-    "GROUP BY k WINDOW HOPPING(ts, INTERVAL '5' MINUTE, INTERVAL '1' MINUTE)",
-    "SELECT k, window_start, window_end, COUNT(*) AS n, MAX(x) AS mx, SUM(v) AS sv FROM t "
-    "GROUP BY k WINDOW SESSION(ts, INTERVAL '2' MINUTE)",
-]
 
 
 @pytest.mark.parametrize("query", WINDOW_QUERIES, ids=["tumbling", "hopping", "session"])
