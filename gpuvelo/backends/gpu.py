@@ -91,6 +91,18 @@ def _is_oom(e: Exception) -> bool:
 
 
 # ---------------------------------------------------------------------------- backend
+def _is_pinned(cp, a: np.ndarray) -> bool:
+    """Whether a host array lives in page-locked (pinned) memory, so that the device can copy
+    it directly and asynchronously (False whenever CUDA cannot tell)."""
+    if a.nbytes == 0 or not a.flags.c_contiguous:
+        return False
+    try:
+        attrs = cp.cuda.runtime.pointerGetAttributes(a.ctypes.data)
+    except Exception:  # noqa: BLE001 -- pageable memory on older drivers raises: not pinned
+        return False
+    return getattr(attrs, "type", 0) == 1     # cudaMemoryTypeHost
+
+
 class GpuBackend:
     """CuPy backend. ``aggregator``: 'gpuvelo' (our kernels); 'cudf' is reserved for cuDF's
     group-by and not implemented yet (raises BackendError)."""
@@ -117,6 +129,8 @@ class GpuBackend:
         self.copy_stream = cp.cuda.Stream(non_blocking=True)
         self._pinned = [None, None]           # pinned staging buffers, used alternately
         self._copied = [None, None]           # event: the copy out of that buffer is done
+        self._sources = [None, None]          # already-pinned inputs copied directly: kept
+                                              # alive until their copy is done
         self._slot = 0
         self._prev_compute = None             # event: compute enqueued before the last to_device
         # partitions that run the row stage call to_device from their own threads: the
@@ -136,13 +150,16 @@ class GpuBackend:
         k, self._slot = self._slot, 1 - self._slot
         if self._copied[k] is not None:
             self._copied[k].synchronize()     # the copy made from this buffer two batches ago
+        self._sources[k] = None
+        pinned = [_is_pinned(cp, a) for a in arrays]
         offs, total = [], 0
-        for a in arrays:
+        for a, direct in zip(arrays, pinned):
             offs.append(total)
-            total += (a.nbytes + 255) // 256 * 256
-        if self._pinned[k] is None or self._pinned[k].nbytes < total:
+            if not direct:
+                total += (a.nbytes + 255) // 256 * 256
+        if total and (self._pinned[k] is None or self._pinned[k].nbytes < total):
             self._pinned[k] = cupyx.empty_pinned((max(total, 1 << 20) * 5 // 4,), dtype=np.uint8)
-        buf = self._pinned[k]
+        buf = self._pinned[k] if total else None
         current = cp.cuda.get_current_stream()
         if self._prev_compute is not None:
             # device memory freed by batches before the previous one may be reused below
@@ -150,13 +167,18 @@ class GpuBackend:
         self._prev_compute = current.record()
         out = []
         with self.copy_stream:
-            for a, o in zip(arrays, offs):
-                view = buf[o:o + a.nbytes].view(a.dtype).reshape(a.shape)
-                np.copyto(view, a)
+            for a, o, direct in zip(arrays, offs, pinned):
+                if direct:      # already in pinned memory (e.g. cupyx.empty_pinned): DMA it
+                    view = a
+                else:
+                    view = buf[o:o + a.nbytes].view(a.dtype).reshape(a.shape)
+                    np.copyto(view, a)
                 d = cp.empty(a.shape, a.dtype)
                 d.set(view, stream=self.copy_stream)
                 out.append(d)
             self._copied[k] = self.copy_stream.record()
+        if any(pinned):
+            self._sources[k] = [a for a, direct in zip(arrays, pinned) if direct]
         current.wait_event(self._copied[k])
         return out
 
