@@ -99,3 +99,33 @@ def test_string_keys_dense_by_dictionary_code(monkeypatch, batch_size):
             general = gpuvelo.sql(q, t=t, backend="cpu", partitions=1, batch_size=batch_size)
         assert_same_rows(rows(dense), rows(general), ordered=False, context=q)
         run_both(q, {"t": t}, backend="cpu", batch_size=batch_size)
+
+
+@pytest.mark.parametrize("force_general", [False, True])
+def test_local_words_equal_words_recomputed_from_keys(monkeypatch, force_general):
+    """update() hands merge the group-key words it already has; they must be exactly the words
+    merge would compute from the partials' key values (floats canonical, strings hashed)."""
+    from gpuvelo import types as T
+    from gpuvelo.arrowcol import batch_to_cols
+    from gpuvelo.backends.partials import key_name
+    from gpuvelo.backends.protocol import AggSlot, StateSpec
+
+    if force_general:
+        monkeypatch.setattr(cpu, "DENSE_MAX_SLOTS", 0)
+    rng = np.random.default_rng(3)
+    n = 500
+    f = rng.choice([0.0, -0.0, 1.5, np.nan], n)
+    t = pa.record_batch({
+        "i": pa.array(rng.integers(-3, 3, n), mask=rng.random(n) < 0.1),
+        "s": pa.array(np.array(["a", "é", ""], dtype=object)[rng.integers(0, 3, n)], mask=rng.random(n) < 0.1),
+        "f": pa.array(f, mask=rng.random(n) < 0.1),
+        "v": rng.normal(size=n),
+    })
+    schema = {"i": T.INT64, "s": T.STRING, "f": T.FLOAT64, "v": T.FLOAT64}
+    cols = batch_to_cols(t, schema)
+    for names in (["i"], ["s"], ["i", "s"], ["f", "s"]):
+        spec = StateSpec(tuple(schema[k] for k in names), (AggSlot("sum", T.FLOAT64, T.FLOAT64),))
+        state = cpu.CpuGroupState(spec)
+        table, words = state._local([cols[k] for k in names], [cols["v"]], np.arange(n))
+        keys = [cpu.arrow_to_col(table.column(key_name(i)), schema[k]) for i, k in enumerate(names)]
+        assert np.array_equal(words, cpu.group_words(keys)), names

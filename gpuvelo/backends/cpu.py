@@ -319,11 +319,16 @@ class CpuGroupState:
         n = len(positions)
         if n == 0:
             return
-        self.merge(self.local_partials(keys, args, np.asarray(positions, dtype=np.int64)))
+        self._merge(*self._local(keys, args, np.asarray(positions, dtype=np.int64)))
 
     def local_partials(self, keys: Sequence[Col], args: Sequence[Col | None],
                        positions: np.ndarray) -> pa.Table:
         """Aggregate one batch's rows into a partials table (one row per distinct key)."""
+        return self._local(keys, args, positions)[0]
+
+    def _local(self, keys, args, positions) -> tuple[pa.Table, np.ndarray]:
+        """The batch's partials and their group-key words (which ``_merge`` would otherwise
+        recompute from the key values)."""
         dense = dense_partials(self, keys, args, positions)
         if dense is not None:
             return dense
@@ -468,22 +473,34 @@ class CpuGroupState:
                         np.asarray(pc.fill_null(result.pop(s + "_lo"), 0)), agg.arg_dtype))
                 result[s] = pc.fill_null(result[s], 0)
         schema = self.partials_schema()
-        return pa.Table.from_arrays([result[f.name].cast(f.type) for f in schema], schema=schema)
+        table = pa.Table.from_arrays([result[f.name].cast(f.type) for f in schema], schema=schema)
+        m = table.num_rows
+        words = [np.asarray(grouped.column(f"w{c}").combine_chunks()) for c in range(nwords - 1)] \
+            if keys else []
+        words.append(np.asarray(grouped.column(f"w{nwords - 1}").combine_chunks())
+                     if nullmask is not None else np.zeros(m, np.uint64))
+        return table, np.stack(words, axis=1).astype(np.uint64, copy=False)
 
     # ------------------------------------------------------------------ merge
-    def _gids_for(self, partials: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-        keys = [arrow_to_col(partials.column(key_name(i)), d) for i, d in enumerate(self.spec.key_dtypes)]
-        words = group_words(keys) if keys else np.zeros((partials.num_rows, 1), np.uint64)
+    def _gids_for(self, partials: pa.Table, words: np.ndarray | None = None):
+        """Group ids of the partials' keys (inserting new groups), and which are new."""
+        if words is None:
+            keys = [arrow_to_col(partials.column(key_name(i)), d)
+                    for i, d in enumerate(self.spec.key_dtypes)]
+            words = group_words(keys) if keys else np.zeros((partials.num_rows, 1), np.uint64)
         return self._table.lookup_or_insert(words, _words_hash(words))
 
     def merge(self, partials: pa.Table) -> None:
         """Fold a partials table in (``partials.py`` layout; at most one row per group, as
         every GroupState's ``partials()`` gives). Atomic: on error nothing changes."""
+        self._merge(partials, None)
+
+    def _merge(self, partials: pa.Table, words: np.ndarray | None) -> None:
         m = partials.num_rows
         if m == 0:
             return
         size_before = self._table.size
-        gids, is_new = self._gids_for(partials)
+        gids, is_new = self._gids_for(partials, words)
         try:
             self._store.grow(self._table.size)
             updates = self._combine(partials, gids)
@@ -830,10 +847,10 @@ def _dense_slots(keys: Sequence[Col], n: int):
 
 
 def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[Col | None],
-                   positions: np.ndarray) -> pa.Table | None:
-    """Partials of one batch by direct addressing (``bincount`` and ``ufunc.at`` over a slot
-    computed from the keys, see ``_dense_slots``), the fast path for keys of modest range --
-    DuckDB's "perfect hash" aggregate. None when the batch does not qualify (the general path
+                   positions: np.ndarray) -> tuple[pa.Table, np.ndarray] | None:
+    """Partials of one batch (and their group-key words) by direct addressing (``bincount``
+    and ``ufunc.at`` over a slot computed from the keys, see ``_dense_slots``), the fast path
+    for keys of modest range -- DuckDB's "perfect hash" aggregate. None when the batch does not qualify (the general path
     then runs): float keys, keys whose combined range is too wide, COUNT DISTINCT,
     non-numeric MIN/MAX, or an integer SUM that could overflow int64."""
     spec = state.spec
@@ -859,17 +876,18 @@ def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[C
             return None
     present = np.flatnonzero(rows)
     result: dict[str, pa.Array] = {}
+    key_cols = []
     for i, (key, (lo, stride, span, mult)) in enumerate(zip(keys, parts)):
         own = (present // mult) % (span + 1)
         kvalid = own < span
         valid = None if kvalid.all() else kvalid
         if key.dtype.is_string:
-            codes = np.where(kvalid, own, 0).astype(np.int32)
-            result[key_name(i)] = col_to_arrow(Col(codes, valid, key.dtype, key.dictionary))
+            col = Col(np.where(kvalid, own, 0).astype(np.int32), valid, key.dtype, key.dictionary)
         else:
             kvals = (own * stride + lo).astype(np.int64)
-            result[key_name(i)] = col_to_arrow(Col(_word_values(kvals.view(np.uint64), key.dtype),
-                                                   valid, key.dtype))
+            col = Col(_word_values(kvals.view(np.uint64), key.dtype), valid, key.dtype)
+        key_cols.append(col)
+        result[key_name(i)] = col_to_arrow(col)
     cache: dict[int, tuple] = {}
 
     def valid_rows(col: Col):
@@ -918,7 +936,8 @@ def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[C
             result[acc_name(j, "mean")] = pa.array(mean[present])
             result[acc_name(j, "m2")] = pa.array(m2[present])
     schema = state.partials_schema()
-    return pa.Table.from_arrays([result[f.name].cast(f.type) for f in schema], schema=schema)
+    table = pa.Table.from_arrays([result[f.name].cast(f.type) for f in schema], schema=schema)
+    return table, group_words(key_cols)
 
 
 def _dense_extreme(func: str, i: np.ndarray, x: np.ndarray, cnt: np.ndarray, slots: int,
