@@ -84,16 +84,7 @@ class KeyTable:
         pos = (hashes & np.uint64(mask)).astype(np.int64)
         pending = np.arange(n)
         while pending.size:
-            s = self._slots[pos[pending]]
-            occupied = s != EMPTY
-            occ, occ_ids = pending[occupied], s[occupied]
-            same = self._hashes[occ_ids] == hashes[occ]
-            if same.any():
-                same[same] = np.all(self._keys[occ_ids[same]] == words[occ[same]], axis=1)
-            ids[occ[same]] = occ_ids[same]
-            miss = occ[~same]
-            pos[miss] = (pos[miss] + 1) & mask
-            empty = pending[~occupied]
+            miss, empty = self._probe(pending, pos, words, hashes, ids, mask)
             losers = empty[:0]
             if empty.size:
                 # one claimant per empty slot wins (any one is correct): scatter, read back
@@ -121,17 +112,23 @@ class KeyTable:
         pos = (hashes & np.uint64(mask)).astype(np.int64)
         pending = np.arange(n)
         while pending.size:
-            s = self._slots[pos[pending]]
-            occupied = s != EMPTY
-            occ, occ_ids = pending[occupied], s[occupied]
-            same = (self._hashes[occ_ids] == hashes[occ]) & self._live[occ_ids]
-            if same.any():
-                same[same] = np.all(self._keys[occ_ids[same]] == words[occ[same]], axis=1)
-            ids[occ[same]] = occ_ids[same]
-            miss = occ[~same]
-            pos[miss] = (pos[miss] + 1) & mask
-            pending = miss
+            pending, _ = self._probe(pending, pos, words, hashes, ids, mask)
         return ids
+
+    def _probe(self, pending, pos, words, hashes, ids, mask):
+        """One probe round for the rows ``pending``: a row whose slot holds its key gets that
+        id in ``ids``; a row whose slot holds another key steps to the next slot. Returns
+        (the rows that stepped on, the rows that found an empty slot)."""
+        s = self._slots[pos[pending]]
+        occupied = s != EMPTY
+        occ, occ_ids = pending[occupied], s[occupied]
+        same = self._hashes[occ_ids] == hashes[occ]
+        if same.any():
+            same[same] = np.all(self._keys[occ_ids[same]] == words[occ[same]], axis=1)
+        ids[occ[same]] = occ_ids[same]
+        miss = occ[~same]
+        pos[miss] = (pos[miss] + 1) & mask
+        return miss, pending[~occupied]
 
     def remove(self, ids: np.ndarray) -> None:
         """Forget these ids' keys (they are never handed out again). Rebuilds the slots."""

@@ -1,0 +1,29 @@
+"""The vectorised open-addressing key table of the CPU backend."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gpuvelo.backends.keytable import KeyTable
+
+
+def test_ids_are_stable_dense_and_survive_collisions_growth_and_removal():
+    rng = np.random.default_rng(1)
+    table = KeyTable(width=2, capacity=16)
+    seen: dict[tuple[int, int], int] = {}
+    for _ in range(6):
+        words = rng.integers(0, 200, (3000, 2)).astype(np.uint64)
+        hashes = words[:, 0] & np.uint64(7)            # force long probe chains
+        ids, is_new = table.lookup_or_insert(words, hashes)
+        for w, i, new in zip(map(tuple, words.tolist()), ids.tolist(), is_new.tolist()):
+            if w in seen:
+                assert seen[w] == i and not (new and w in seen and seen[w] != i)
+            seen.setdefault(w, i)
+        assert np.array_equal(table.lookup(words, hashes), ids)
+    assert table.size == len(seen) and sorted(seen.values()) == list(range(len(seen)))
+    gone = np.array(sorted(seen.values())[:50])
+    table.remove(gone)
+    keys = table.keys_of(gone)
+    assert (table.lookup(keys, keys[:, 0] & np.uint64(7)) == -1).all()
+    again, is_new = table.lookup_or_insert(keys, keys[:, 0] & np.uint64(7))
+    assert is_new.all() and (again >= len(seen)).all()     # removed ids are never reused
