@@ -15,10 +15,10 @@ def test_ids_are_stable_dense_and_survive_collisions_growth_and_removal():
         words = rng.integers(0, 200, (3000, 2)).astype(np.uint64)
         hashes = words[:, 0] & np.uint64(7)            # force long probe chains
         ids, is_new = table.lookup_or_insert(words, hashes)
+        before = dict(seen)
         for w, i, new in zip(map(tuple, words.tolist()), ids.tolist(), is_new.tolist()):
-            if w in seen:
-                assert seen[w] == i and not (new and w in seen and seen[w] != i)
-            seen.setdefault(w, i)
+            assert seen.setdefault(w, i) == i          # one id per key, across batches
+            assert not (new and w in before)           # only unseen keys are new
         assert np.array_equal(table.lookup(words, hashes), ids)
     assert table.size == len(seen) and sorted(seen.values()) == list(range(len(seen)))
     gone = np.array(sorted(seen.values())[:50])
