@@ -104,8 +104,8 @@ def _is_pinned(cp, a: np.ndarray) -> bool:
 
 
 class GpuBackend:
-    """CuPy backend. ``aggregator``: 'gpuvelo' (our kernels); 'cudf' is reserved for cuDF's
-    group-by and not implemented yet (raises BackendError)."""
+    """CuPy backend. ``aggregator``: 'gpuvelo' (our kernels) or 'cudf' (cuDF's group-by reduces
+    each qualifying batch, merged into a GpuGroupState: see ``gpu_cudf.py``)."""
 
     name = "gpu"
 
@@ -120,7 +120,6 @@ class GpuBackend:
                 import cudf  # noqa: F401
             except Exception as e:  # noqa: BLE001
                 raise BackendError(f"aggregator='cudf' needs cuDF, which does not import: {e}") from e
-            raise BackendError("aggregator='cudf' is not implemented yet; use aggregator='gpuvelo'")
         cp = _cp()
         self.xp = cp
         self.aggregator = aggregator
@@ -253,9 +252,15 @@ class GpuBackend:
         offsets[1:] = ends.reshape(num_partitions, blocks)[:, -1]
         return order, offsets
 
-    def group_state(self, spec: StateSpec, stream=None) -> "GpuGroupState":
-        """A new GroupState on its own non-blocking stream (or ``stream``)."""
-        return GpuGroupState(spec, stream)
+    def group_state(self, spec: StateSpec, stream=None):
+        """A new GroupState on its own non-blocking stream (or ``stream``); with the cuDF
+        aggregator, a CudfGroupState around it."""
+        state = GpuGroupState(spec, stream)
+        if self.aggregator == "cudf":
+            from .gpu_cudf import CudfGroupState
+
+            return CudfGroupState(spec, state, schema=state._ref.partials_schema())
+        return state
 
 
 def hash_words(col: Col, out) -> None:
