@@ -134,8 +134,11 @@ def _sort_key_value(v):
     if _is_number(v):
         f = float(v)
         if math.isnan(f):
-            return (3, 0)
-        return (2, float(f"{f:.9g}"))
+            return (3, 0, 0)
+        # exact integers/decimals break ties that 9-digit rounding makes (e.g. keys near 2**63)
+        exact = decimal.Decimal(int(v)) if isinstance(v, (int, np.integer)) else \
+            v if isinstance(v, decimal.Decimal) else decimal.Decimal(0)
+        return (2, float(f"{f:.9g}"), exact)
     if isinstance(v, str):
         return (4, v)
     if isinstance(v, dt.datetime):

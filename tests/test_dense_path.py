@@ -129,3 +129,18 @@ def test_local_words_equal_words_recomputed_from_keys(monkeypatch, force_general
         table, words = state._local([cols[k] for k in names], [cols["v"]], np.arange(n))
         keys = [cpu.arrow_to_col(table.column(key_name(i)), schema[k]) for i, k in enumerate(names)]
         assert np.array_equal(words, cpu.group_words(keys)), names
+
+
+@pytest.mark.parametrize("values,typ", [
+    ([2**64 - 1, 2**64 - 2, 2**64 - 1, 2**63 + 5], pa.uint64()),
+    ([2**63, 2**63 + 1, None, 2**63], pa.uint64()),
+    ([2**63 - 1, -2**63, 0, 2**63 - 1], pa.int64()),
+    ([2**63 - 1, 2**63 - 3, None, 2**63 - 1], pa.int64()),
+    ([-2**63, -2**63 + 4, -2**63 + 8], pa.int64()),          # strided at the bottom
+    ([-128, 127, 0, None], pa.int8()),
+])
+def test_extreme_integer_keys(values, typ):
+    """Keys at the ends of the int64/uint64 ranges (dense path or not) group exactly."""
+    t = pa.table({"k": pa.array(values, typ), "v": list(range(len(values)))})
+    run_both("SELECT k, COUNT(*), SUM(v), MIN(v) FROM t GROUP BY k", {"t": t}, backend="cpu",
+             partitions=1)

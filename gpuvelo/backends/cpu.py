@@ -812,17 +812,20 @@ def _dense_index(key: Col, n: int, limit: int) -> tuple[np.ndarray, int, int, in
     if vals.size == 0:
         return np.zeros(n, np.int64), 0, 1, 0
     lo, hi = int(vals.min()), int(vals.max())
+    if hi - lo >= 2**62:
+        return None
+    # distances from lo in modular uint64 arithmetic: exact for any int64/uint64 values
+    words = data.astype(np.uint64) if (d.is_unsigned_integer or d.is_bool) else \
+        data.astype(np.int64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        idx = (words - np.uint64(lo % 2**64)).astype(np.int64)
     stride = 1
     if hi - lo + 1 > limit:
-        if hi - lo >= 2**62:
-            return None
-        stride = int(np.gcd.reduce(vals.astype(np.int64) - lo))
+        stride = int(np.gcd.reduce(idx if key.valid is None else idx[key.valid]))
         if stride == 0 or (hi - lo) // stride + 1 > limit:
             return None
-    span = (hi - lo) // stride + 1
-    idx = data.astype(np.int64) - lo
-    if stride != 1:
         idx //= stride
+    span = (hi - lo) // stride + 1
     if key.valid is not None:
         idx = np.where(key.valid, idx, span)
     return idx, lo, stride, span
@@ -884,8 +887,9 @@ def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[C
         if key.dtype.is_string:
             col = Col(np.where(kvalid, own, 0).astype(np.int32), valid, key.dtype, key.dictionary)
         else:
-            kvals = (own * stride + lo).astype(np.int64)
-            col = Col(_word_values(kvals.view(np.uint64), key.dtype), valid, key.dtype)
+            with np.errstate(over="ignore"):   # modular: lo may be any int64/uint64 value
+                kwords = own.astype(np.uint64) * np.uint64(stride) + np.uint64(lo % 2**64)
+            col = Col(_word_values(kwords, key.dtype), valid, key.dtype)
         key_cols.append(col)
         result[key_name(i)] = col_to_arrow(col)
     cache: dict[int, tuple] = {}
