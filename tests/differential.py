@@ -271,3 +271,15 @@ WINDOW_QUERIES = [
     "SELECT k, window_start, window_end, COUNT(*) AS n, MAX(x) AS mx, SUM(v) AS sv FROM t "
     "GROUP BY k WINDOW SESSION(ts, INTERVAL '2' MINUTE)",
 ]
+
+
+def window_events(rng: np.random.Generator, n: int) -> pa.Table:
+    """An event stream for WINDOW_QUERIES: string keys ``k`` (with NULLs and non-ASCII), ``v``
+    int64 and ``x`` float64 (with NULLs), event time ``ts`` (ms) over 20 hours with up to
+    200 s of disorder and a few NULL times -- thousands of windows, so eviction compacts."""
+    t = 1_767_225_600_000 + np.sort(rng.integers(0, 20 * 3_600_000, n)) - rng.integers(0, 200_000, n)
+    return pa.table({"k": pa.array(np.array(["a", "b", "c", "é"])[rng.integers(0, 4, n)],
+                                   mask=rng.random(n) < 0.1),
+                     "v": pa.array(rng.integers(-50, 100, n), mask=rng.random(n) < 0.1),
+                     "x": pa.array(rng.normal(size=n), mask=rng.random(n) < 0.1),
+                     "ts": pa.array(t, pa.timestamp("ms"), mask=rng.random(n) < 0.02)})

@@ -7,7 +7,7 @@ from decimal import Decimal
 import numpy as np
 import pyarrow as pa
 import pytest
-from differential import WINDOW_QUERIES
+from differential import WINDOW_QUERIES, window_events
 
 from gpuvelo import types as T
 from gpuvelo.backends import keyhash
@@ -196,14 +196,7 @@ def test_windowed_job_gpu_matches_cpu(gb, query, partitions):
 
     import gpuvelo
 
-    rng = np.random.default_rng(len(query) + partitions)
-    n = 8000        # over 20 hours: thousands of windows, so evict compacts the states
-    t = 1_767_225_600_000 + np.sort(rng.integers(0, 20 * 3_600_000, n)) - rng.integers(0, 200_000, n)
-    table = pa.table({"k": pa.array(np.array(["a", "b", "c", "é"])[rng.integers(0, 4, n)],
-                                     mask=rng.random(n) < 0.1),
-                      "v": pa.array(rng.integers(-50, 100, n), mask=rng.random(n) < 0.1),
-                      "x": pa.array(rng.normal(size=n), mask=rng.random(n) < 0.1),
-                      "ts": pa.array(t, pa.timestamp("ms"), mask=rng.random(n) < 0.02)})
+    table = window_events(np.random.default_rng(len(query) + partitions), 8000)
 
     def run(backend):
         sink = gpuvelo.io.MemorySink()

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import pyarrow as pa
 import pytest
-from differential import WINDOW_QUERIES
+from differential import WINDOW_QUERIES, window_events
 
 from gpuvelo import types as T
 from gpuvelo.backends import keyhash
@@ -101,17 +101,23 @@ void h_pos(const gv_i64* gid, const gv_i64* pos, gv_i64 n, int is_last, gv_u64* 
 
 
 # --------------------------------------------------------------------------- the library
-@pytest.fixture(scope="module")
-def lib(tmp_path_factory):
+def _shared_library(tmp_path_factory, name: str, source: str) -> ctypes.CDLL:
+    """Compile ``source`` (C++ including kernels/*.cu through the host shim) with g++ into a
+    shared library and load it; skip when g++ is missing."""
     gxx = shutil.which("g++")
     if gxx is None:
         pytest.skip("g++ not installed")
-    d = tmp_path_factory.mktemp("hostk")
-    (d / "harness.cpp").write_text(HARNESS)
-    so = d / "libgvk.so"
+    d = tmp_path_factory.mktemp(name)
+    (d / f"{name}.cpp").write_text(source)
+    so = d / f"lib{name}.so"
     subprocess.run([gxx, "-O1", "-std=c++17", "-fPIC", "-shared", "-pthread", "-Wall", "-Werror",
-                    f"-I{KERNEL_DIR}", str(d / "harness.cpp"), "-o", str(so)], check=True)
+                    f"-I{KERNEL_DIR}", str(d / f"{name}.cpp"), "-o", str(so)], check=True)
     return ctypes.CDLL(str(so))
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    return _shared_library(tmp_path_factory, "hostk", HARNESS)
 
 
 def ptr(a):
@@ -638,15 +644,7 @@ def _word(x) -> int:
 
 @pytest.fixture(scope="module")
 def device_lib(tmp_path_factory):
-    gxx = shutil.which("g++")
-    if gxx is None:
-        pytest.skip("g++ not installed")
-    d = tmp_path_factory.mktemp("hostdev")
-    (d / "dev.cpp").write_text(DEVICE_HARNESS)
-    so = d / "libgvdev.so"
-    subprocess.run([gxx, "-O1", "-std=c++17", "-fPIC", "-shared", "-pthread", "-Wall", "-Werror",
-                    f"-I{KERNEL_DIR}", str(d / "dev.cpp"), "-o", str(so)], check=True)
-    return ctypes.CDLL(str(so))
+    return _shared_library(tmp_path_factory, "hostdev", DEVICE_HARNESS)
 
 
 @pytest.fixture
@@ -779,14 +777,7 @@ def test_windowed_jobs_on_gpu_state_match_cpu(host_gpu, monkeypatch, query, part
     import gpuvelo
     import gpuvelo.api as api
 
-    rng = np.random.default_rng(len(query) + partitions)
-    n = 5000        # over 20 hours: thousands of windows, so evict compacts the states
-    t = 1_767_225_600_000 + np.sort(rng.integers(0, 20 * 3_600_000, n)) - rng.integers(0, 200_000, n)
-    table = pa.table({"k": pa.array(np.array(["a", "b", "c", "é"])[rng.integers(0, 4, n)],
-                                     mask=rng.random(n) < 0.1),
-                      "v": pa.array(rng.integers(-50, 100, n), mask=rng.random(n) < 0.1),
-                      "x": pa.array(rng.normal(size=n), mask=rng.random(n) < 0.1),
-                      "ts": pa.array(t, pa.timestamp("ms"), mask=rng.random(n) < 0.02)})
+    table = window_events(np.random.default_rng(len(query) + partitions), 5000)
 
     def run():
         sink = gpuvelo.io.MemorySink()
