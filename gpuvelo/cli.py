@@ -69,19 +69,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", parents=[common, engine], help="run a query over sources",
+    csvopts = argparse.ArgumentParser(add_help=False)
+    csvopts.add_argument("--delimiter", metavar="CHAR", default=None,
+                         help="field separator of CSV sources (default: ',' ; tab for .tsv; "
+                         "'tab' or '\\t' for a tab)")
+    csvopts.add_argument("--no-header", action="store_true",
+                         help="CSV sources have no header line (columns f0, f1, ... unless --columns)")
+    csvopts.add_argument("--columns", metavar="A,B,...", default=None,
+                         help="column names of header-less CSV sources (with --no-header)")
+    run = sub.add_parser("run", parents=[common, engine, csvopts], help="run a query over sources",
                          description="Run a query over sources; print or write the result.")
     run.add_argument("query", metavar="QUERY_OR_FILE", help="SQL text or a path to a .sql file")
     run.add_argument("--source", type=source_arg, action="append", default=[],
                      metavar="NAME=PATH", help="a table of the query and the file holding it "
-                     "(.parquet, .csv, .jsonl or a directory of Parquet files); repeatable")
+                     "(.parquet, .csv/.tsv/.txt, .jsonl or a directory of Parquet files); repeatable")
     run.add_argument("--sink", metavar="PATH", default=None,
                      help="write the result to this file (.parquet, .csv, .jsonl) "
                      "instead of printing it")
     run.add_argument("--format", choices=("table", "csv", "json"), default="table",
                      help="how to print the result on stdout (default: table)")
 
-    explain = sub.add_parser("explain", parents=[common, engine], help="show a query's plan",
+    explain = sub.add_parser("explain", parents=[common, engine, csvopts], help="show a query's plan",
                              description="Print the plan gpuvelo makes for a query.")
     explain.add_argument("query", metavar="QUERY_OR_FILE", help="SQL text or a path to a .sql file")
     explain.add_argument("--source", type=source_arg, action="append", default=[],
@@ -111,13 +119,28 @@ def read_query(text: str) -> str:
     return text
 
 
-def open_sources(specs: list[tuple[str, str]], batch_size: int | None) -> dict:
-    """Sources from ``NAME=PATH`` pairs, each named after its table."""
+def csv_options(args) -> dict:
+    """CsvSource options from ``--delimiter``, ``--no-header`` and ``--columns``."""
+    opts = {}
+    if getattr(args, "delimiter", None) is not None:
+        opts["delimiter"] = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
+    if getattr(args, "no_header", False):
+        opts["header"] = False
+    if getattr(args, "columns", None):
+        if not getattr(args, "no_header", False):
+            raise GpuveloError("--columns names the columns of files without a header: add --no-header")
+        opts["column_names"] = [c.strip() for c in args.columns.split(",")]
+    return opts
+
+
+def open_sources(specs: list[tuple[str, str]], batch_size: int | None, csv: dict | None = None) -> dict:
+    """Sources from ``NAME=PATH`` pairs, each named after its table (``csv``: options for
+    CSV files)."""
     sources = {}
     for name, path in specs:
         if name in sources:
             raise GpuveloError(f"--source {name} given twice")
-        sources[name] = as_source(path, batch_size=batch_size, name=name)
+        sources[name] = as_source(path, batch_size=batch_size, name=name, csv_options=csv)
     return sources
 
 
@@ -252,7 +275,7 @@ def print_result(table: pa.Table, fmt: str) -> None:
 # --------------------------------------------------------------------------- commands
 def cmd_run(args) -> int:
     query = read_query(args.query)
-    sources = open_sources(args.source, args.batch_size)
+    sources = open_sources(args.source, args.batch_size, csv_options(args))
     sink = as_sink(args.sink) if args.sink else MemorySink()
     try:
         stats = run_job(query, sources, sink, args)
@@ -271,7 +294,7 @@ def cmd_run(args) -> int:
 def cmd_explain(args) -> int:
     from . import api
 
-    sources = open_sources(args.source, None)
+    sources = open_sources(args.source, None, csv_options(args))
     print(api.explain(read_query(args.query), sources=sources or None, backend=args.backend,
                       partitions=args.partitions, strategy=args.strategy))
     return 0

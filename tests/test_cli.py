@@ -225,3 +225,32 @@ def test_sigint_stops_gracefully_with_results():
     last = out.decode().splitlines()[-1]
     read = int(last.split(" rows in ")[0].replace(",", ""))
     assert 0 < read < 200_000_000
+
+
+def test_run_headerless_semicolon_file_with_column_names(tmp_path):
+    """A 1BRC-style ``station;temperature`` file: --delimiter, --no-header, --columns."""
+    path = tmp_path / "measurements.txt"
+    path.write_text("Tokyo;12.5\nOslo;-3.0\nTokyo;14.5\nOslo;-1.0\nLima;20.0\n", encoding="utf-8")
+    proc = gpuvelo("run", "SELECT station, MIN(t) AS lo, MAX(t) AS hi, AVG(t) AS mean FROM m "
+                   "GROUP BY station ORDER BY station", "--source", f"m={path}",
+                   "--delimiter", ";", "--no-header", "--columns", "station,t", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert [(r["station"], float(r["lo"]), float(r["hi"]), float(r["mean"])) for r in rows] == [
+        ("Lima", 20.0, 20.0, 20.0), ("Oslo", -3.0, -1.0, -2.0), ("Tokyo", 12.5, 14.5, 13.5)]
+
+
+def test_run_tsv_and_generated_column_names(tmp_path):
+    path = tmp_path / "x.tsv"
+    path.write_text("a\t1\nb\t2\na\t3\n", encoding="utf-8")
+    proc = gpuvelo("run", "SELECT f0, SUM(f1) AS s FROM m GROUP BY f0 ORDER BY f0",
+                   "--source", f"m={path}", "--no-header", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert [(r["f0"], int(r["s"])) for r in rows] == [("a", 4), ("b", 2)]
+
+
+def test_columns_without_no_header_is_an_error(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("a,b\n1,2\n", encoding="utf-8")
+    proc = gpuvelo("run", "SELECT a FROM m", "--source", f"m={path}", "--columns", "x,y",
+                   check_rc=2)
+    assert "--no-header" in proc.stderr

@@ -137,9 +137,9 @@ def test_as_source_rejects_other_types(obj):
 
 
 def test_as_source_unknown_extension_and_missing_file(tmp_path):
-    (tmp_path / "data.txt").write_text("hi")
-    with pytest.raises(DataError, match="unknown file type .txt"):
-        as_source(tmp_path / "data.txt")
+    (tmp_path / "data.xlsx").write_text("hi")
+    with pytest.raises(DataError, match="unknown file type .xlsx"):
+        as_source(tmp_path / "data.xlsx")
     with pytest.raises(DataError, match="no such file"):
         as_source(str(tmp_path / "nope.csv"))
 

@@ -96,12 +96,16 @@ def test_type_mismatch_errors(sql, fragment):
 @pytest.mark.parametrize("sql, fragment", [
     ("SELECT 1", "needs FROM"),
     ("SELECT qty FROM t JOIN u ON t.qty = u.qty", "joins are not supported"),
-    ("SELECT qty FROM (SELECT qty FROM t)", "subqueries and table functions are not supported"),
+    ("SELECT n FROM (SELECT qty, COUNT(*) AS n FROM t GROUP BY qty)", "aggregating a subquery's result is not supported"),
+    ("SELECT qty FROM read_parquet('x.parquet')", "subqueries and table functions are not supported"),
+    ("SELECT qty FROM (SELECT qty FROM t UNION ALL SELECT qty FROM t)", "in a subquery is not supported"),
     ("SELECT qty FROM t WHERE qty IN (SELECT qty FROM u)", "not supported"),
     ("SELECT (SELECT 1) FROM t", "subqueries are not supported"),
     ("SELECT qty FROM t UNION SELECT qty FROM u", "UNION is not supported"),
     ("SELECT SUM(qty) OVER (PARTITION BY symbol) FROM t", "window functions (OVER) are not supported"),
-    ("SELECT DISTINCT qty FROM t", "SELECT DISTINCT is not supported"),
+    ("SELECT DISTINCT qty, COUNT(*) FROM t GROUP BY qty", "SELECT DISTINCT together with GROUP BY"),
+    ("SELECT DISTINCT ON (qty) qty FROM t", "DISTINCT ON is not supported"),
+    ("SELECT symbol, FIRST(qty) FILTER (WHERE qty > 1) FROM t GROUP BY symbol", "aggregate FILTER is not supported"),
     ("SELECT MEDIAN(qty) FROM t", "is not supported"),
     ("SELECT symbol ILIKE 'a' FROM t", "not supported"),
 ])

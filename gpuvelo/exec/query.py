@@ -131,7 +131,7 @@ class CompiledQuery:
         cols = self.decode(batch)
         positions = xp.arange(first_position, first_position + n, dtype=xp.int64)
         if self.where is not None:
-            mask = self.where(cols)
+            mask = self.where(cols, n)
             keep = int(mask.sum())
             if keep < n:
                 cols = {k: c.take(mask) for k, c in cols.items()}
@@ -140,22 +140,22 @@ class CompiledQuery:
             keep = n
         if not self.plan.is_aggregate:
             return RowBatch([], [], positions, n, keep, extra=cols)
-        keys = [f(cols) for f in self.keys]
+        keys = [f(cols, keep) for f in self.keys]
         values: dict[int, Col] = {}     # per call: row_stage runs on several threads
-        args = [self._arg(f, cols, i, values) for i, f in enumerate(self.args)]
+        args = [self._arg(f, cols, keep, i, values) for i, f in enumerate(self.args)]
         window = self.plan.window
         extra = {window.time_column: cols[window.time_column]} \
             if window is not None and window.time_column in cols else None
         return RowBatch(keys, args, positions, n, keep, extra=extra)
 
-    def _arg(self, f, cols, i, values: dict):
+    def _arg(self, f, cols, n: int, i, values: dict):
         """Evaluate aggregate argument i, once per distinct argument expression, so
         aggregates over the same expression share one Col (and its Arrow arrays)."""
         if f is None:
             return None
         first = self._arg_first[i]
         if first not in values:
-            values[first] = f(cols)
+            values[first] = f(cols, n)
         return values[first]
 
     # ------------------------------------------------------------------ result stage
@@ -174,10 +174,10 @@ class CompiledQuery:
 
     def project(self, cols: dict[str, Col], n: int, *, with_order: bool = False) -> pa.Table:
         """Evaluate the SELECT list (and, with ``with_order``, hidden ORDER BY columns)."""
-        arrays = [self._to_arrow(f(cols), n) for f in self.outputs]
+        arrays = [self._to_arrow(f(cols, n), n) for f in self.outputs]
         names = [o.name for o in self.plan.outputs]
         if with_order:
-            arrays += [self._to_arrow(f(cols), n) for f in self.order]
+            arrays += [self._to_arrow(f(cols, n), n) for f in self.order]
             names += [f"__order{i}" for i in range(len(self.order))]
         return pa.Table.from_arrays(arrays, names=names)
 
@@ -197,7 +197,7 @@ class CompiledQuery:
         n = finalized.num_rows
         cols = self.result_columns(finalized)
         if self.having is not None and n:
-            mask = self.having(cols)
+            mask = self.having(cols, n)
             if not mask.all():
                 cols = {k: c.take(mask) for k, c in cols.items()}
                 n = int(mask.sum())

@@ -19,12 +19,15 @@ from ..columns import Col
 from ..errors import NotSupportedError, UnknownColumnError
 from ..sql import plan as P
 from ..types import BOOL, STRING, DType, from_arrow, to_arrow
-from . import numeric, strings
+from . import numeric, strings, temporal
 from .cast import cast_col
 from .compare import compare
 from .core import and_valid, describe, null_col, truth
 
 Fn = Callable[["Env"], Col]
+
+# Catalogue functions (``gpuvelo.sql.functions``): op -> impl(xp, call, cols, n) -> Col.
+_FUNCTIONS = {**numeric.FUNCTIONS, **strings.FUNCTIONS, **temporal.FUNCTIONS}
 
 
 class Env:
@@ -192,6 +195,9 @@ def _call(e: P.Call, xp) -> Fn:
             same = truth(xp, compare(xp, "eq", a, fb(env), what))
             return Col(a.data, and_valid(a.valid, ~same), a.dtype, a.dictionary)
         return nullif
+    impl = _FUNCTIONS.get(op)
+    if impl is not None:
+        return lambda env: impl(xp, e, [f(env) for f in args], env.n)
     raise NotSupportedError(f"function {op!r} is not supported (in {what})")
 
 

@@ -6,12 +6,17 @@ The result type decides the domain: FLOAT64 computes in float64, integers in che
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from ..columns import Col
-from ..types import FLOAT64, INT64, UINT64, DType, decimal
+from ..types import BOOL, FLOAT64, INT64, UINT64, DType, decimal
+from . import strings
 from .arith import (checked, checked_abs, checked_neg, div_round, floor_div_pow10, int_mod,
                     rescale, round_float, scale_up)
 from .cast import cast_col
-from .core import and_valid
+from .core import and_valid, gather
 
 
 _FLOAT_OPS = {"add": lambda xp, x, y: x + y, "sub": lambda xp, x, y: x - y,
@@ -97,3 +102,124 @@ def _round_scaled(xp, v, s: int, digits: int, valid, what: str):
     if digits < 0:
         return scale_up(xp, r, -digits, valid, what), 0
     return r, digits
+
+
+# --------------------------------------------------------------------------- catalogue functions
+# Implementations of the numeric functions of ``gpuvelo.sql.functions.math`` (typing rules
+# there): ``impl(xp, call, cols, n) -> Col`` of exactly ``call.dtype``.
+_FLOAT_UNARY = {"sqrt": "sqrt", "cbrt": "cbrt", "exp": "exp", "ln": "log", "log2": "log2",
+                "log10": "log10", "sin": "sin", "cos": "cos", "tan": "tan", "asin": "arcsin",
+                "acos": "arccos", "atan": "arctan", "radians": "deg2rad", "degrees": "rad2deg"}
+
+
+def _floats(xp, cols, what):
+    return [cast_col(xp, c, FLOAT64, what).data for c in cols]
+
+
+def _float_unary(name):
+    def impl(xp, call, cols, n):
+        (x,) = _floats(xp, cols, name)
+        return Col(getattr(xp, _FLOAT_UNARY[name])(x), cols[0].valid, FLOAT64)
+    return impl
+
+
+def _power(xp, call, cols, n):
+    x, y = _floats(xp, cols, "power")
+    return Col(xp.power(x, y), and_valid(cols[0].valid, cols[1].valid), FLOAT64)
+
+
+def _atan2(xp, call, cols, n):
+    y, x = _floats(xp, cols, "atan2")
+    return Col(xp.arctan2(y, x), and_valid(cols[0].valid, cols[1].valid), FLOAT64)
+
+
+def _log(xp, call, cols, n):
+    if len(cols) == 1:
+        return _float_unary("log10")(xp, call, cols, n)
+    base, x = _floats(xp, cols, "log")
+    return Col(xp.log(x) / xp.log(base), and_valid(cols[0].valid, cols[1].valid), FLOAT64)
+
+
+def _sign(xp, call, cols, n):
+    (c,) = cols
+    x = c.data                 # decimals: the sign of the scaled integer is the sign
+    if c.dtype.is_null:
+        x = xp.zeros(n, dtype=xp.int8)
+    s = (x > 0).astype(xp.int8) - (x < 0).astype(xp.int8)
+    return Col(s, c.valid, call.dtype)
+
+
+def _trunc(xp, call, cols, n):
+    (c,) = cols
+    d = c.dtype
+    if d.is_float:
+        return Col(xp.trunc(c.data), c.valid, d)
+    if d.is_decimal:
+        down = floor_div_pow10(xp, c.data, d.scale, ceil=False)
+        up = floor_div_pow10(xp, c.data, d.scale, ceil=True)
+        return Col(xp.where(c.data < 0, up, down), c.valid, call.dtype)
+    return cast_col(xp, c, call.dtype, "trunc")
+
+
+def _float_test(test):
+    def impl(xp, call, cols, n):
+        (c,) = cols
+        if not c.dtype.is_float:   # integers and decimals are finite
+            return Col(xp.full(n, test == "isfinite", dtype=xp.bool_), c.valid, BOOL)
+        return Col(getattr(xp, test)(c.data), c.valid, BOOL)
+    return impl
+
+
+def _extreme(which):
+    """GREATEST / LEAST: NULL arguments are skipped; NaN counts as the largest value.
+    Strings compare by their rank in one common dictionary."""
+    def impl(xp, call, cols, n):
+        out = call.dtype
+        cols = [cast_col(xp, c, out, which) for c in cols]
+        if out.is_string:
+            dictionary, codes = strings.unify(xp, cols)
+            (rank,) = strings.ranks([dictionary])
+            cols = [Col(gather(xp, rank, k), c.valid, INT64) for k, c in zip(codes, cols)]
+        data, valid = cols[0].data, cols[0].valid
+        pick = xp.maximum if which == "greatest" else (xp.fmin if out.is_float else xp.minimum)
+        for c in cols[1:]:
+            both = pick(data, c.data)
+            if valid is None and c.valid is None:
+                data = both
+                continue
+            va = xp.ones(n, dtype=xp.bool_) if valid is None else valid
+            vb = xp.ones(n, dtype=xp.bool_) if c.valid is None else c.valid
+            data = xp.where(va & vb, both, xp.where(va, data, c.data))
+            valid = va | vb
+        if out.is_string:   # back from the winning rank to a code of that rank
+            code_of_rank = np.zeros(int(rank.max(initial=0)) + 1, dtype=np.int32)
+            code_of_rank[rank] = np.arange(len(rank), dtype=np.int32)
+            return Col(gather(xp, code_of_rank, data), valid, out, dictionary)
+        return Col(data, valid, out)
+    return impl
+
+
+def _int_div(xp, call, cols, n):
+    a, b = cols
+    if not call.dtype.is_integer:
+        return binary(xp, "div", call.dtype, a, b, "//")
+    x = cast_col(xp, a, call.dtype, "//").data
+    y = cast_col(xp, b, call.dtype, "//").data
+    zero = y == 0
+    safe = xp.where(zero, 1, y)
+    q = x // safe
+    if not call.dtype.is_unsigned_integer:   # truncate toward zero, as C and DuckDB do
+        q = q + ((q < 0) & (q * safe != x)).astype(q.dtype)
+    valid = and_valid(a.valid, b.valid, ~zero)
+    return Col(q, valid, call.dtype)
+
+
+def _pi(xp, call, cols, n):
+    return Col(xp.full(n, math.pi), None, FLOAT64)
+
+
+FUNCTIONS = {name: _float_unary(name) for name in _FLOAT_UNARY}
+FUNCTIONS.update({"power": _power, "atan2": _atan2, "log": _log, "sign": _sign, "trunc": _trunc,
+                  "isnan": _float_test("isnan"), "isinf": _float_test("isinf"),
+                  "isfinite": _float_test("isfinite"), "greatest": _extreme("greatest"),
+                  "least": _extreme("least"), "int_div": _int_div, "pi": _pi})

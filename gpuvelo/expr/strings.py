@@ -66,3 +66,8 @@ def is_in(xp, col: Col, values: list[str]):
     """Rows whose string is one of ``values`` (non-NULL strings), as a bool array."""
     hit = pc.is_in(col.dictionary, value_set=pa.array(values, pa.string()))
     return gather(xp, _host(hit, False), col.data)
+
+
+# --------------------------------------------------------------------------- catalogue functions
+# Implementations of ``gpuvelo.sql.functions.strings``: op -> impl(xp, call, cols, n) -> Col.
+FUNCTIONS = {}

@@ -21,7 +21,7 @@ import pyarrow as pa
 from ..errors import DataError, SchemaMismatchError, SourceError
 
 PARQUET_EXTS = (".parquet", ".pq")
-CSV_EXTS = (".csv",)
+CSV_EXTS = (".csv", ".tsv", ".txt")   # .tsv: tab-separated by default
 JSON_EXTS = (".jsonl", ".ndjson", ".json")
 _BLOCK_BYTES = 1 << 20
 
@@ -376,13 +376,23 @@ def _check_schema(batch: pa.RecordBatch, schema: pa.Schema, where) -> pa.RecordB
 
 class CsvSource(FileSource):
     """A CSV file read with pyarrow's streaming CSV reader (types inferred from the first
-    block unless ``schema`` is given). Progress in bytes."""
+    block unless ``schema`` is given). Progress in bytes. ``delimiter`` defaults to a tab
+    for ``.tsv`` files and a comma otherwise; ``column_names`` names the columns of a file
+    without a header line (``header=False``; default f0, f1, ...)."""
 
-    def __init__(self, path, *, batch_size: int | None = None, delimiter: str = ",",
+    def __init__(self, path, *, batch_size: int | None = None, delimiter: str | None = None,
                  schema: pa.Schema | None = None, header: bool = True,
                  block_size: int = _BLOCK_BYTES, null_values: list[str] | None = None,
-                 name: str | None = None):
+                 column_names: list[str] | None = None, name: str | None = None):
+        if delimiter is None:
+            delimiter = "\t" if str(path).lower().endswith(".tsv") else ","
+        if len(delimiter) != 1:
+            raise DataError(f"{path}: the CSV delimiter must be one character, got {delimiter!r}")
+        if column_names is not None and header:
+            raise DataError(f"{path}: column names are for files without a header line "
+                            "(pass header=False)")
         self.delimiter, self.explicit_schema, self.header = delimiter, schema, header
+        self.column_names = list(column_names) if column_names is not None else None
         self.block_size, self.null_values = block_size, null_values
         self._invalid: list = []
         super().__init__(path, name=name, batch_size=batch_size)
@@ -390,8 +400,8 @@ class CsvSource(FileSource):
     def _reader(self, track: bool = True):
         import pyarrow.csv as csv
 
-        names = None
-        if not self.header and self.explicit_schema is not None:
+        names = self.column_names
+        if not self.header and names is None and self.explicit_schema is not None:
             names = self.explicit_schema.names
         # single-threaded so that pyarrow can number a malformed row
         read = csv.ReadOptions(block_size=self.block_size, use_threads=False, column_names=names,
@@ -565,10 +575,12 @@ ACCEPTED = ("a gpuvelo Source, a pyarrow Table, RecordBatch or RecordBatchReader
             ".parquet/.pq, .csv, .jsonl/.ndjson/.json file or a directory of Parquet files")
 
 
-def as_source(obj, *, batch_size: int | None = None, name: str | None = None) -> Source:
+def as_source(obj, *, batch_size: int | None = None, name: str | None = None,
+              csv_options: dict | None = None) -> Source:
     """Turn ``obj`` into a :class:`Source` (see :data:`ACCEPTED` for what it takes).
 
     An existing Source is returned as is (its batch size set when one is given).
+    ``csv_options`` (CsvSource keyword arguments) apply when ``obj`` is a CSV file's path.
     """
     if isinstance(obj, Source):
         if batch_size is not None:
@@ -582,7 +594,7 @@ def as_source(obj, *, batch_size: int | None = None, name: str | None = None) ->
     if isinstance(obj, pa.RecordBatchReader):
         return IterableSource(obj, schema=obj.schema, **kw)
     if isinstance(obj, (str, os.PathLike)):
-        return path_source(obj, **kw)
+        return path_source(obj, **kw, csv_options=csv_options)
     if isinstance(obj, dict):
         return TableSource(table_from_dict(obj), **kw)
     if hasattr(obj, "__arrow_c_stream__"):
@@ -593,8 +605,10 @@ def as_source(obj, *, batch_size: int | None = None, name: str | None = None) ->
     raise DataError(f"cannot read data from a {type(obj).__name__}; gpuvelo accepts {ACCEPTED}")
 
 
-def path_source(path, *, batch_size: int | None = None, name: str | None = None) -> Source:
-    """A file source chosen by the path's extension (a directory: Parquet files)."""
+def path_source(path, *, batch_size: int | None = None, name: str | None = None,
+                csv_options: dict | None = None) -> Source:
+    """A file source chosen by the path's extension (a directory: Parquet files);
+    ``csv_options`` are passed to :class:`CsvSource` for .csv/.tsv/.txt files."""
     p = Path(path)
     kw = {"batch_size": batch_size, "name": name}
     if p.is_dir():
@@ -603,13 +617,13 @@ def path_source(path, *, batch_size: int | None = None, name: str | None = None)
     if ext in PARQUET_EXTS:
         return ParquetSource(p, **kw)
     if ext in CSV_EXTS:
-        return CsvSource(p, **kw)
+        return CsvSource(p, **kw, **(csv_options or {}))
     if ext in JSON_EXTS:
         return JsonLinesSource(p, **kw)
     if not p.exists():
         raise DataError(f"{p}: no such file or directory")
     raise DataError(f"{p}: unknown file type {ext or '(no extension)'}; use .parquet/.pq, "
-                    ".csv, .jsonl/.ndjson/.json or a directory of Parquet files")
+                    ".csv/.tsv/.txt, .jsonl/.ndjson/.json or a directory of Parquet files")
 
 
 def table_from_dict(data: dict) -> pa.Table:

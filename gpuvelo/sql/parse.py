@@ -10,6 +10,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from ..errors import NotSupportedError, SqlSyntaxError
+from . import rewrite
 from .dialect import Gpuvelo
 from .plan import WindowSpec
 from .windows import position, window_spec
@@ -108,7 +109,10 @@ def parse_query(sql: str) -> ParsedQuery:
     if isinstance(select, exp.Command):
         raise SqlSyntaxError(f"cannot parse statement: {select.sql(dialect=Gpuvelo)[:60]}",
                              line=1, column=1, sql=sql)
+    if isinstance(select, exp.Select):
+        select = rewrite.inline_derived_tables(select, sql)
     table = _check_shape(select, sql)
+    select = rewrite.expand_conveniences(select, sql)
     node = select.args.get("stream_window")
     emit = select.args.get("emit")
     return ParsedQuery(sql=sql, tree=select, statement=statement, source=table.name.lower(),

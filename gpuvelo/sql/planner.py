@@ -19,6 +19,7 @@ from sqlglot import exp
 from ..errors import NotSupportedError, PlanError, TypeMismatchError, UnknownColumnError
 from ..types import (BOOL, DATE, FLOAT32, FLOAT64, INT8, INT16, INT32, INT64, NULL, STRING,
                      UINT8, UINT16, UINT32, UINT64, DType, decimal, timestamp)
+from . import functions
 from .dialect import Gpuvelo
 from .parse import ParsedQuery, parse_query, where
 from .plan import (AggCall, AggRef, Call, Case, Cast, ColumnRef, Expr, KeyRef, Literal,
@@ -89,6 +90,7 @@ class _Planner:
         self.group_keys: list[Expr] = []
         self.aggregates: list[AggCall] = []
         self.aliases: dict[str, Expr] = {}   # select alias (lower) -> compiled expression
+        self.lateral = False                 # planning the SELECT list: see lateral_alias
 
     # ------------------------------------------------------------------ errors
     def fail(self, cls, message: str, node=None):
@@ -169,6 +171,9 @@ class _Planner:
             return self.case(node, sub)
         if isinstance(node, (exp.Cast, exp.TryCast)):
             return self.cast(node, sub)
+        bound = functions.bind(node)
+        if bound is not None:
+            return self.function(*bound, node, sub)
         if isinstance(node, exp.Anonymous):
             self.fail(PlanError, f"unknown function '{node.name}' in {_text(node)}", node)
         if isinstance(node, exp.Star):
@@ -177,6 +182,23 @@ class _Planner:
             self.fail(NotSupportedError, f"function '{_display_name(node).split('(')[0]}' is not "
                       f"supported: {_text(node)}", node)
         self.fail(NotSupportedError, f"expression not supported: {_text(node)}", node)
+
+    def function(self, name: str, arg_nodes: list, node, sub) -> Call:
+        """A call of a catalogue function (``gpuvelo.sql.functions``), typed and checked."""
+        args = tuple(self.function_arg(a, sub) for a in arg_nodes)
+        values = [a.value if isinstance(a, Literal) else functions.NOT_LITERAL for a in args]
+        try:
+            dtype = functions.check(name, [a.dtype for a in args], values)
+        except PlanError as err:
+            self.fail(type(err), f"{err.args[0]} in {_text(node)}", node)
+        return Call(dtype, name, args)
+
+    def function_arg(self, node, sub) -> Expr:
+        """A function argument; bare words (``hour`` in ``EXTRACT(hour FROM ts)``) become
+        lower-case string literals."""
+        if isinstance(node, exp.Var):
+            return Literal(STRING, node.name.lower())
+        return sub(node)
 
     def negated(self, e: Expr, node) -> Expr:
         return Call(BOOL, "not", (e,)) if node.args.get("negate") else e
@@ -302,9 +324,16 @@ class _Planner:
                 if bound is not None:
                     self.fail(PlanError, f"'{n.name}' is only allowed in SELECT, HAVING and ORDER BY "
                               "of a windowed aggregate query", n)
-                return self.column(n)
+                return self.lateral_alias(n) or self.column(n)
             return None
         return self.compile(node, leaf)
+
+    def lateral_alias(self, node: exp.Column) -> Expr | None:
+        """While planning the SELECT list, a name that is no source column but the alias of
+        an earlier select item stands for that item's expression (as in DuckDB)."""
+        if not self.lateral or node.table or node.name.lower() in self.by_lower:
+            return None
+        return self.aliases.get(node.name.lower())
 
     # ------------------------------------------------------------------ aggregates
     def aggregate(self, node) -> AggRef:
@@ -374,6 +403,9 @@ class _Planner:
             if key is not None:
                 return key
             if isinstance(n, exp.Column):
+                alias = self.lateral_alias(n)
+                if alias is not None:
+                    return alias
                 self.column(n)    # unknown column first
                 self.fail(PlanError, f"column '{n.name}' must appear in GROUP BY or be used in an "
                           "aggregate function", n)
@@ -393,7 +425,7 @@ class _Planner:
 
     # ------------------------------------------------------------------ the query
     def plan(self) -> QueryPlan:
-        sel = self.parsed.tree
+        sel = functions.rewrite(self.parsed.tree)
         self.check_window()
         items = sel.expressions
         where_node = sel.args.get("where")
@@ -420,7 +452,9 @@ class _Planner:
         if sel.args.get("distinct"):
             self.fail(NotSupportedError, "SELECT DISTINCT is not supported; use GROUP BY", sel)
         key_names = self.plan_group(group_nodes, items)
+        self.lateral = True
         outputs = self.plan_outputs(items, is_aggregate)
+        self.lateral = False
         having_expr = None
         if having is not None:
             having_expr = self.result(having.this, aliases=True)

@@ -1,0 +1,211 @@
+"""Rewrites of the parsed query into the smaller SQL the planner knows (sqlglot tree -> tree).
+
+Each rewrite turns a convenience into its plain equivalent, so that no later stage needs to
+know the convenience existed:
+
+* derived tables -- ``FROM (SELECT ... FROM src WHERE ...)`` and ``WITH x AS (...)`` -- whose
+  query only filters and projects one source are inlined: the outer query reads ``src``
+  with the inner WHERE added and the inner expressions substituted for their names;
+* ``SELECT DISTINCT a, b`` -> ``GROUP BY a, b``; ``GROUP BY ALL`` -> every select item
+  without an aggregate; ``ORDER BY ALL`` -> every output column, left to right;
+* ``agg(x) FILTER (WHERE c)`` -> ``agg(CASE WHEN c THEN x END)`` (``COUNT(*)`` counts
+  ``CASE WHEN c THEN 1 END``), ``count_if(c)`` -> ``COUNT(CASE WHEN c THEN 1 END)``,
+  ``bool_and`` / ``bool_or`` -> ``MIN`` / ``MAX`` of the boolean;
+* ``a IS [NOT] DISTINCT FROM b`` -> ``COALESCE(a = b, FALSE) OR (a IS NULL AND b IS NULL)``
+  (negated for IS DISTINCT FROM).
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from ..errors import NotSupportedError
+from .dialect import Gpuvelo
+
+_INLINE_BLOCKERS = ("group", "having", "order", "limit", "offset", "distinct", "stream_window",
+                    "emit", "joins", "qualify", "windows")
+
+
+def _where(node, sql: str) -> dict:
+    from .parse import where   # noqa: PLC0415 (parse imports this module)
+    return where(node, sql)
+
+
+# --------------------------------------------------------------------------- derived tables
+def inline_derived_tables(select: exp.Select, sql: str, ctes: dict | None = None) -> exp.Select:
+    """``select`` with a FROM subquery or CTE reference replaced by the source it reads."""
+    ctes = dict(ctes or {})
+    with_ = select.args.get("with_")
+    if with_ is not None:
+        if with_.args.get("recursive"):
+            raise NotSupportedError("WITH RECURSIVE is not supported", **_where(with_, sql))
+        for cte in with_.expressions:
+            ctes[cte.alias.lower()] = inline_derived_tables(cte.this, sql, ctes)
+        select = select.copy()
+        select.set("with_", None)
+    source = select.args.get("from_")
+    if source is None or select.args.get("joins"):
+        return select
+    table = source.this
+    if isinstance(table, exp.Subquery):
+        inner, alias = inline_derived_tables(table.this, sql, ctes), table.alias
+    elif isinstance(table, exp.Table) and not table.db and table.name.lower() in ctes:
+        inner, alias = ctes[table.name.lower()], table.alias or table.name
+    else:
+        return select
+    _check_inlinable(inner, table, sql)
+    return _inline(select, inner, alias.lower() if alias else None)
+
+
+def _check_inlinable(inner, table, sql: str) -> None:
+    if not isinstance(inner, exp.Select):
+        raise NotSupportedError(f"FROM must read one source; {type(inner).__name__.upper()} in a "
+                                "subquery is not supported", **_where(table, sql))
+    blocker = next((k for k in _INLINE_BLOCKERS if inner.args.get(k)), None)
+    if blocker is None and any(_has_aggregate(e) for e in inner.expressions):
+        blocker = "aggregates"
+    if blocker is not None:
+        raise NotSupportedError(
+            f"a subquery in FROM may only filter and project one source (this one uses "
+            f"{blocker.upper().replace('_', ' ')}); aggregating a subquery's result is not "
+            f"supported: {table.sql(dialect=Gpuvelo)[:80]}", **_where(table, sql))
+
+
+def _has_aggregate(node) -> bool:
+    return any(isinstance(n, exp.AggFunc) for n in node.walk())
+
+
+def _inline(outer: exp.Select, inner: exp.Select, alias: str | None) -> exp.Select:
+    names: dict[str, exp.Expression] = {}
+    star = False
+    for item in inner.expressions:
+        if isinstance(item, exp.Star):
+            star = True
+        elif isinstance(item, exp.Alias):
+            names[item.alias.lower()] = item.this
+        elif isinstance(item, exp.Column):
+            names[item.name.lower()] = item
+        else:
+            names[item.sql(dialect=Gpuvelo).lower()] = item
+
+    def substitute(node):
+        if not isinstance(node, exp.Column) or isinstance(node.this, exp.Star):
+            return node
+        if node.table and node.table.lower() != alias:
+            return node
+        found = names.get(node.name.lower())
+        if found is not None:
+            return found.copy()
+        return exp.column(node.this.copy()) if node.table else node
+
+    out = outer.copy()
+    items = []
+    for item in out.expressions:
+        if isinstance(item, exp.Star) and not star:
+            items.extend(exp.alias_(e.copy(), n, quoted=False) if not isinstance(e, exp.Column)
+                         or e.name.lower() != n else e.copy() for n, e in names.items())
+        elif isinstance(item, exp.Column) and item.name.lower() in names:
+            replaced = substitute(item)
+            items.append(replaced if isinstance(replaced, exp.Column) and replaced.name == item.name
+                         else exp.alias_(replaced, item.name, quoted=False))
+        else:
+            items.append(item.transform(substitute))
+    out.set("expressions", items)
+    for key in ("where", "group", "having", "order", "stream_window"):
+        part = out.args.get(key)
+        if part is not None:
+            out.set(key, part.transform(substitute))
+    inner_where = inner.args.get("where")
+    if inner_where is not None:
+        outer_where = out.args.get("where")
+        cond = inner_where.this.copy() if outer_where is None else exp.and_(
+            exp.paren(inner_where.this.copy()), exp.paren(outer_where.this))
+        out.set("where", exp.Where(this=cond))
+    out.set("from_", inner.args["from_"].copy())
+    return out
+
+
+# --------------------------------------------------------------------------- conveniences
+def expand_conveniences(select: exp.Select, sql: str) -> exp.Select:
+    """DISTINCT, GROUP BY ALL, ORDER BY ALL, aggregate FILTER, count_if, bool_and/bool_or
+    and IS [NOT] DISTINCT FROM in their plain forms (see the module docstring)."""
+    items = []
+    for item in select.expressions:
+        plain = item.transform(_plain_call)
+        if plain is not item and plain != item and not isinstance(item, exp.Alias):
+            plain = exp.alias_(plain, item.sql(dialect=Gpuvelo, normalize_functions="lower"), quoted=True)
+        items.append(plain)
+    select = select.transform(_plain_call)
+    select.set("expressions", items)
+    if select.args.get("distinct"):
+        select = _distinct_to_group_by(select, sql)
+    group = select.args.get("group")
+    if group is not None and group.args.get("all"):
+        keys = [(i.this if isinstance(i, exp.Alias) else i).copy() for i in select.expressions
+                if not _has_aggregate(i) and not isinstance(i, exp.Star)]
+        select.set("group", exp.Group(expressions=keys) if keys else None)
+    order = select.args.get("order")
+    if order is not None and len(order.expressions) == 1 and _is_all(order.expressions[0].this):
+        o = order.expressions[0]
+        select.set("order", exp.Order(expressions=[
+            exp.Ordered(this=exp.Literal.number(i + 1), desc=o.args.get("desc"),
+                        nulls_first=o.args.get("nulls_first"))
+            for i in range(len(select.expressions))]))
+    return select
+
+
+def _is_all(node) -> bool:
+    return isinstance(node, (exp.Var, exp.Column)) and node.name.upper() == "ALL" \
+        and not (isinstance(node, exp.Column) and node.this.quoted)
+
+
+def _distinct_to_group_by(select: exp.Select, sql: str) -> exp.Select:
+    distinct = select.args["distinct"]
+    if distinct.args.get("on") is not None:
+        raise NotSupportedError("SELECT DISTINCT ON is not supported", **_where(distinct, sql))
+    if select.args.get("group") is not None or any(_has_aggregate(i) for i in select.expressions):
+        raise NotSupportedError("SELECT DISTINCT together with GROUP BY or aggregates is not "
+                                "supported", **_where(distinct, sql))
+    if any(isinstance(i, exp.Star) for i in select.expressions):
+        raise NotSupportedError("SELECT DISTINCT * is not supported; list the columns",
+                                **_where(distinct, sql))
+    select = select.copy()
+    select.set("distinct", None)
+    select.set("group", exp.Group(expressions=[exp.Literal.number(i + 1)
+                                               for i in range(len(select.expressions))]))
+    return select
+
+
+def _case_when(cond, value) -> exp.Case:
+    return exp.Case(ifs=[exp.If(this=cond, true=value)])
+
+
+def _plain_call(node):
+    if isinstance(node, exp.Filter) and isinstance(node.this, exp.AggFunc):
+        agg, cond = node.this, node.expression.this
+        if isinstance(agg, (exp.First, exp.Last, exp.FirstValue, exp.LastValue)):
+            return node     # FIRST/LAST keep NULLs: the planner reports FILTER unsupported
+        agg = agg.copy()
+        arg = agg.this
+        if isinstance(agg, exp.Count) and isinstance(arg, exp.Star):
+            agg.set("this", _case_when(cond.copy(), exp.Literal.number(1)))
+        elif isinstance(arg, exp.Distinct):
+            arg.set("expressions", [_case_when(cond.copy(), e) for e in arg.expressions])
+        else:
+            agg.set("this", _case_when(cond.copy(), arg))
+        return agg
+    if isinstance(node, exp.CountIf):
+        return exp.Count(this=_case_when(node.this.copy(), exp.Literal.number(1)))
+    if isinstance(node, exp.LogicalAnd):
+        return exp.Min(this=node.this.copy())
+    if isinstance(node, exp.LogicalOr):
+        return exp.Max(this=node.this.copy())
+    if isinstance(node, (exp.NullSafeEQ, exp.NullSafeNEQ)):
+        a, b = node.this, node.expression
+        same = exp.or_(
+            exp.Coalesce(this=exp.paren(exp.EQ(this=a.copy(), expression=b.copy())),
+                         expressions=[exp.false()]),
+            exp.paren(exp.and_(exp.Is(this=a.copy(), expression=exp.null()),
+                               exp.Is(this=b.copy(), expression=exp.null()))))
+        return exp.paren(same) if isinstance(node, exp.NullSafeEQ) else exp.not_(exp.paren(same))
+    return node

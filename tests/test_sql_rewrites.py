@@ -1,0 +1,95 @@
+"""SQL conveniences the planner receives rewritten (``gpuvelo.sql.rewrite``): derived tables,
+DISTINCT, GROUP BY / ORDER BY ALL, aggregate FILTER, count_if, bool_and/bool_or,
+IS [NOT] DISTINCT FROM, lateral aliases, constant predicates -- each against DuckDB."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from differential import random_table, run_both
+
+import gpuvelo
+
+T = {"t": random_table(np.random.default_rng(11), 500)}
+
+
+def _cases(*queries):
+    return pytest.mark.parametrize("query", queries)
+
+
+@_cases(
+    "SELECT k1, SUM(i) FILTER (WHERE i > 0) AS a FROM t GROUP BY k1",
+    "SELECT k1, COUNT(*) FILTER (WHERE f > 0) AS pos, AVG(f) FILTER (WHERE k3) AS a FROM t GROUP BY k1",
+    "SELECT k1, COUNT(DISTINCT k2) FILTER (WHERE i > 0) AS a, MIN(s) FILTER (WHERE i < 0) AS b FROM t GROUP BY k1",
+    "SELECT COUNT(*) FILTER (WHERE s LIKE 'a%') AS a, MAX(i) FILTER (WHERE k1 = 2) AS b FROM t",
+    "SELECT k1, count_if(i > 0) AS a, count_if(k3) AS b FROM t GROUP BY k1",
+    "SELECT k1, bool_and(k3) AS a, bool_or(k3) AS b, bool_and(i > 0) AS c FROM t GROUP BY k1",
+    "SELECT k1, SUM(dec) FILTER (WHERE dec > 0) AS a, stddev(f) FILTER (WHERE k2 = 'a') AS b FROM t GROUP BY k1",
+)
+def test_aggregate_filters_and_boolean_aggregates(query, backend):
+    run_both(query, T, backend=backend)
+    run_both(query, T, backend=backend, batch_size=7)
+
+
+@_cases(
+    "SELECT DISTINCT k1 FROM t",
+    "SELECT DISTINCT k1, k3 FROM t",
+    "SELECT DISTINCT k1 % 2 AS p, lower(k2) AS l FROM t",
+    "SELECT DISTINCT k1 FROM t ORDER BY k1 DESC",
+    "SELECT DISTINCT k2 FROM t WHERE i > 0 ORDER BY k2 LIMIT 3",
+    "SELECT k1, SUM(i) AS s FROM t GROUP BY ALL",
+    "SELECT k1, k2, SUM(i) AS s FROM t GROUP BY ALL ORDER BY ALL",
+    "SELECT k1 % 2 AS p, COUNT(*) AS n FROM t GROUP BY ALL ORDER BY ALL DESC",
+    "SELECT k1, i FROM t WHERE i > 950 ORDER BY ALL",
+)
+def test_distinct_and_all(query, backend):
+    run_both(query, T, backend=backend)
+
+
+@_cases(
+    "SELECT k1, i IS DISTINCT FROM 0 AS x, COUNT(*) AS n FROM t GROUP BY k1, x",
+    "SELECT k1, COUNT(*) AS n FROM t WHERE k2 IS NOT DISTINCT FROM s GROUP BY k1",
+    "SELECT f IS DISTINCT FROM g AS a, fn IS NOT DISTINCT FROM fn AS b, k2 IS DISTINCT FROM NULL AS c FROM t",
+)
+def test_null_safe_comparison(query, backend):
+    run_both(query, T, backend=backend)
+
+
+@_cases(
+    "SELECT k1, COUNT(*) AS n FROM (SELECT * FROM t WHERE i > 0) GROUP BY k1",
+    "WITH x AS (SELECT * FROM t WHERE i > 0) SELECT k1, COUNT(*) AS n FROM x GROUP BY k1",
+    "WITH x AS (SELECT k1 AS key, i * 2 AS v FROM t WHERE f > 0) SELECT key, SUM(v) AS total FROM x GROUP BY key",
+    "SELECT key, SUM(v) AS s FROM (SELECT k1 AS key, i + 1 AS v FROM t) AS sub WHERE v > 10 GROUP BY key HAVING SUM(v) > 0",
+    "SELECT * FROM (SELECT k1, i FROM t WHERE i > 900)",
+    "SELECT sub.k1, COUNT(*) AS n FROM (SELECT k1 FROM t) sub GROUP BY sub.k1",
+    "WITH a AS (SELECT * FROM t WHERE i > 0), b AS (SELECT * FROM a WHERE f > 0) SELECT k1, COUNT(*) AS n FROM b GROUP BY k1",
+    "SELECT v, COUNT(*) AS n FROM (SELECT lower(k2) AS v FROM t) GROUP BY v ORDER BY v",
+)
+def test_derived_tables_are_inlined(query, backend):
+    run_both(query, T, backend=backend, check_names=True)
+
+
+@_cases(
+    "SELECT k1, SUM(i) AS total, total / COUNT(*) AS avg_i FROM t GROUP BY k1",
+    "SELECT i * 2 AS x, x + 1 AS y FROM t WHERE i > 500",
+    "SELECT k1, COUNT(*) AS n, n * 2 AS n2 FROM t GROUP BY k1 HAVING n2 > 10 ORDER BY n2",
+)
+def test_lateral_aliases(query, backend):
+    run_both(query, T, backend=backend)
+
+
+@_cases(
+    "SELECT COUNT(*) AS n FROM t WHERE FALSE",
+    "SELECT COUNT(*) AS n, SUM(1) AS s FROM t WHERE 1 = 1",
+    "SELECT k1, COUNT(*) AS n FROM t WHERE NULL GROUP BY k1",
+    "SELECT 1 AS one, COUNT(*) AS n FROM t GROUP BY one",
+    "SELECT 42 AS x FROM t WHERE i > 990",
+)
+def test_constant_expressions(query, backend):
+    run_both(query, T, backend=backend)
+
+
+def test_filter_keeps_the_written_name():
+    out = gpuvelo.sql("SELECT count_if(i > 0), COUNT(*) FILTER (WHERE i > 0) FROM t", t=T["t"])
+    assert out.column_names == ["count_if(i > 0)", "count(*) FILTER(WHERE i > 0)"]
