@@ -21,15 +21,20 @@ KEYS = [
     "k1", "k2", "k3", "d", "s", "k1 % 2", "u % 3", "COALESCE(k2, 'none')",
     "CASE WHEN i > 0 THEN 'pos' WHEN i < 0 THEN 'neg' END", "i IS NULL", "CAST(k1 AS BIGINT) * 10",
     "i16 % 4", "FLOOR(f / 50)", "CASE WHEN s LIKE 'a%' THEN s ELSE 'other' END", "k1 IN (1, NULL)",
+    "i // 250", "sign(f)", "greatest(k1, 2)", "k2 IS DISTINCT FROM 'a'",
 ]
 NUMERIC_ARGS = ["i", "u", "f", "g", "dec", "i * 2 + u", "f * i", "CASE WHEN k3 THEN i ELSE 0 END",
                 "ABS(i)", "COALESCE(f, 0)", "i + f", "-i", "NULLIF(i, 0)", "dec * 2", "i16", "u64",
-                "u64 - i16", "ROUND(f)", "CAST(f AS BIGINT)", "f * 1.5", "i / 4", "CEIL(g) - FLOOR(f)"]
+                "u64 - i16", "ROUND(f)", "CAST(f AS BIGINT)", "f * 1.5", "i / 4", "CEIL(g) - FLOOR(f)",
+                "i // 7", "greatest(i, u)", "least(f, dec)", "trunc(f / 3)", "sqrt(ABS(f))", "power(g, 2)"]
 OTHER_ARGS = ["s", "ts", "d", "k2", "COALESCE(s, k2)", "CASE WHEN k3 THEN s END"]
 NUMERIC_AGGS = ["SUM", "AVG", "MIN", "MAX", "STDDEV", "STDDEV_POP", "VAR_SAMP", "VAR_POP", "VARIANCE",
                 "STDDEV_SAMP", "COUNT", "COUNT(DISTINCT"]
-OTHER_AGGS = ["MIN", "MAX", "COUNT", "COUNT(DISTINCT", "FIRST", "LAST"]
-ORDERED_ARG_AGGS = ["FIRST", "LAST"]   # over numeric args too
+OTHER_AGGS = ["MIN", "MAX", "COUNT", "COUNT(DISTINCT", "FIRST", "LAST", "ANY_VALUE"]
+ORDERED_ARG_AGGS = ["FIRST", "LAST", "ANY_VALUE"]   # over numeric args too
+FILTERED_AGGS = ["SUM(i) FILTER (WHERE k3)", "COUNT(*) FILTER (WHERE f > 0)", "count_if(i > 0)",
+                 "AVG(f) FILTER (WHERE s LIKE 'a%')", "MIN(s) FILTER (WHERE i < 0)",
+                 "bool_and(i > 0)", "bool_or(k3)", "COUNT(DISTINCT k2) FILTER (WHERE u > 1000)"]
 ROW_ATOMS = [
     "i > 0", "i <= -100", "f < 0", "f = 0", "s = 'a'", "s <> ''", "s LIKE 'a%'", "s LIKE '_'", "k3",
     "NOT k3", "i IS NULL", "s IS NOT NULL", "k1 IN (0, 2, 4)", "k2 IN ('a', 'é', '')",
@@ -109,6 +114,8 @@ def _predicate(ch: Chooser, atoms: list[str]) -> str:
 def _aggregate(ch: Chooser) -> str:
     if ch.integer(0, 6) == 0:
         return "COUNT(*)"
+    if ch.integer(0, 6) == 0:
+        return ch.choice(FILTERED_AGGS)
     if ch.flag():
         func, arg = ch.choice(NUMERIC_AGGS + ORDERED_ARG_AGGS), ch.choice(NUMERIC_ARGS)
     else:

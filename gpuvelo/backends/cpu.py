@@ -25,7 +25,7 @@ from ..errors import ArithmeticOverflowError
 from . import keyhash
 from ..arrowcol import arrow_to_col, batch_to_cols, col_to_arrow
 from .keytable import KeyTable
-from .partials import ACC_FIELDS, acc_name, agg_name, key_name
+from .partials import ACC_FIELDS, EARLIEST, POSITIONAL, acc_name, agg_name, key_name
 from .protocol import StateSpec
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -251,11 +251,11 @@ class CpuGroupState:
             elif f in ("mean", "m2"):
                 s.add(name, np.float64, 0.0)
             elif f == "pos":
-                s.add(name, np.int64, INT64_MAX if agg.func == "first" else -1)
+                s.add(name, np.int64, INT64_MAX if agg.func in EARLIEST else -1)
             elif f == "val":
                 dt, fill = self._val_dtype(agg)
                 s.add(name, dt, fill)
-                if agg.func in ("first", "last"):
+                if agg.func in POSITIONAL:
                     s.add(name + "_valid", np.bool_, False)
             elif f == "set":
                 s.add(name, np.int64, 0)      # distinct count; the values live in _distinct
@@ -398,13 +398,17 @@ class CpuGroupState:
                     nan = source(col, "nan", lambda: pc.is_nan(cols[src]))
                     if pc.any(cols[nan]).as_py():
                         out.append((acc_name(j, "val") + "_nan", nan, "sum"))
-            elif f in ("first", "last"):
+            elif f in POSITIONAL:
                 val_src[j] = source(col, "val", lambda: _value_array(col))
-                out.append((acc_name(j, "pos"), "__pos", "min" if f == "first" else "max"))
+                pos_src = "__pos"
+                if f == "any_value" and col.valid is not None:   # only non-NULL rows are eligible
+                    pos_src = source(col, "pos", lambda: pa.array(np.arange(n, dtype=np.int64),
+                                                                  mask=~col.valid))
+                out.append((acc_name(j, "pos"), pos_src, "min" if f in EARLIEST else "max"))
             elif f == "count_distinct":
                 src = source(col, "val", lambda: _value_array(col))
                 out.append((acc_name(j, "set"), src, "distinct"))
-        if any(a.func in ("first", "last") for a in self.spec.aggs):
+        if any(a.func in POSITIONAL for a in self.spec.aggs):
             cols["__pos"] = pa.array(np.arange(n, dtype=np.int64))
         table = pa.table(cols)
         out = [(name, src, "count_all" if (how == "count" and src == "") else how)
@@ -446,10 +450,11 @@ class CpuGroupState:
             result[name] = grouped.column(colname).combine_chunks()
         for j, agg in enumerate(self.spec.aggs):
             f = agg.func
-            if f in ("first", "last"):
+            if f in POSITIONAL:
                 pos = result[acc_name(j, "pos")]
                 result[acc_name(j, "val")] = cols[val_src[j]].take(pos)
-                result[acc_name(j, "pos")] = pa.array(positions[np.asarray(pos)])
+                at = np.asarray(pc.fill_null(pos, 0))
+                result[acc_name(j, "pos")] = pa.array(positions[at], mask=~np.asarray(pos.is_valid()))
             elif f in ("min", "max") and acc_name(j, "val") + "_nan" in result:
                 nans = np.asarray(pc.fill_null(result.pop(acc_name(j, "val") + "_nan"), 0))
                 cnt = np.asarray(result[acc_name(j, "n")])
@@ -576,11 +581,12 @@ class CpuGroupState:
                     m2 = np.where(na == 0, qb, np.where(
                         nb == 0, qa, qa + qb + delta * delta * na * nb / safe))
                 out += [(acc_name(j, "mean"), mean), (acc_name(j, "m2"), m2)]
-            elif f in ("first", "last"):
+            elif f in POSITIONAL:
                 pname, vname = acc_name(j, "pos"), acc_name(j, "val")
-                pos_new = np.asarray(pc.fill_null(col("pos"), INT64_MAX if f == "first" else -1))
+                earliest = f in EARLIEST
+                pos_new = np.asarray(pc.fill_null(col("pos"), INT64_MAX if earliest else -1))
                 pos_old = s[pname][gids]
-                better = (pos_new < pos_old) if f == "first" else (pos_new > pos_old)
+                better = (pos_new < pos_old) if earliest else (pos_new > pos_old)
                 new_col = col("val")
                 vals = self._to_store_values(new_col, agg)
                 valid = np.asarray(new_col.is_valid())
@@ -646,7 +652,7 @@ class CpuGroupState:
             for f in ACC_FIELDS[agg.func]:
                 name = acc_name(j, f)
                 if f == "val":
-                    valid = (s[name + "_valid"][gids] if agg.func in ("first", "last")
+                    valid = (s[name + "_valid"][gids] if agg.func in POSITIONAL
                              else s[acc_name(j, "n")][gids] > 0)
                     cols[name] = self._vals_to_arrow(j, agg, gids, valid)
                 elif f == "pos":
@@ -702,7 +708,7 @@ class CpuGroupState:
                     arr = pa.array(sums / np.maximum(n, 1), mask=n == 0)
             elif f in ("min", "max"):
                 arr = self._final_values(j, agg, gids, n > 0)
-            elif f in ("first", "last"):
+            elif f in POSITIONAL:
                 arr = self._final_values(j, agg, gids, s[acc_name(j, "val") + "_valid"][gids])
             else:
                 m2 = s[acc_name(j, "m2")][gids]
@@ -788,7 +794,7 @@ class CpuGroupState:
 
 # ---------------------------------------------------------------------------- dense keys
 DENSE_FUNCS = {"count_star", "count", "sum", "avg", "min", "max",
-               "var_samp", "var_pop", "stddev_samp", "stddev_pop", "first", "last"}
+               "var_samp", "var_pop", "stddev_samp", "stddev_pop", "first", "last", "any_value"}
 DENSE_MAX_SLOTS = 1 << 24
 
 
@@ -863,7 +869,7 @@ def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[C
         d = agg.arg_dtype
         if agg.func in ("min", "max") and not (d.is_numeric or d.is_temporal):
             return None
-        if agg.func in ("first", "last") and d.is_string:
+        if agg.func in POSITIONAL and d.is_string:
             return None
     n = positions.shape[0]
     if n == 0:
@@ -909,12 +915,21 @@ def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[C
         if f == "count_star":
             result[acc_name(j, "n")] = pa.array(rows[present])
             continue
-        if f in ("first", "last"):
-            pick = np.full(slots, n if f == "first" else -1, np.int64)
-            (np.minimum if f == "first" else np.maximum).at(pick, idx, np.arange(n, dtype=np.int64))
+        if f in POSITIONAL:
+            earliest = f in EARLIEST
+            pick = np.full(slots, n if earliest else -1, np.int64)
+            rows_all = np.arange(n, dtype=np.int64)
+            eligible = col.valid if f == "any_value" else None
+            (np.minimum if earliest else np.maximum).at(
+                pick, idx if eligible is None else idx[eligible],
+                rows_all if eligible is None else rows_all[eligible])
             rows_at = pick[present]
-            result[acc_name(j, "pos")] = pa.array(positions[rows_at])
-            result[acc_name(j, "val")] = _value_array(col.take(rows_at))
+            none = rows_at == n      # any_value: the slot has rows, none of them non-NULL
+            rows_at = np.where(none, 0, rows_at)
+            result[acc_name(j, "pos")] = pa.array(positions[rows_at], mask=none if none.any() else None)
+            vals = _value_array(col.take(rows_at))
+            result[acc_name(j, "val")] = pc.if_else(pa.array(none), pa.nulls(len(vals), vals.type), vals) \
+                if none.any() else vals
             continue
         i, x, cnt = valid_rows(col)
         result[acc_name(j, "n")] = pa.array(cnt[present])

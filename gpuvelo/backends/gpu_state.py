@@ -15,7 +15,7 @@ from ..columns import Col
 from ..errors import ArithmeticOverflowError, DataError
 from . import keyhash
 from ..arrowcol import arrow_to_col, col_to_arrow
-from .partials import ACC_FIELDS, acc_name, key_name
+from .partials import ACC_FIELDS, EARLIEST, POSITIONAL, acc_name, key_name
 from .protocol import StateSpec
 
 F_SUM, F_MIN, F_MAX = 1, 2, 4
@@ -147,8 +147,8 @@ class GpuGroupState:
         elif f in VAR_FUNCS:
             self._add(acc_name(j, "mean"), cp.float64, 0.0)
             self._add(acc_name(j, "m2"), cp.float64, 0.0)
-        elif f in ("first", "last"):
-            self._add(acc_name(j, "best"), cp.uint64, U64_MAX if f == "first" else 0)
+        elif f in POSITIONAL:
+            self._add(acc_name(j, "best"), cp.uint64, U64_MAX if f in EARLIEST else 0)
             self._add(acc_name(j, "val"), cp.uint64, 0)
             self._add(acc_name(j, "vvalid"), cp.uint8, 0)
         elif f == "count_distinct":
@@ -374,8 +374,10 @@ class GpuGroupState:
             if agg.arg_dtype.is_decimal:      # moments of the value, not of the unscaled int
                 x = x / float(10 ** agg.arg_dtype.scale)
             self._moments(j, gids, n, x, valid, nadd, extra)
-        elif f in ("first", "last"):
-            pvalid = None if extra is None else extra
+        elif f in POSITIONAL:
+            # eligible rows: merged partials say by their position's validity; any_value
+            # chooses among non-NULL values
+            pvalid = extra if extra is not None else (valid if f == "any_value" else None)
             args = (gids, positions, _u8(pvalid), np.int64(n),
                     np.int32(f == "last"), self._acc[acc_name(j, "best")])
             _launch("gv_acc_pos", n, args)
@@ -487,7 +489,7 @@ class GpuGroupState:
                 keep = cp.ones(len(values), bool) if col.valid is None else col.valid
                 self._add_pairs(j, owner[keep], self._words(col, self._values(col))[keep])
             return
-        if f in ("first", "last"):
+        if f in POSITIONAL:
             pos = p.column(acc_name(j, "pos")).combine_chunks()
             pvalid = cp.asarray(np.asarray(pos.is_valid()))
             posd = cp.asarray(np.asarray(pc.fill_null(pos, 0)), dtype=cp.int64)
@@ -678,9 +680,9 @@ class GpuGroupState:
             elif f in VAR_FUNCS:
                 cols[acc_name(j, "mean")] = pa.array(self._host(acc_name(j, "mean"), g))
                 cols[acc_name(j, "m2")] = pa.array(self._host(acc_name(j, "m2"), g))
-            elif f in ("first", "last"):
+            elif f in POSITIONAL:
                 best = self._host(acc_name(j, "best"), g)
-                none = best == (np.uint64(U64_MAX) if f == "first" else np.uint64(0))
+                none = best == (np.uint64(U64_MAX) if f in EARLIEST else np.uint64(0))
                 pos = best.astype(np.int64) - (1 if f == "last" else 0)
                 cols[acc_name(j, "pos")] = pa.array(pos, mask=none)
                 valid = (self._host(acc_name(j, "vvalid"), g) != 0) & ~none

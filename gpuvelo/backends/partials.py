@@ -17,13 +17,14 @@ Columns, in order:
   min, max           ``a{j}_n`` int64; ``a{j}_val`` argument's Arrow type (NULL when n = 0)
   var_*, stddev_*    ``a{j}_n`` int64; ``a{j}_mean`` float64; ``a{j}_m2`` float64 (sum of squared
                      deviations from the mean; merged with Chan et al.'s pairwise formula)
-  first, last        ``a{j}_pos`` int64 arrival position of the chosen row (NULL when the group
-                     has no row); ``a{j}_val`` its value (may be NULL: FIRST/LAST keep NULLs)
+  first, last,       ``a{j}_pos`` int64 arrival position of the chosen row (NULL when the group
+  any_value          has no row); ``a{j}_val`` its value (may be NULL: FIRST/LAST keep NULLs;
+                     any_value chooses among the rows whose value is not NULL)
   ================== ==========================================================================
 
 Merging two partial rows of one group: n and sums add (integer sums checked for overflow);
 min/max take the min/max of the non-empty sides; (n, mean, m2) combine pairwise; sets union;
-first takes the smaller position, last the larger.
+first and any_value take the smaller position, last the larger.
 """
 
 from __future__ import annotations
@@ -42,7 +43,12 @@ ACC_FIELDS = {
     "stddev_pop": ("n", "mean", "m2"),
     "first": ("pos", "val"),
     "last": ("pos", "val"),
+    "any_value": ("pos", "val"),
 }
+
+POSITIONAL = ("first", "last", "any_value")   # keep one row's value, chosen by arrival position
+EARLIEST = ("first", "any_value")             # ... the earliest eligible row's
+
 
 
 def key_name(i: int) -> str:

@@ -12,7 +12,8 @@ _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "mod": "%", "eq": "=",
 ACCUMULATORS = {"count_star": "n", "count": "n", "count_distinct": "distinct set", "sum": "sum",
                 "avg": "sum, n", "min": "min", "max": "max", "stddev_samp": "n, mean, M2",
                 "stddev_pop": "n, mean, M2", "var_samp": "n, mean, M2", "var_pop": "n, mean, M2",
-                "first": "value, arrival position", "last": "value, arrival position"}
+                "first": "value, arrival position", "last": "value, arrival position",
+                "any_value": "value, arrival position"}
 
 
 def expr_text(e: Expr, plan: QueryPlan | None = None) -> str:

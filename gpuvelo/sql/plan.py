@@ -100,7 +100,7 @@ class WindowRef(Expr):
 
 # --------------------------------------------------------------------------- aggregates
 AGG_FUNCS = ("count_star", "count", "count_distinct", "sum", "avg", "min", "max",
-             "stddev_samp", "stddev_pop", "var_samp", "var_pop", "first", "last")
+             "stddev_samp", "stddev_pop", "var_samp", "var_pop", "first", "last", "any_value")
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,8 @@ class AggCall:
     expression (None for count_star); ``dtype`` the SQL result type:
 
     count_star/count/count_distinct -> INT64; sum of ints -> INT64, of decimals -> DECIMAL(38, s),
-    of floats -> FLOAT64; avg/stddev/var -> FLOAT64; min/max/first/last -> the argument's type.
+    of floats -> FLOAT64; avg/stddev/var -> FLOAT64; min/max/first/last/any_value -> the
+    argument's type. ``any_value`` is the first non-NULL value in arrival order (DuckDB's).
     """
 
     func: str

@@ -37,7 +37,8 @@ _UNARY = {exp.Abs: "abs", exp.Floor: "floor", exp.Ceil: "ceil", exp.Lower: "lowe
 _AGGS = {exp.Sum: "sum", exp.Avg: "avg", exp.Min: "min", exp.Max: "max",
          exp.Stddev: "stddev_samp", exp.StddevSamp: "stddev_samp", exp.StddevPop: "stddev_pop",
          exp.Variance: "var_samp", exp.VariancePop: "var_pop", exp.First: "first",
-         exp.Last: "last", exp.FirstValue: "first", exp.LastValue: "last"}
+         exp.Last: "last", exp.FirstValue: "first", exp.LastValue: "last",
+         exp.AnyValue: "any_value"}
 _CASTS = {"BOOLEAN": BOOL, "TINYINT": INT8, "SMALLINT": INT16, "INT": INT32, "BIGINT": INT64,
           "UTINYINT": UINT8, "USMALLINT": UINT16, "UINT": UINT32, "UBIGINT": UINT64,
           "FLOAT": FLOAT32, "DOUBLE": FLOAT64, "VARCHAR": STRING, "TEXT": STRING,

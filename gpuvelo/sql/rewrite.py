@@ -194,6 +194,8 @@ def _plain_call(node):
         else:
             agg.set("this", _case_when(cond.copy(), arg))
         return agg
+    if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
+        return node.this.copy()      # sqlglot wraps ANY_VALUE(x); it skips NULLs anyway
     if isinstance(node, exp.CountIf):
         return exp.Count(this=_case_when(node.this.copy(), exp.Literal.number(1)))
     if isinstance(node, exp.LogicalAnd):
