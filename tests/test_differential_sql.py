@@ -491,3 +491,24 @@ def test_three_valued_logic_in_where_and_having(backend):
     check("SELECT k, a FROM t WHERE a IS NULL AND b IS NOT NULL", backend, tables)
     check("SELECT k, SUM(a) FROM t GROUP BY k HAVING SUM(a) > 0 OR MAX(a) IS NULL", backend, tables)
     check("SELECT k FROM t GROUP BY k HAVING NOT (SUM(a) > 2)", backend, tables)
+
+
+# --------------------------------------------------------------------------- ANY_VALUE
+_SPARSE = {"t": random_table(np.random.default_rng(77), 400, null_p=0.7)}
+
+
+@_cases(
+    "SELECT k1, any_value(s) AS a, any_value(i) AS b, any_value(dec) AS c, any_value(ts) AS e FROM t GROUP BY k1",
+    "SELECT k1, k2, any_value(f) AS a, any_value(d) AS b, any_value(k3) AS c FROM t GROUP BY k1, k2",
+    "SELECT any_value(s) AS a, any_value(fn) AS b, any_value(u64) AS c FROM t",
+    "SELECT i % 50 AS b, any_value(s) AS a, first(s) AS f, COUNT(*) AS n FROM t WHERE i > 0 GROUP BY b",
+)
+@pytest.mark.parametrize("batch_size", [None, 1, 7])
+def test_any_value_is_the_first_non_null_value(query, batch_size, backend):
+    run_both(query, _SPARSE, backend=backend, **({"batch_size": batch_size} if batch_size else {}))
+
+
+def test_any_value_across_partitions():
+    q = "SELECT k1, any_value(s) AS a, any_value(i) AS b FROM t GROUP BY k1"
+    for strategy in ("hash", "round_robin"):
+        run_both(q, _SPARSE, backend="cpu", batch_size=13, partitions=3, strategy=strategy)
