@@ -29,12 +29,14 @@ NUMERIC_ARGS = ["i", "u", "f", "g", "dec", "i * 2 + u", "f * i", "CASE WHEN k3 T
                 "i // 7", "greatest(i, u)", "least(f, dec)", "trunc(f / 3)", "sqrt(ABS(f))", "power(g, 2)"]
 OTHER_ARGS = ["s", "ts", "d", "k2", "COALESCE(s, k2)", "CASE WHEN k3 THEN s END"]
 NUMERIC_AGGS = ["SUM", "AVG", "MIN", "MAX", "STDDEV", "STDDEV_POP", "VAR_SAMP", "VAR_POP", "VARIANCE",
-                "STDDEV_SAMP", "COUNT", "COUNT(DISTINCT"]
-OTHER_AGGS = ["MIN", "MAX", "COUNT", "COUNT(DISTINCT", "FIRST", "LAST", "ANY_VALUE"]
+                "STDDEV_SAMP", "COUNT", "COUNT(DISTINCT", "MEDIAN"]
+OTHER_AGGS = ["MIN", "MAX", "COUNT", "COUNT(DISTINCT", "FIRST", "LAST", "ANY_VALUE", "MEDIAN"]
 ORDERED_ARG_AGGS = ["FIRST", "LAST", "ANY_VALUE"]   # over numeric args too
 FILTERED_AGGS = ["SUM(i) FILTER (WHERE k3)", "COUNT(*) FILTER (WHERE f > 0)", "count_if(i > 0)",
                  "AVG(f) FILTER (WHERE s LIKE 'a%')", "MIN(s) FILTER (WHERE i < 0)",
-                 "bool_and(i > 0)", "bool_or(k3)", "COUNT(DISTINCT k2) FILTER (WHERE u > 1000)"]
+                 "bool_and(i > 0)", "bool_or(k3)", "COUNT(DISTINCT k2) FILTER (WHERE u > 1000)",
+                 "quantile_disc(i, 0.3)", "quantile_cont(f, 0.75)", "quantile_disc(s, 0.5)",
+                 "median(dec) FILTER (WHERE k3)"]
 ROW_ATOMS = [
     "i > 0", "i <= -100", "f < 0", "f = 0", "s = 'a'", "s <> ''", "s LIKE 'a%'", "s LIKE '_'", "k3",
     "NOT k3", "i IS NULL", "s IS NOT NULL", "k1 IN (0, 2, 4)", "k2 IN ('a', 'é', '')",

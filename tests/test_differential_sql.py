@@ -512,3 +512,39 @@ def test_any_value_across_partitions():
     q = "SELECT k1, any_value(s) AS a, any_value(i) AS b FROM t GROUP BY k1"
     for strategy in ("hash", "round_robin"):
         run_both(q, _SPARSE, backend="cpu", batch_size=13, partitions=3, strategy=strategy)
+
+
+# --------------------------------------------------------------------------- quantiles
+@_cases(
+    "SELECT k1, median(f) AS m, median(i) AS mi, median(dec) AS md, median(g) AS mg FROM t GROUP BY k1",
+    "SELECT k1, quantile_cont(f, 0.9) AS a, quantile_disc(i, 0.7) AS b, quantile(u, 0.25) AS c FROM t GROUP BY k1",
+    "SELECT k1, median(ts) AS a, median(d) AS b, quantile_disc(d, 0.5) AS c, quantile_cont(ts, 0.1) AS e FROM t GROUP BY k1",
+    "SELECT k1, median(s) AS a, quantile_disc(k2, 0.9) AS b, median(k3) AS c FROM t GROUP BY k1",
+    "SELECT median(fn) AS a, quantile_cont(fn, 0.1) AS b, quantile_disc(fn, 0.99) AS c FROM t",
+    "SELECT k1, k2, quantile_cont(u64, 0.333) AS b, quantile_disc(i16, 0.0) AS c, quantile_cont(i, 1.0) AS e FROM t GROUP BY k1, k2",
+    "SELECT k1, percentile_cont(0.5) WITHIN GROUP (ORDER BY f) AS a, percentile_cont(0.2) WITHIN GROUP (ORDER BY i DESC) AS b, "
+    "percentile_disc(0.25) WITHIN GROUP (ORDER BY i) AS c FROM t GROUP BY k1",
+    "SELECT k1, median(i) AS m, COUNT(*) AS n FROM t WHERE i > 500 GROUP BY k1 HAVING median(i) > 700 ORDER BY m",
+    "SELECT median(i) AS m, quantile_disc(s, 0.5) AS q FROM t WHERE FALSE",
+)
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_quantiles(query, batch_size, backend):
+    run_both(query, _SPARSE, backend=backend, **({"batch_size": batch_size} if batch_size else {}))
+    run_both(query, T, backend=backend, **({"batch_size": batch_size} if batch_size else {}))
+
+
+def test_quantiles_across_partitions():
+    q = "SELECT k1, median(f) AS a, quantile_disc(s, 0.7) AS b, quantile_cont(ts, 0.4) AS c FROM t GROUP BY k1"
+    for strategy in ("hash", "round_robin"):
+        run_both(q, T, backend="cpu", batch_size=13, partitions=3, strategy=strategy)
+
+
+@pytest.mark.parametrize("query, message", [
+    ("SELECT quantile_cont(i, 1.5) FROM t", "between 0 and 1"),
+    ("SELECT quantile_cont(i, f) FROM t", "number literal"),
+    ("SELECT quantile_cont(i, [0.5, 0.9]) FROM t", "lists of quantiles are not supported"),
+    ("SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY i DESC) FROM t", "order ascending"),
+])
+def test_quantile_errors(query, message):
+    with pytest.raises(gpuvelo.errors.PlanError, match=message):
+        gpuvelo.sql(query, t=T["t"])

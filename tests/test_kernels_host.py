@@ -826,3 +826,26 @@ def test_gpu_backend_growth_evict_overflow_on_host(host_gb):
     g.test_evict_and_growth(host_gb)
     g.test_evict_compacts_and_lookup(host_gb)
     g.test_int_sum_overflow_raises(host_gb)
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT k1, any_value(s) AS a, any_value(i) AS b, any_value(dec) AS c, any_value(fn) AS e FROM t GROUP BY k1",
+    "SELECT k1, median(f) AS a, quantile_cont(i, 0.9) AS b, quantile_disc(dec, 0.3) AS c, "
+    "median(ts) AS e, quantile_disc(s, 0.5) AS h, median(d) AS m FROM t GROUP BY k1",
+    "SELECT median(fn) AS a, quantile_disc(k2, 0.9) AS b, any_value(k3) AS c, COUNT(DISTINCT s) AS n FROM t",
+])
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_value_keeping_aggregates_on_gpu_state_match_cpu(host_gpu, monkeypatch, query, partitions):
+    """ANY_VALUE and the quantiles (value lists kept as device pairs) on GpuGroupStates, merged
+    across partitions, equal the CPU backend's results."""
+    import gpuvelo
+    import gpuvelo.api as api
+    from differential import assert_same_rows, random_table, rows
+
+    table = random_table(np.random.default_rng(len(query) + partitions), 900, null_p=0.3)
+    want = gpuvelo.sql(query, t=table, backend="cpu", batch_size=64, partitions=partitions)
+    monkeypatch.setattr(api, "select_backend", lambda name: host_gpu)
+    got = gpuvelo.sql(query, t=table, batch_size=64, partitions=partitions)
+    assert host_gpu.launched, "the GPU states' kernels never ran"
+    assert got.column_names == want.column_names
+    assert_same_rows(rows(got), rows(want), ordered=False, context=query)

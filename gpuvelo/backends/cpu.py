@@ -25,7 +25,8 @@ from ..errors import ArithmeticOverflowError
 from . import keyhash
 from ..arrowcol import arrow_to_col, batch_to_cols, col_to_arrow
 from .keytable import KeyTable
-from .partials import ACC_FIELDS, EARLIEST, POSITIONAL, acc_name, agg_name, key_name
+from .partials import ACC_FIELDS, EARLIEST, LIST_FUNCS, POSITIONAL, acc_name, agg_name, key_name
+from .quantiles import quantiles
 from .protocol import StateSpec
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -221,7 +222,8 @@ class CpuGroupState:
         self._key_cache: list[pa.Array | None] = [None] * self._nkeys
         self._store = _Store()
         self._changed = np.zeros(0, dtype=bool)
-        self._distinct: dict[int, tuple[KeyTable, list[pa.Array]]] = {}
+        self._distinct: dict[int, tuple[KeyTable, list[pa.Table]]] = {}
+        self._lists: dict[int, list[pa.Table]] = {}   # quantiles: (g, v) chunks, every value
         for j, agg in enumerate(spec.aggs):
             self._init_acc(j, agg)
         if self._nkeys == 0:   # a global aggregate always has its one group
@@ -261,6 +263,8 @@ class CpuGroupState:
                 s.add(name, np.int64, 0)      # distinct count; the values live in _distinct
                 width = 3 if agg.arg_dtype.is_string else 2
                 self._distinct[j] = (KeyTable(width), [])
+            elif f == "vals":
+                self._lists[j] = []
 
     def _arrow_key_type(self, i: int):
         return T.to_arrow(self.spec.key_dtypes[i])
@@ -294,7 +298,7 @@ class CpuGroupState:
                 cols.append(pa.array(np.zeros(rows, np.int64)))
             elif field.name.endswith(("_sum", "_mean", "_m2")):
                 cols.append(pa.array(np.zeros(rows, field.type.to_pandas_dtype())))
-            elif field.name.endswith("_set"):
+            elif field.name.endswith(("_set", "_vals")):
                 cols.append(pa.array([[]] * rows, type=field.type))
             else:
                 cols.append(pa.nulls(rows, field.type))
@@ -408,6 +412,9 @@ class CpuGroupState:
             elif f == "count_distinct":
                 src = source(col, "val", lambda: _value_array(col))
                 out.append((acc_name(j, "set"), src, "distinct"))
+            elif f in LIST_FUNCS:
+                src = source(col, "val", lambda: _value_array(col))
+                out.append((acc_name(j, "vals"), src, "list"))
         if any(a.func in POSITIONAL for a in self.spec.aggs):
             cols["__pos"] = pa.array(np.arange(n, dtype=np.int64))
         table = pa.table(cols)
@@ -515,6 +522,7 @@ class CpuGroupState:
         for name, values in updates:
             self._store[name][gids] = values
         self._apply_distinct(partials, gids)
+        self._apply_lists(partials, gids)
         if is_new.any():
             new_ids = gids[is_new]
             order = np.argsort(new_ids)
@@ -621,6 +629,16 @@ class CpuGroupState:
                 cnt = self._store[acc_name(j, "set")]
                 cnt += np.bincount(owner[is_new], minlength=cnt.shape[0])[: cnt.shape[0]]
 
+    def _apply_lists(self, p: pa.Table, gids: np.ndarray) -> None:
+        for j, chunks in self._lists.items():
+            lists = p.column(acc_name(j, "vals")).combine_chunks()
+            values = lists.flatten()
+            if len(values) == 0:
+                continue
+            owner = gids[np.asarray(lists.value_parent_indices())]
+            keep = values.is_valid()
+            chunks.append(pa.table({"g": pa.array(owner), "v": values}).filter(keep))
+
     # ------------------------------------------------------------------ output
     def _key_column(self, i: int) -> pa.Array:
         if self._key_cache[i] is None:
@@ -659,26 +677,14 @@ class CpuGroupState:
                     pos = s[name][gids]
                     cols[name] = pa.array(pos, mask=(pos == INT64_MAX) | (pos < 0))
                 elif f == "set":
-                    cols[name] = self._distinct_lists(j, gids, schema.field(name).type)
+                    cols[name] = _pair_lists(self._distinct[j][1], gids, schema.field(name).type,
+                                             self._store.capacity)
+                elif f == "vals":
+                    cols[name] = _pair_lists(self._lists[j], gids, schema.field(name).type,
+                                             self._store.capacity)
                 else:
                     cols[name] = pa.array(s[name][gids])
         return pa.Table.from_arrays([cols[f.name].cast(f.type) for f in schema], schema=schema)
-
-    def _distinct_lists(self, j: int, gids: np.ndarray, list_type) -> pa.Array:
-        _, chunks = self._distinct[j]
-        pairs = pa.concat_tables(chunks) if chunks else pa.table(
-            {"g": pa.array([], pa.int64()), "v": pa.array([], list_type.value_type)})
-        g = np.asarray(pairs.column("g"))
-        pos_of = np.full(self._store.capacity + 1, -1, dtype=np.int64)
-        pos_of[gids] = np.arange(gids.size)
-        slot = pos_of[g]
-        keep = np.flatnonzero(slot >= 0)
-        order = keep[np.argsort(slot[keep], kind="stable")]
-        values = pairs.column("v").combine_chunks().take(pa.array(order))
-        counts = np.bincount(slot[keep], minlength=gids.size)
-        offsets = np.zeros(gids.size + 1, dtype=np.int32)
-        np.cumsum(counts, out=offsets[1:])
-        return pa.ListArray.from_arrays(pa.array(offsets), values).cast(list_type)
 
     def finalize(self, gids=None) -> pa.Table:
         """SQL results for ``gids``: columns k0.. (keys) and a0.. (aggregates)."""
@@ -710,6 +716,10 @@ class CpuGroupState:
                 arr = self._final_values(j, agg, gids, n > 0)
             elif f in POSITIONAL:
                 arr = self._final_values(j, agg, gids, s[acc_name(j, "val") + "_valid"][gids])
+            elif f in LIST_FUNCS:
+                lists = _pair_lists(self._lists[j], gids, pa.list_(self._arrow_val_type(agg)),
+                                    self._store.capacity)
+                arr = quantiles(lists, f, agg.param, agg.arg_dtype, agg.out_dtype)
             else:
                 m2 = s[acc_name(j, "m2")][gids]
                 samp = f.endswith("samp")
@@ -750,11 +760,9 @@ class CpuGroupState:
         dead = np.zeros(self._store.capacity, dtype=bool)
         dead[gids] = True
         for j, (table, chunks) in self._distinct.items():
-            if not chunks:
-                continue
-            pairs = pa.concat_tables(chunks)
-            keep = ~dead[np.asarray(pairs.column("g"))]
-            self._distinct[j] = (table, [pairs.filter(pa.array(keep))])
+            self._distinct[j] = (table, _drop_pairs(chunks, dead))
+        for j, chunks in self._lists.items():
+            self._lists[j] = _drop_pairs(chunks, dead)
         size = self._table.size
         if size >= _COMPACT_MIN and 2 * self.num_groups < size:
             self._compact()
@@ -787,9 +795,42 @@ class CpuGroupState:
             fresh = KeyTable(table.width, capacity=max(2 * words.shape[0], 1024))
             if words.shape[0]:
                 fresh.lookup_or_insert(words, _words_hash(words))
-            pairs = [pa.table({"g": pa.array(remap[np.asarray(c.column("g"))]), "v": c.column("v")})
-                     for c in chunks]
-            self._distinct[j] = (fresh, pairs)
+            self._distinct[j] = (fresh, _renumber_pairs(chunks, remap))
+        for j, chunks in self._lists.items():
+            self._lists[j] = _renumber_pairs(chunks, remap)
+
+
+# ---------------------------------------------------------------------------- (group, value) pairs
+# COUNT DISTINCT and the quantiles keep values per group as chunks of (g, v) tables.
+def _pair_lists(chunks: list[pa.Table], gids: np.ndarray, list_type, capacity: int) -> pa.Array:
+    """One list per gid of ``gids`` of the values paired with it."""
+    pairs = pa.concat_tables(chunks) if chunks else pa.table(
+        {"g": pa.array([], pa.int64()), "v": pa.array([], list_type.value_type)})
+    g = np.asarray(pairs.column("g"))
+    pos_of = np.full(capacity + 1, -1, dtype=np.int64)
+    pos_of[gids] = np.arange(gids.size)
+    slot = pos_of[g]
+    keep = np.flatnonzero(slot >= 0)
+    order = keep[np.argsort(slot[keep], kind="stable")]
+    values = pairs.column("v").combine_chunks().take(pa.array(order))
+    counts = np.bincount(slot[keep], minlength=gids.size)
+    offsets = np.zeros(gids.size + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), values).cast(list_type)
+
+
+def _drop_pairs(chunks: list[pa.Table], dead: np.ndarray) -> list[pa.Table]:
+    """The pairs whose group is not ``dead`` (a bool array by gid), as one chunk."""
+    if not chunks:
+        return chunks
+    pairs = pa.concat_tables(chunks)
+    return [pairs.filter(pa.array(~dead[np.asarray(pairs.column("g"))]))]
+
+
+def _renumber_pairs(chunks: list[pa.Table], remap: np.ndarray) -> list[pa.Table]:
+    """The pairs with their groups renumbered through ``remap`` (old gid -> new gid)."""
+    return [pa.table({"g": pa.array(remap[np.asarray(c.column("g"))]), "v": c.column("v")})
+            for c in chunks]
 
 
 # ---------------------------------------------------------------------------- dense keys

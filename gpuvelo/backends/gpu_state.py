@@ -15,7 +15,7 @@ from ..columns import Col
 from ..errors import ArithmeticOverflowError, DataError
 from . import keyhash
 from ..arrowcol import arrow_to_col, col_to_arrow
-from .partials import ACC_FIELDS, EARLIEST, POSITIONAL, acc_name, key_name
+from .partials import ACC_FIELDS, EARLIEST, LIST_FUNCS, POSITIONAL, acc_name, key_name
 from .protocol import StateSpec
 
 F_SUM, F_MIN, F_MAX = 1, 2, 4
@@ -151,7 +151,7 @@ class GpuGroupState:
             self._add(acc_name(j, "best"), cp.uint64, U64_MAX if f in EARLIEST else 0)
             self._add(acc_name(j, "val"), cp.uint64, 0)
             self._add(acc_name(j, "vvalid"), cp.uint8, 0)
-        elif f == "count_distinct":
+        elif f == "count_distinct" or f in LIST_FUNCS:   # (gid, value word) pairs
             self._pairs[j] = (cp.zeros(0, cp.int64), cp.zeros(0, cp.uint64))
 
     def _grow(self, gcap: int, tcap: int) -> None:
@@ -385,9 +385,10 @@ class GpuGroupState:
                                                _u8(valid),
                                                self._acc[acc_name(j, "val")],
                                                self._acc[acc_name(j, "vvalid")]))
-        elif f == "count_distinct":
+        elif f == "count_distinct" or f in LIST_FUNCS:
             keep = cp.ones(n, bool) if valid is None else valid
-            self._add_pairs(j, gids[keep], self._words(col, vals)[keep])
+            distinct = f == "count_distinct"
+            self._add_pairs(j, gids[keep], self._words(col, vals, canonical=distinct)[keep], distinct)
 
     def _moments(self, j, gids, n, x, valid, nrow, m2row) -> None:
         """Per-batch (n, mean, M2) per group in two passes, combined with the stored ones."""
@@ -413,11 +414,15 @@ class GpuGroupState:
                                         a[acc_name(j, "m2")])
         a[acc_name(j, "n")] += nb_u
 
-    def _add_pairs(self, j, g, w) -> None:
+    def _add_pairs(self, j, g, w, distinct: bool = True) -> None:
+        """Append (gid, value word) pairs; ``distinct`` keeps each pair once (sorted)."""
         cp = _cp()
         g0, w0 = self._pairs[j]
         g = cp.concatenate([g0, g])
         w = cp.concatenate([w0, w])
+        if not distinct:
+            self._pairs[j] = (g, w)
+            return
         order = cp.lexsort(cp.stack([w, g]))
         g, w = g[order], w[order]
         keep = cp.ones(g.shape[0], dtype=bool)
@@ -480,14 +485,16 @@ class GpuGroupState:
         f = agg.func
         field = lambda name: p.column(acc_name(j, name))  # noqa: E731
         val_dtype = T.INT64 if agg.arg_dtype is not None and agg.arg_dtype.is_decimal else agg.arg_dtype
-        if f == "count_distinct":
-            lists = field("set").combine_chunks()
+        if f == "count_distinct" or f in LIST_FUNCS:
+            distinct = f == "count_distinct"
+            lists = field("set" if distinct else "vals").combine_chunks()
             values = lists.flatten()
             if len(values):
                 owner = gids[cp.asarray(np.asarray(lists.value_parent_indices()))]
                 col = self._dev(arrow_to_col(values, val_dtype))
                 keep = cp.ones(len(values), bool) if col.valid is None else col.valid
-                self._add_pairs(j, owner[keep], self._words(col, self._values(col))[keep])
+                words = self._words(col, self._values(col), canonical=distinct)
+                self._add_pairs(j, owner[keep], words[keep], distinct)
             return
         if f in POSITIONAL:
             pos = p.column(acc_name(j, "pos")).combine_chunks()
@@ -688,8 +695,9 @@ class GpuGroupState:
                 valid = (self._host(acc_name(j, "vvalid"), g) != 0) & ~none
                 cols[acc_name(j, "val")] = self._decode(self._host(acc_name(j, "val"), g),
                                                         agg.arg_dtype, valid, ordered=False)
-            elif f == "count_distinct":
-                cols[acc_name(j, "set")] = self._sets(j, agg, g, schema.field(acc_name(j, "set")).type)
+            elif f == "count_distinct" or f in LIST_FUNCS:
+                name = acc_name(j, "set" if f == "count_distinct" else "vals")
+                cols[name] = self._sets(j, agg, g, schema.field(name).type)
         return pa.Table.from_arrays([cols[f.name].cast(f.type) for f in schema], schema=schema)
 
     def _key_columns(self, g: np.ndarray) -> dict[str, pa.Array]:

@@ -12,6 +12,8 @@ Columns, in order:
   ================== ==========================================================================
   count_star, count  ``a{j}_n`` int64 (rows / non-NULL values)
   count_distinct     ``a{j}_set`` list<argument's Arrow type>: the distinct non-NULL values
+  quantile_cont,     ``a{j}_vals`` list<argument's Arrow type>: every non-NULL value (order
+  quantile_disc      does not matter; decimals as their scaled int64, as for ``_set``)
   sum, avg           ``a{j}_n`` int64 non-NULL count; ``a{j}_sum``: int64 for integer, bool and
                      decimal arguments (decimals as the unscaled value, exact), float64 for floats
   min, max           ``a{j}_n`` int64; ``a{j}_val`` argument's Arrow type (NULL when n = 0)
@@ -24,6 +26,7 @@ Columns, in order:
 
 Merging two partial rows of one group: n and sums add (integer sums checked for overflow);
 min/max take the min/max of the non-empty sides; (n, mean, m2) combine pairwise; sets union;
+value lists concatenate;
 first and any_value take the smaller position, last the larger.
 """
 
@@ -44,10 +47,13 @@ ACC_FIELDS = {
     "first": ("pos", "val"),
     "last": ("pos", "val"),
     "any_value": ("pos", "val"),
+    "quantile_cont": ("vals",),
+    "quantile_disc": ("vals",),
 }
 
 POSITIONAL = ("first", "last", "any_value")   # keep one row's value, chosen by arrival position
 EARLIEST = ("first", "any_value")             # ... the earliest eligible row's
+LIST_FUNCS = ("quantile_cont", "quantile_disc")  # keep every non-NULL value (``vals``)
 
 
 

@@ -22,6 +22,7 @@ class AggSlot:
     func: str
     arg_dtype: DType | None
     out_dtype: DType
+    param: Fraction | None = None   # quantile_cont / quantile_disc: the quantile
 
 
 @dataclass(frozen=True)

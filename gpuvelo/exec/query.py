@@ -83,8 +83,8 @@ class CompiledQuery:
         self._arg_first = [first_of.setdefault(a.arg, i) if a.arg is not None else i
                            for i, a in enumerate(plan.aggregates)]
         self.spec = StateSpec(tuple(k.dtype for k in plan.group_keys),
-                              tuple(AggSlot(a.func, a.arg.dtype if a.arg is not None else None, a.dtype)
-                                    for a in plan.aggregates))
+                              tuple(AggSlot(a.func, a.arg.dtype if a.arg is not None else None, a.dtype,
+                                            a.param) for a in plan.aggregates))
         # result stage, always on the host
         row_xp = xp if not plan.is_aggregate else np
         self.outputs = [compile_expr(o.expr, row_xp) for o in plan.outputs]

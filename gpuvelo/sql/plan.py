@@ -26,6 +26,7 @@ conditional :class:`Case`; conversion :class:`Cast`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from ..types import DType
@@ -100,7 +101,8 @@ class WindowRef(Expr):
 
 # --------------------------------------------------------------------------- aggregates
 AGG_FUNCS = ("count_star", "count", "count_distinct", "sum", "avg", "min", "max",
-             "stddev_samp", "stddev_pop", "var_samp", "var_pop", "first", "last", "any_value")
+             "stddev_samp", "stddev_pop", "var_samp", "var_pop", "first", "last", "any_value",
+             "quantile_cont", "quantile_disc")
 
 
 @dataclass(frozen=True)
@@ -111,12 +113,15 @@ class AggCall:
     count_star/count/count_distinct -> INT64; sum of ints -> INT64, of decimals -> DECIMAL(38, s),
     of floats -> FLOAT64; avg/stddev/var -> FLOAT64; min/max/first/last/any_value -> the
     argument's type. ``any_value`` is the first non-NULL value in arrival order (DuckDB's).
+    ``quantile_cont`` / ``quantile_disc`` (MEDIAN is quantile_cont at 1/2) take the fraction
+    ``param`` (exact); see ``backends/quantiles.py`` for their rules and result types.
     """
 
     func: str
     arg: Expr | None
     dtype: DType
     sql: str = ""   # the aggregate's text in the query, for messages and default names
+    param: Fraction | None = None   # the quantile of quantile_cont / quantile_disc
 
 
 # --------------------------------------------------------------------------- windows

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import replace
 from decimal import Decimal
+from fractions import Fraction
 
 from sqlglot import exp
 
@@ -47,6 +48,7 @@ _CASTS = {"BOOLEAN": BOOL, "TINYINT": INT8, "SMALLINT": INT16, "INT": INT32, "BI
           "TIMESTAMP_S": timestamp("s"), "TIMESTAMP_MS": timestamp("ms"),
           "TIMESTAMP_NS": timestamp("ns")}
 _NUMERIC_AGGS = ("sum", "avg", "stddev_samp", "stddev_pop", "var_samp", "var_pop")
+_QUANTILES = (exp.Median, exp.PercentileCont, exp.PercentileDisc, exp.Quantile)
 
 
 def _text(node) -> str:
@@ -344,7 +346,7 @@ class _Planner:
         inner = next((n for n in node.walk() if n is not node and _is_agg(n)), None)
         if inner is not None:
             self.fail(PlanError, f"nested aggregate functions are not allowed: {_text(node)}", node)
-        arg_node = node.this
+        arg_node, param = node.this, None
         if isinstance(node, exp.Count):
             if isinstance(arg_node, exp.Star):
                 func, arg_node = "count_star", None
@@ -354,6 +356,8 @@ class _Planner:
                 func, arg_node = "count_distinct", arg_node.expressions[0]
             else:
                 func = "count"
+        elif isinstance(node, _QUANTILES):
+            func, param, arg_node = self.quantile(node)
         elif type(node) in _AGGS:
             func = _AGGS[type(node)]
             if isinstance(arg_node, exp.Distinct):
@@ -366,15 +370,39 @@ class _Planner:
         arg = self.row(arg_node, "an aggregate's argument") if arg_node is not None else None
         dtype = self.agg_type(func, arg, node)
         for i, have in enumerate(self.aggregates):
-            if have.func == func and have.arg == arg:
+            if have.func == func and have.arg == arg and have.param == param:
                 return AggRef(have.dtype, i)
-        self.aggregates.append(AggCall(func, arg, dtype, _text(node)))
+        self.aggregates.append(AggCall(func, arg, dtype, _text(node), param))
         return AggRef(dtype, len(self.aggregates) - 1)
+
+    def quantile(self, node) -> tuple[str, Fraction, object]:
+        """(func, fraction, argument node) of MEDIAN / QUANTILE_CONT / QUANTILE_DISC / QUANTILE."""
+        if isinstance(node, exp.Median):
+            return "quantile_cont", Fraction(1, 2), node.this
+        func = "quantile_cont" if isinstance(node, exp.PercentileCont) else "quantile_disc"
+        q_node = node.args.get("quantile") or node.args.get("expression")
+        try:
+            q = self.compile(q_node, lambda n: None) if q_node is not None else None
+        except PlanError:       # a column, a list, ...: reported below
+            q = None
+        if not (isinstance(q, Literal) and (q.dtype.is_numeric) and 0 <= q.value <= 1):
+            self.fail(NotSupportedError, f"{func.upper()} needs one quantile: a number literal "
+                      f"between 0 and 1 (lists of quantiles are not supported): {_text(node)}", node)
+        return func, Fraction(q.value), node.this
 
     def agg_type(self, func: str, arg: Expr | None, node) -> DType:
         if func.startswith("count"):
             return INT64
         t = arg.dtype
+        if func.startswith("quantile"):
+            if not (t.is_numeric or t.is_temporal or t.is_string or t.is_bool):
+                self.fail(TypeMismatchError, f"{func.upper()} needs numbers, times or strings, got "
+                          f"{t} in {_text(node)}", node)
+            if func == "quantile_cont" and (t.is_integer or t.is_null):
+                return FLOAT64
+            if func == "quantile_cont" and t.is_temporal:
+                return t if t.kind == "timestamp" else timestamp("us")
+            return t
         if func in _NUMERIC_AGGS and not (t.is_numeric or t.is_null or (func == "sum" and t.is_bool)):
             self.fail(TypeMismatchError, f"{func.upper()} needs a number, got {t} in {_text(node)}", node)
         if func == "sum":

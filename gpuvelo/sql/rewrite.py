@@ -9,13 +9,17 @@ know the convenience existed:
 * ``SELECT DISTINCT a, b`` -> ``GROUP BY a, b``; ``GROUP BY ALL`` -> every select item
   without an aggregate; ``ORDER BY ALL`` -> every output column, left to right;
 * ``agg(x) FILTER (WHERE c)`` -> ``agg(CASE WHEN c THEN x END)`` (``COUNT(*)`` counts
-  ``CASE WHEN c THEN 1 END``), ``count_if(c)`` -> ``COUNT(CASE WHEN c THEN 1 END)``,
+  ``CASE WHEN c THEN 1 END``), ``count_if(c)`` -> ``SUM(c)`` (of the booleans, as DuckDB),
   ``bool_and`` / ``bool_or`` -> ``MIN`` / ``MAX`` of the boolean;
 * ``a IS [NOT] DISTINCT FROM b`` -> ``COALESCE(a = b, FALSE) OR (a IS NULL AND b IS NULL)``
-  (negated for IS DISTINCT FROM).
+  (negated for IS DISTINCT FROM);
+* ``PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x)`` -> ``PERCENTILE_CONT(x, q)`` (likewise
+  PERCENTILE_DISC); ``IGNORE NULLS`` around ANY_VALUE is dropped (it skips NULLs anyway).
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from sqlglot import exp
 
@@ -180,6 +184,22 @@ def _case_when(cond, value) -> exp.Case:
     return exp.Case(ifs=[exp.If(this=cond, true=value)])
 
 
+def _within_group(node: exp.WithinGroup):
+    """``PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x [DESC])`` -> ``PERCENTILE_CONT(x, q)``
+    (DESC: the quantile 1 - q)."""
+    order = node.expression.expressions if isinstance(node.expression, exp.Order) else []
+    if len(order) != 1:
+        return node
+    q = node.this.this.copy()
+    if order[0].args.get("desc"):
+        if isinstance(node.this, exp.PercentileDisc):
+            raise NotSupportedError("PERCENTILE_DISC ... WITHIN GROUP (ORDER BY ... DESC) is not "
+                                    f"supported; order ascending: {node.sql(dialect=Gpuvelo)}")
+        if isinstance(q, exp.Literal) and not q.is_string:   # continuous: symmetric
+            q = exp.Literal.number(str(1 - Decimal(q.this)))
+    return type(node.this)(this=order[0].this.copy(), expression=q)
+
+
 def _plain_call(node):
     if isinstance(node, exp.Filter) and isinstance(node.this, exp.AggFunc):
         agg, cond = node.this, node.expression.this
@@ -194,10 +214,12 @@ def _plain_call(node):
         else:
             agg.set("this", _case_when(cond.copy(), arg))
         return agg
+    if isinstance(node, exp.WithinGroup) and isinstance(node.this, (exp.PercentileCont, exp.PercentileDisc)):
+        return _within_group(node)
     if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
         return node.this.copy()      # sqlglot wraps ANY_VALUE(x); it skips NULLs anyway
-    if isinstance(node, exp.CountIf):
-        return exp.Count(this=_case_when(node.this.copy(), exp.Literal.number(1)))
+    if isinstance(node, exp.CountIf):      # DuckDB: a SUM, so NULL when every condition is NULL
+        return exp.Sum(this=node.this.copy())
     if isinstance(node, exp.LogicalAnd):
         return exp.Min(this=node.this.copy())
     if isinstance(node, exp.LogicalOr):

@@ -101,7 +101,16 @@ def rewrite(tree):
             if out is not None:
                 return out
         return node
-    return tree.transform(apply)
+
+    tree = tree.copy()
+    # reversed pre-order: every node after its descendants, so a rewrite sees rewritten arguments
+    for node in reversed(list(tree.walk(bfs=False))):
+        out = apply(node)
+        if out is not node:
+            if node is tree:
+                return out
+            node.replace(out)
+    return tree
 
 
 def check(name: str, arg_types: list[DType], literal_values: list) -> DType:
