@@ -139,7 +139,7 @@ def from_arrow(t) -> DType:
     if pa.types.is_decimal(t):
         if t.scale > 18 or t.scale < 0:
             raise NotSupportedError(f"decimal type {t} has scale {t.scale}; gpuvelo supports scale 0..18")
-        return decimal(t.precision, t.scale)
+        return decimal(min(t.precision, 38), t.scale)   # decimal256: results as decimal128
     if pa.types.is_null(t):
         return NULL
     raise NotSupportedError(f"column type {t} is not supported")

@@ -548,3 +548,25 @@ def test_quantiles_across_partitions():
 def test_quantile_errors(query, message):
     with pytest.raises(gpuvelo.errors.PlanError, match=message):
         gpuvelo.sql(query, t=T["t"])
+
+
+# --------------------------------------------------------------------------- unusual input types
+def test_all_null_column_and_null_literal_arguments(backend):
+    """A column of Arrow type null (pandas' all-None column) and NULL literals as arguments of
+    every aggregate (COUNT(DISTINCT) of one used to crash Arrow's hash kernel)."""
+    t = {"t": pa.table({"k": [1, 1, 2, 2, 3], "z": pa.nulls(5)})}
+    run_both("SELECT k, MIN(z) AS a, MAX(z) AS b, SUM(z) AS c, AVG(z) AS e, FIRST(z) AS f, "
+             "COUNT(DISTINCT z) AS g, median(z) AS h, any_value(z) AS i, COUNT(z) AS j, "
+             "stddev(z) AS l FROM t GROUP BY k", t, backend=backend)
+    run_both("SELECT k, MIN(NULL) AS a, SUM(NULL) AS b, COUNT(NULL) AS c, COUNT(DISTINCT NULL) AS e "
+             "FROM t GROUP BY k", t, backend=backend)
+    run_both("SELECT z, COUNT(*) AS n FROM t GROUP BY z", t, backend=backend)
+
+
+def test_decimal256_input_within_64_bits(backend):
+    """decimal256 columns (DuckDB cannot read them) work while their values fit 64 bits."""
+    t = pa.table({"k": [1, 1, 2], "x": pa.array([D("1.50"), None, D("-2.25")], pa.decimal256(40, 2))})
+    out = gpuvelo.sql("SELECT k, SUM(x) AS s, MIN(x) AS m, COUNT(*) AS n FROM t GROUP BY k ORDER BY k",
+                      t=t, backend=backend)
+    assert out.to_pylist() == [{"k": 1, "s": D("1.50"), "m": D("1.50"), "n": 2},
+                               {"k": 2, "s": D("-2.25"), "m": D("-2.25"), "n": 1}]

@@ -368,6 +368,8 @@ class _Planner:
         else:
             self.fail(NotSupportedError, f"aggregate function '{node.key}' is not supported: {_text(node)}", node)
         arg = self.row(arg_node, "an aggregate's argument") if arg_node is not None else None
+        if arg is not None and arg.dtype.is_null and func != "count":
+            arg = Cast(INT32, arg)     # a NULL literal or all-NULL column: DuckDB's INTEGER NULL
         dtype = self.agg_type(func, arg, node)
         for i, have in enumerate(self.aggregates):
             if have.func == func and have.arg == arg and have.param == param:
