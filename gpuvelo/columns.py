@@ -32,3 +32,18 @@ class Col:
         """Rows selected by a boolean mask or an integer index array (same namespace)."""
         return Col(self.data[index], None if self.valid is None else self.valid[index],
                    self.dtype, self.dictionary)
+
+
+@dataclass
+class ColPair:
+    """The two arguments of a two-argument aggregate, row-aligned: ARG_MAX(value, order)."""
+
+    value: Col
+    order: Col
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def take(self, index) -> "ColPair":
+        """Rows selected from both arguments."""
+        return ColPair(self.value.take(index), self.order.take(index))

@@ -570,3 +570,33 @@ def test_decimal256_input_within_64_bits(backend):
                       t=t, backend=backend)
     assert out.to_pylist() == [{"k": 1, "s": D("1.50"), "m": D("1.50"), "n": 2},
                                {"k": 2, "s": D("-2.25"), "m": D("-2.25"), "n": 1}]
+
+
+# --------------------------------------------------------------------------- ARG_MAX / ARG_MIN
+@_cases(
+    "SELECT k1, arg_max(s, i) AS a, arg_min(s, i) AS b, max_by(dec, f) AS c, min_by(ts, fn) AS e FROM t GROUP BY k1",
+    "SELECT k1, k2, arg_max(i, ts) AS a, arg_min(f, d) AS b, arg_max(k3, dec) AS c, arg_max(s, k3) AS e FROM t GROUP BY k1, k2",
+    "SELECT arg_max(s, fn) AS a, arg_min(s, fn) AS b, arg_max(i, u64) AS c, arg_min(d, i16) AS e FROM t",
+    "SELECT i % 20 AS b, arg_max(s, f) AS a, arg_min(k2, g) AS c FROM t WHERE i > 0 GROUP BY b",
+)
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_arg_max_and_arg_min(query, batch_size, backend):
+    """Ties (many equal ordering values) go to the earliest row; rows with a NULL in either
+    argument are skipped; NaN is the largest ordering value."""
+    run_both(query, _SPARSE, backend=backend, **({"batch_size": batch_size} if batch_size else {}))
+    run_both(query, T, backend=backend, **({"batch_size": batch_size} if batch_size else {}))
+
+
+def test_arg_max_across_partitions():
+    q = "SELECT k1, arg_max(s, i) AS a, arg_min(ts, f) AS b FROM t GROUP BY k1"
+    for strategy in ("hash", "round_robin"):
+        run_both(q, T, backend="cpu", batch_size=13, partitions=3, strategy=strategy)
+
+
+@pytest.mark.parametrize("query, message", [
+    ("SELECT arg_max(i, s) FROM t", "orders by numbers, times or booleans"),
+    ("SELECT arg_max(i, f, 2) FROM t", "with a count"),
+])
+def test_arg_max_errors(query, message):
+    with pytest.raises(gpuvelo.errors.NotSupportedError, match=message):
+        gpuvelo.sql(query, t=T["t"])

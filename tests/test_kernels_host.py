@@ -833,11 +833,14 @@ def test_gpu_backend_growth_evict_overflow_on_host(host_gb):
     "SELECT k1, median(f) AS a, quantile_cont(i, 0.9) AS b, quantile_disc(dec, 0.3) AS c, "
     "median(ts) AS e, quantile_disc(s, 0.5) AS h, median(d) AS m FROM t GROUP BY k1",
     "SELECT median(fn) AS a, quantile_disc(k2, 0.9) AS b, any_value(k3) AS c, COUNT(DISTINCT s) AS n FROM t",
+    "SELECT k1, arg_max(s, i) AS a, arg_min(s, i) AS b, max_by(dec, f) AS c, min_by(ts, fn) AS e, "
+    "arg_max(k3, dec) AS h, arg_min(f, d) AS m, arg_max(i, fn) AS q FROM t GROUP BY k1",
+    "SELECT arg_max(s, fn) AS a, arg_min(s, g) AS b, arg_max(u64, k3) AS c FROM t",
 ])
 @pytest.mark.parametrize("partitions", [1, 3])
 def test_value_keeping_aggregates_on_gpu_state_match_cpu(host_gpu, monkeypatch, query, partitions):
-    """ANY_VALUE and the quantiles (value lists kept as device pairs) on GpuGroupStates, merged
-    across partitions, equal the CPU backend's results."""
+    """ANY_VALUE, the quantiles (value lists kept as device pairs) and ARG_MAX/ARG_MIN (sorted
+    best rows) on GpuGroupStates, merged across partitions, equal the CPU backend's results."""
     import gpuvelo
     import gpuvelo.api as api
     from differential import assert_same_rows, random_table, rows
@@ -849,3 +852,18 @@ def test_value_keeping_aggregates_on_gpu_state_match_cpu(host_gpu, monkeypatch, 
     assert host_gpu.launched, "the GPU states' kernels never ran"
     assert got.column_names == want.column_names
     assert_same_rows(rows(got), rows(want), ordered=False, context=query)
+
+
+def test_count_distinct_of_large_close_values_on_gpu_state(host_gpu):
+    """Pairs are sorted by (group, value word) as unsigned integers: stacking the int64 group
+    ids with the uint64 words once promoted both to float64, so words above 2**53 that differ
+    by less than their float spacing sorted as equal and duplicates were kept."""
+    base = 2**60
+    spec = _agg_spec(("count_distinct",), T.INT64)
+    state = host_gpu.group_state(spec)
+    for chunk in ([base, base + 1], [base, base + 2], [base + 1, base]):
+        x = np.array(chunk, np.int64)
+        state.update([Col(np.zeros(2, np.int64), None, T.INT64)], [Col(x, None, T.INT64)],
+                     np.arange(2))
+    assert state._pairs[0][0].shape[0] == 3
+    assert state.finalize().column("a0").to_pylist() == [3]

@@ -25,7 +25,8 @@ from ..errors import ArithmeticOverflowError
 from . import keyhash
 from ..arrowcol import arrow_to_col, batch_to_cols, col_to_arrow
 from .keytable import KeyTable
-from .partials import ACC_FIELDS, EARLIEST, LIST_FUNCS, POSITIONAL, acc_name, agg_name, key_name
+from .partials import (ACC_FIELDS, ARG_FUNCS, EARLIEST, LIST_FUNCS, POSITIONAL, acc_name, agg_name,
+                       key_name)
 from .quantiles import quantiles
 from .protocol import StateSpec
 
@@ -175,12 +176,55 @@ def _value_array(col: Col) -> pa.Array:
     return col_to_arrow(col)
 
 
+def _masked(values: pa.Array, rows: np.ndarray, mask: np.ndarray | None) -> pa.Array:
+    """``values`` at ``rows``, NULL where ``mask`` (None: nowhere)."""
+    out = values.take(pa.array(rows))
+    return out if mask is None else pc.if_else(pa.array(mask), pa.nulls(len(out), out.type), out)
+
+
+def _arg_ranks(pair, largest: bool) -> tuple[pa.Array, np.ndarray]:
+    """ARG_MAX / ARG_MIN within a batch: each row's rank in the order (ordering value
+    descending for ``largest``, else ascending; then arrival), NULL for rows where either
+    argument is NULL, and that order (rank -> row). NaN sorts as the largest value."""
+    n = len(pair)
+    way = "descending" if largest else "ascending"
+    w = _value_array(pair.order)
+    table = {"w": w, "p": pa.array(np.arange(n, dtype=np.int64))}
+    keys = [("w", way), ("p", "ascending")]
+    if pair.order.dtype.is_float:      # Arrow puts NaN last either way; SQL has it largest
+        table["nan"] = pc.is_nan(w)
+        keys.insert(0, ("nan", way))
+    order = np.asarray(pc.sort_indices(pa.table(table), sort_keys=keys))
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n, dtype=np.int64)
+    valid = pair.value.valid
+    if pair.order.valid is not None:
+        valid = pair.order.valid if valid is None else valid & pair.order.valid
+    return pa.array(rank, mask=None if valid is None else ~valid), order
+
+
 def _float_less(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a < b`` in SQL's total order, where NaN is above every number (plain ``<`` for
     non-float arrays)."""
     if a.dtype.kind != "f":
         return a < b
     return (a < b) | (np.isnan(b) & ~np.isnan(a))
+
+
+def _arrow_value_type(d: T.DType) -> pa.DataType:
+    """The Arrow type of values of ``d`` in partials (decimals as their scaled int64)."""
+    return pa.int64() if d.is_decimal else T.to_arrow(d)
+
+
+def _store_dtype(d: T.DType) -> tuple:
+    """(NumPy dtype, fill value) of a state array holding values of type ``d``."""
+    if d.is_string:
+        return object, None
+    if d.is_decimal or d.is_temporal:
+        return np.int64 if d.kind != "date" else np.int32, 0
+    if d.is_bool:
+        return np.bool_, False
+    return np.dtype(d.kind), 0
 
 
 class _Store:
@@ -232,14 +276,7 @@ class CpuGroupState:
 
     # ------------------------------------------------------------------ layout
     def _val_dtype(self, agg):
-        d = agg.arg_dtype
-        if d.is_string:
-            return object, None
-        if d.is_decimal or d.is_temporal:
-            return np.int64 if d.kind != "date" else np.int32, 0
-        if d.is_bool:
-            return np.bool_, False
-        return np.dtype(d.kind), 0
+        return _store_dtype(agg.arg_dtype)
 
     def _init_acc(self, j: int, agg) -> None:
         s = self._store
@@ -253,11 +290,13 @@ class CpuGroupState:
             elif f in ("mean", "m2"):
                 s.add(name, np.float64, 0.0)
             elif f == "pos":
-                s.add(name, np.int64, INT64_MAX if agg.func in EARLIEST else -1)
+                s.add(name, np.int64, -1 if agg.func == "last" else INT64_MAX)
+            elif f == "ord":
+                s.add(name, *_store_dtype(agg.arg2_dtype))
             elif f == "val":
                 dt, fill = self._val_dtype(agg)
                 s.add(name, dt, fill)
-                if agg.func in POSITIONAL:
+                if agg.func in POSITIONAL or agg.func in ARG_FUNCS:
                     s.add(name + "_valid", np.bool_, False)
             elif f == "set":
                 s.add(name, np.int64, 0)      # distinct count; the values live in _distinct
@@ -270,8 +309,7 @@ class CpuGroupState:
         return T.to_arrow(self.spec.key_dtypes[i])
 
     def _arrow_val_type(self, agg):
-        d = agg.arg_dtype
-        return pa.int64() if d.is_decimal else T.to_arrow(d)
+        return _arrow_value_type(agg.arg_dtype)
 
     def partials_schema(self) -> pa.Schema:
         """The Arrow schema of this state's partials."""
@@ -286,6 +324,8 @@ class CpuGroupState:
                     t = pa.float64()
                 elif f == "val":
                     t = self._arrow_val_type(agg)
+                elif f == "ord":
+                    t = _arrow_value_type(agg.arg2_dtype)
                 else:
                     t = pa.list_(self._arrow_val_type(agg))
                 fields.append(pa.field(acc_name(j, f), t))
@@ -352,6 +392,7 @@ class CpuGroupState:
         out: list[tuple[str, str, str]] = []          # (partials column, source column, agg)
         names: dict[tuple[int, str], str] = {}         # (id of the argument Col, kind) -> column
         val_src: dict[int, str] = {}
+        arg_orders: dict[tuple[int, str], np.ndarray] = {}   # ARG_MAX/MIN: rank -> row
 
         def source(col: Col, kind: str, make) -> str:
             key = (id(col), kind)
@@ -415,6 +456,11 @@ class CpuGroupState:
             elif f in LIST_FUNCS:
                 src = source(col, "val", lambda: _value_array(col))
                 out.append((acc_name(j, "vals"), src, "list"))
+            elif f in ARG_FUNCS:     # the best row's rank in (order value, arrival) order
+                if (id(col), f) not in names:
+                    ranks, arg_orders[(id(col), f)] = _arg_ranks(col, f == "arg_max")
+                src = source(col, f, lambda: ranks)
+                out.append((acc_name(j, "pos"), src, "min"))
         if any(a.func in POSITIONAL for a in self.spec.aggs):
             cols["__pos"] = pa.array(np.arange(n, dtype=np.int64))
         table = pa.table(cols)
@@ -462,6 +508,15 @@ class CpuGroupState:
                 result[acc_name(j, "val")] = cols[val_src[j]].take(pos)
                 at = np.asarray(pc.fill_null(pos, 0))
                 result[acc_name(j, "pos")] = pa.array(positions[at], mask=~np.asarray(pos.is_valid()))
+            elif f in ARG_FUNCS:
+                rank = result[acc_name(j, "pos")]
+                none = ~np.asarray(rank.is_valid())
+                order = arg_orders[(id(args[j]), f)]
+                row = order[np.asarray(pc.fill_null(rank, 0))] if n else np.zeros(len(rank), np.int64)
+                mask = none if none.any() else None
+                result[acc_name(j, "pos")] = pa.array(positions[row], mask=mask)
+                result[acc_name(j, "val")] = _masked(_value_array(args[j].value), row, mask)
+                result[acc_name(j, "ord")] = _masked(_value_array(args[j].order), row, mask)
             elif f in ("min", "max") and acc_name(j, "val") + "_nan" in result:
                 nans = np.asarray(pc.fill_null(result.pop(acc_name(j, "val") + "_nan"), 0))
                 cnt = np.asarray(result[acc_name(j, "n")])
@@ -601,15 +656,39 @@ class CpuGroupState:
                 out += [(pname, np.where(better, pos_new, pos_old)),
                         (vname, np.where(better, vals, s[vname][gids])),
                         (vname + "_valid", np.where(better, valid, s[vname + "_valid"][gids]))]
+            elif f in ARG_FUNCS:
+                out += self._combine_arg(j, agg, p, gids)
         return out
 
-    def _to_store_values(self, arr, agg) -> np.ndarray:
+    def _combine_arg(self, j: int, agg, p: pa.Table, gids: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """ARG_MAX / ARG_MIN: the side with the better ordering value wins, the earlier
+        position among equal ones (NaN is the largest value)."""
+        s = self._store
+        pname, oname, vname = (acc_name(j, f) for f in ("pos", "ord", "val"))
+        pos_col = p.column(pname)
+        has_new = np.asarray(pos_col.is_valid())
+        pos_new = np.asarray(pc.fill_null(pos_col, INT64_MAX))
+        pos_old = s[pname][gids]
+        ord_new = self._to_store_values(p.column(oname), agg, agg.arg2_dtype)
+        ord_old = s[oname][gids]
+        less, more = (_float_less(ord_new, ord_old), _float_less(ord_old, ord_new))
+        strictly = more if agg.func == "arg_max" else less
+        better = has_new & ((pos_old == INT64_MAX) | strictly | (~less & ~more & (pos_new < pos_old)))
+        val_col = p.column(vname)
+        vals = self._to_store_values(val_col, agg)
+        return [(pname, np.where(better, pos_new, pos_old)), (oname, np.where(better, ord_new, ord_old)),
+                (vname, np.where(better, vals, s[vname][gids])),
+                (vname + "_valid", np.where(better, np.asarray(val_col.is_valid()), s[vname + "_valid"][gids]))]
+
+    def _to_store_values(self, arr, agg, d: T.DType | None = None) -> np.ndarray:
+        """Partials values as a state array (of the aggregate's argument, or of type ``d``)."""
+        d = agg.arg_dtype if d is None else d
         arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-        if agg.arg_dtype.is_string:
+        if d.is_string:
             return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
-        dt, fill = self._val_dtype(agg)
-        if agg.arg_dtype.is_temporal:
-            arr = arr.cast(pa.int64() if agg.arg_dtype.kind != "date" else pa.int32())
+        dt, fill = _store_dtype(d)
+        if d.is_temporal:
+            arr = arr.cast(pa.int64() if d.kind != "date" else pa.int32())
         return np.asarray(pc.fill_null(arr, fill).to_numpy(zero_copy_only=False), dtype=dt)
 
     def _apply_distinct(self, p: pa.Table, gids: np.ndarray) -> None:
@@ -651,13 +730,16 @@ class CpuGroupState:
     def _select(self, gids) -> np.ndarray:
         return self.live_gids() if gids is None else np.asarray(gids, dtype=np.int64)
 
-    def _vals_to_arrow(self, j: int, agg, gids: np.ndarray, valid: np.ndarray) -> pa.Array:
-        vals = self._store[acc_name(j, "val")][gids]
-        t = self._arrow_val_type(agg)
-        if agg.arg_dtype.is_string:
+    def _vals_to_arrow(self, j: int, agg, gids: np.ndarray, valid: np.ndarray,
+                       field: str = "val") -> pa.Array:
+        """State array ``field`` of aggregate j at ``gids`` as partials values (``ord``: of
+        the ordering argument's type)."""
+        d = agg.arg2_dtype if field == "ord" else agg.arg_dtype
+        vals = self._store[acc_name(j, field)][gids]
+        t = _arrow_value_type(d)
+        if d.is_string:
             return pa.array(np.where(valid, vals, None), type=t)
-        return pa.array(vals, mask=~valid).cast(t) if not agg.arg_dtype.is_temporal else \
-            pa.array(vals, mask=~valid).cast(t)
+        return pa.array(vals, mask=~valid).cast(t)
 
     def partials(self, gids=None) -> pa.Table:
         """This state's accumulators for ``gids`` as a partials table."""
@@ -670,9 +752,12 @@ class CpuGroupState:
             for f in ACC_FIELDS[agg.func]:
                 name = acc_name(j, f)
                 if f == "val":
-                    valid = (s[name + "_valid"][gids] if agg.func in POSITIONAL
+                    valid = (s[name + "_valid"][gids] if agg.func in POSITIONAL + ARG_FUNCS
                              else s[acc_name(j, "n")][gids] > 0)
                     cols[name] = self._vals_to_arrow(j, agg, gids, valid)
+                elif f == "ord":
+                    cols[name] = self._vals_to_arrow(j, agg, gids, s[acc_name(j, "pos")][gids] != INT64_MAX,
+                                                     "ord")
                 elif f == "pos":
                     pos = s[name][gids]
                     cols[name] = pa.array(pos, mask=(pos == INT64_MAX) | (pos < 0))
@@ -714,7 +799,7 @@ class CpuGroupState:
                     arr = pa.array(sums / np.maximum(n, 1), mask=n == 0)
             elif f in ("min", "max"):
                 arr = self._final_values(j, agg, gids, n > 0)
-            elif f in POSITIONAL:
+            elif f in POSITIONAL or f in ARG_FUNCS:
                 arr = self._final_values(j, agg, gids, s[acc_name(j, "val") + "_valid"][gids])
             elif f in LIST_FUNCS:
                 lists = _pair_lists(self._lists[j], gids, pa.list_(self._arrow_val_type(agg)),
@@ -967,10 +1052,9 @@ def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[C
             rows_at = pick[present]
             none = rows_at == n      # any_value: the slot has rows, none of them non-NULL
             rows_at = np.where(none, 0, rows_at)
-            result[acc_name(j, "pos")] = pa.array(positions[rows_at], mask=none if none.any() else None)
-            vals = _value_array(col.take(rows_at))
-            result[acc_name(j, "val")] = pc.if_else(pa.array(none), pa.nulls(len(vals), vals.type), vals) \
-                if none.any() else vals
+            mask = none if none.any() else None
+            result[acc_name(j, "pos")] = pa.array(positions[rows_at], mask=mask)
+            result[acc_name(j, "val")] = _masked(_value_array(col), rows_at, mask)
             continue
         i, x, cnt = valid_rows(col)
         result[acc_name(j, "n")] = pa.array(cnt[present])

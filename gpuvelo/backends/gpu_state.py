@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import types as T
-from ..columns import Col
+from ..columns import Col, ColPair
 from ..errors import ArithmeticOverflowError, DataError
 from . import keyhash
 from ..arrowcol import arrow_to_col, col_to_arrow
-from .partials import ACC_FIELDS, EARLIEST, LIST_FUNCS, POSITIONAL, acc_name, key_name
+from .partials import ACC_FIELDS, ARG_FUNCS, EARLIEST, LIST_FUNCS, POSITIONAL, acc_name, key_name
 from .protocol import StateSpec
 
 F_SUM, F_MIN, F_MAX = 1, 2, 4
@@ -23,6 +23,7 @@ KIND_I64, KIND_U64, KIND_F64 = 0, 1, 2
 SHARED_GROUPS = 2048
 COMPACT_MIN = 4096       # evict compacts only states that handed out at least this many ids
 U64_MAX = 2**64 - 1
+NO_POS = 2**63 - 1        # ARG_MAX/ARG_MIN: no row chosen yet
 VAR_FUNCS = ("var_samp", "var_pop", "stddev_samp", "stddev_pop")
 _FUSED = {"count": 0, "sum": F_SUM, "avg": F_SUM, "min": F_MIN, "max": F_MAX, "count_star": 0}
 
@@ -149,6 +150,11 @@ class GpuGroupState:
             self._add(acc_name(j, "m2"), cp.float64, 0.0)
         elif f in POSITIONAL:
             self._add(acc_name(j, "best"), cp.uint64, U64_MAX if f in EARLIEST else 0)
+            self._add(acc_name(j, "val"), cp.uint64, 0)
+            self._add(acc_name(j, "vvalid"), cp.uint8, 0)
+        elif f in ARG_FUNCS:
+            self._add(acc_name(j, "apos"), cp.int64, NO_POS)
+            self._add(acc_name(j, "aord"), cp.uint64, 0)     # order word of the chosen row
             self._add(acc_name(j, "val"), cp.uint64, 0)
             self._add(acc_name(j, "vvalid"), cp.uint8, 0)
         elif f == "count_distinct" or f in LIST_FUNCS:   # (gid, value word) pairs
@@ -357,6 +363,9 @@ class GpuGroupState:
     def _update_one(self, j, agg, col, gids, n, positions, nadd=None, extra=None) -> None:
         cp = _cp()
         f = agg.func
+        if f in ARG_FUNCS:
+            self._arg_update(j, agg, col, gids, positions, extra)
+            return
         valid = None if col is None else col.valid
         if f == "count_star" or f == "count":
             self._acc_num(j, gids, n, None, KIND_I64, valid if f == "count" else None, nadd, 0)
@@ -389,6 +398,47 @@ class GpuGroupState:
             keep = cp.ones(n, bool) if valid is None else valid
             distinct = f == "count_distinct"
             self._add_pairs(j, gids[keep], self._words(col, vals, canonical=distinct)[keep], distinct)
+
+    def _order_words(self, col: Col):
+        """Order-preserving uint64 words of numbers, times and booleans (the min/max words
+        ``_decode(ordered=True)`` reads): NaN canonical and largest, -0.0 equal to 0.0."""
+        cp = _cp()
+        vals = self._values(col)
+        if col.dtype.is_float:
+            x = cp.where(vals == 0, 0.0, vals)                 # -0.0 -> 0.0
+            bits = cp.where(cp.isnan(x), cp.nan, x).view(cp.uint64)
+            return cp.where((bits >> cp.uint64(63)) != 0, ~bits, bits | cp.uint64(2**63))
+        if col.dtype.kind == "uint64":
+            return vals.view(cp.uint64)
+        return vals.view(cp.uint64) ^ cp.uint64(2**63)
+
+    def _arg_update(self, j, agg, pair: ColPair, gids, positions, eligible=None) -> None:
+        """ARG_MAX / ARG_MIN: per group the best eligible row of the batch (sorted by group,
+        ordering word, position), kept where it beats the stored row."""
+        cp = _cp()
+        v, w = pair.value, pair.order
+        ok = eligible
+        if ok is None:
+            ok = v.valid if w.valid is None else (w.valid if v.valid is None else v.valid & w.valid)
+        enc = self._order_words(w)
+        flip = agg.func == "arg_max"            # largest first: sort the complemented words
+        rows = cp.arange(gids.shape[0], dtype=cp.int64) if ok is None else cp.flatnonzero(ok)
+        g, k, p = gids[rows], (~enc if flip else enc)[rows], positions[rows]
+        order = cp.lexsort(cp.stack([p.astype(cp.uint64), k, g.astype(cp.uint64)]))
+        g, k, p, rows = g[order], k[order], p[order], rows[order]
+        head = cp.ones(g.shape[0], dtype=bool)
+        head[1:] = g[1:] != g[:-1]
+        g, k, p, rows = g[head], k[head], p[head], rows[head]
+        a = self._acc
+        old_p = a[acc_name(j, "apos")][g]
+        old_k = a[acc_name(j, "aord")][g]
+        old_k = ~old_k if flip else old_k
+        better = (old_p == NO_POS) | (k < old_k) | ((k == old_k) & (p < old_p))
+        g, rows = g[better], rows[better]
+        a[acc_name(j, "apos")][g] = p[better]
+        a[acc_name(j, "aord")][g] = enc[rows]
+        a[acc_name(j, "val")][g] = self._words(v, self._values(v), False)[rows]
+        a[acc_name(j, "vvalid")][g] = 1 if v.valid is None else v.valid[rows].astype(cp.uint8)
 
     def _moments(self, j, gids, n, x, valid, nrow, m2row) -> None:
         """Per-batch (n, mean, M2) per group in two passes, combined with the stored ones."""
@@ -423,7 +473,7 @@ class GpuGroupState:
         if not distinct:
             self._pairs[j] = (g, w)
             return
-        order = cp.lexsort(cp.stack([w, g]))
+        order = cp.lexsort(cp.stack([w, g.astype(cp.uint64)]))   # one dtype: no float64 promotion
         g, w = g[order], w[order]
         keep = cp.ones(g.shape[0], dtype=bool)
         keep[1:] = (g[1:] != g[:-1]) | (w[1:] != w[:-1])
@@ -495,6 +545,15 @@ class GpuGroupState:
                 keep = cp.ones(len(values), bool) if col.valid is None else col.valid
                 words = self._words(col, self._values(col), canonical=distinct)
                 self._add_pairs(j, owner[keep], words[keep], distinct)
+            return
+        if f in ARG_FUNCS:
+            pos = p.column(acc_name(j, "pos")).combine_chunks()
+            ok = cp.asarray(np.asarray(pos.is_valid()))
+            posd = cp.asarray(np.asarray(pc.fill_null(pos, 0)), dtype=cp.int64)
+            ord_dtype = T.INT64 if agg.arg2_dtype.is_decimal else agg.arg2_dtype
+            pair = ColPair(self._dev(arrow_to_col(field("val"), val_dtype)),
+                           self._dev(arrow_to_col(field("ord"), ord_dtype)))
+            self._arg_update(j, agg, pair, gids, posd, ok)
             return
         if f in POSITIONAL:
             pos = p.column(acc_name(j, "pos")).combine_chunks()
@@ -695,6 +754,16 @@ class GpuGroupState:
                 valid = (self._host(acc_name(j, "vvalid"), g) != 0) & ~none
                 cols[acc_name(j, "val")] = self._decode(self._host(acc_name(j, "val"), g),
                                                         agg.arg_dtype, valid, ordered=False)
+            elif f in ARG_FUNCS:
+                pos = self._host(acc_name(j, "apos"), g)
+                none = pos == NO_POS
+                cols[acc_name(j, "pos")] = pa.array(pos, mask=none)
+                ord_dtype = T.INT64 if agg.arg2_dtype.is_decimal else agg.arg2_dtype
+                cols[acc_name(j, "ord")] = self._decode(self._host(acc_name(j, "aord"), g), ord_dtype,
+                                                        ~none, ordered=True)
+                valid = (self._host(acc_name(j, "vvalid"), g) != 0) & ~none
+                cols[acc_name(j, "val")] = self._decode(self._host(acc_name(j, "val"), g),
+                                                        agg.arg_dtype, valid, ordered=False)
             elif f == "count_distinct" or f in LIST_FUNCS:
                 name = acc_name(j, "set" if f == "count_distinct" else "vals")
                 cols[name] = self._sets(j, agg, g, schema.field(name).type)
@@ -713,7 +782,6 @@ class GpuGroupState:
         return cols
 
     def _sets(self, j, agg, g: np.ndarray, list_type) -> pa.Array:
-        cp = _cp()
         pg, pw = (self._fetch(a) for a in self._pairs[j])
         slot_of = np.full(self._gcap + 1, -1, np.int64)
         slot_of[g] = np.arange(g.size)

@@ -12,6 +12,9 @@ Columns, in order:
   ================== ==========================================================================
   count_star, count  ``a{j}_n`` int64 (rows / non-NULL values)
   count_distinct     ``a{j}_set`` list<argument's Arrow type>: the distinct non-NULL values
+  arg_max, arg_min   ``a{j}_pos`` int64 arrival position of the chosen row (NULL when no row had
+                     both arguments); ``a{j}_ord`` its ordering value (the second argument's
+                     Arrow type, decimals as scaled int64); ``a{j}_val`` its value
   quantile_cont,     ``a{j}_vals`` list<argument's Arrow type>: every non-NULL value (order
   quantile_disc      does not matter; decimals as their scaled int64, as for ``_set``)
   sum, avg           ``a{j}_n`` int64 non-NULL count; ``a{j}_sum``: int64 for integer, bool and
@@ -27,7 +30,8 @@ Columns, in order:
 Merging two partial rows of one group: n and sums add (integer sums checked for overflow);
 min/max take the min/max of the non-empty sides; (n, mean, m2) combine pairwise; sets union;
 value lists concatenate;
-first and any_value take the smaller position, last the larger.
+first and any_value take the smaller position, last the larger; arg_max/arg_min take the
+larger/smaller ordering value, the smaller position among equal ones (NaN is the largest).
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ ACC_FIELDS = {
     "first": ("pos", "val"),
     "last": ("pos", "val"),
     "any_value": ("pos", "val"),
+    "arg_max": ("pos", "ord", "val"),
+    "arg_min": ("pos", "ord", "val"),
     "quantile_cont": ("vals",),
     "quantile_disc": ("vals",),
 }
@@ -54,6 +60,7 @@ ACC_FIELDS = {
 POSITIONAL = ("first", "last", "any_value")   # keep one row's value, chosen by arrival position
 EARLIEST = ("first", "any_value")             # ... the earliest eligible row's
 LIST_FUNCS = ("quantile_cont", "quantile_disc")  # keep every non-NULL value (``vals``)
+ARG_FUNCS = ("arg_max", "arg_min")            # keep one row's value, chosen by an ordering value
 
 
 

@@ -8,6 +8,7 @@ The execution layer (``gpuvelo.exec``) talks to a backend only through :class:`B
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Protocol, Sequence
 
 from ..columns import Col
@@ -23,6 +24,7 @@ class AggSlot:
     arg_dtype: DType | None
     out_dtype: DType
     param: Fraction | None = None   # quantile_cont / quantile_disc: the quantile
+    arg2_dtype: DType | None = None  # arg_max / arg_min: the ordering argument's type
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import types as T
-from ..columns import Col
+from ..columns import Col, ColPair
 from ..errors import SchemaMismatchError
 from ..expr import compile_expr, compile_predicate
 from ..sql import plan as P
@@ -42,7 +42,8 @@ def referenced_columns(plan: P.QueryPlan) -> list[str]:
         elif isinstance(e, P.Cast):
             walk(e.arg)
 
-    for e in [plan.where, *plan.group_keys, *(a.arg for a in plan.aggregates)]:
+    for e in [plan.where, *plan.group_keys, *(a.arg for a in plan.aggregates),
+              *(a.arg2 for a in plan.aggregates)]:
         if e is not None:
             walk(e)
     if not plan.is_aggregate:
@@ -53,6 +54,18 @@ def referenced_columns(plan: P.QueryPlan) -> list[str]:
     if plan.window is not None and plan.window.time_column:
         names.add(plan.window.time_column)
     return [n for n in plan.schema if n in names]
+
+
+def _compile_args(a: P.AggCall, xp):
+    """The compiled argument of an aggregate: None (COUNT(*)), ``f(cols, n) -> Col``, or for
+    two-argument aggregates ``f(cols, n) -> ColPair``."""
+    if a.arg is None:
+        return None
+    f = compile_expr(a.arg, xp)
+    if a.arg2 is None:
+        return f
+    g = compile_expr(a.arg2, xp)
+    return lambda cols, n=None: ColPair(f(cols, n), g(cols, n))
 
 
 @dataclass
@@ -78,13 +91,14 @@ class CompiledQuery:
         self.read_schema = {n: plan.schema[n] for n in self.columns}
         self.where = compile_predicate(plan.where, xp) if plan.where is not None else None
         self.keys = [compile_expr(k, xp) for k in plan.group_keys]
-        self.args = [compile_expr(a.arg, xp) if a.arg is not None else None for a in plan.aggregates]
+        self.args = [_compile_args(a, xp) for a in plan.aggregates]
         first_of: dict = {}
-        self._arg_first = [first_of.setdefault(a.arg, i) if a.arg is not None else i
+        self._arg_first = [first_of.setdefault((a.arg, a.arg2), i) if a.arg is not None else i
                            for i, a in enumerate(plan.aggregates)]
         self.spec = StateSpec(tuple(k.dtype for k in plan.group_keys),
                               tuple(AggSlot(a.func, a.arg.dtype if a.arg is not None else None, a.dtype,
-                                            a.param) for a in plan.aggregates))
+                                            a.param, a.arg2.dtype if a.arg2 is not None else None)
+                                    for a in plan.aggregates))
         # result stage, always on the host
         row_xp = xp if not plan.is_aggregate else np
         self.outputs = [compile_expr(o.expr, row_xp) for o in plan.outputs]

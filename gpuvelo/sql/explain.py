@@ -13,7 +13,9 @@ ACCUMULATORS = {"count_star": "n", "count": "n", "count_distinct": "distinct set
                 "avg": "sum, n", "min": "min", "max": "max", "stddev_samp": "n, mean, M2",
                 "stddev_pop": "n, mean, M2", "var_samp": "n, mean, M2", "var_pop": "n, mean, M2",
                 "first": "value, arrival position", "last": "value, arrival position",
-                "any_value": "value, arrival position"}
+                "any_value": "value, arrival position", "quantile_cont": "every value",
+                "quantile_disc": "every value", "arg_max": "value, order key, arrival position",
+                "arg_min": "value, order key, arrival position"}
 
 
 def expr_text(e: Expr, plan: QueryPlan | None = None) -> str:

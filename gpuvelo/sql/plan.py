@@ -102,7 +102,7 @@ class WindowRef(Expr):
 # --------------------------------------------------------------------------- aggregates
 AGG_FUNCS = ("count_star", "count", "count_distinct", "sum", "avg", "min", "max",
              "stddev_samp", "stddev_pop", "var_samp", "var_pop", "first", "last", "any_value",
-             "quantile_cont", "quantile_disc")
+             "quantile_cont", "quantile_disc", "arg_max", "arg_min")
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,8 @@ class AggCall:
     argument's type. ``any_value`` is the first non-NULL value in arrival order (DuckDB's).
     ``quantile_cont`` / ``quantile_disc`` (MEDIAN is quantile_cont at 1/2) take the fraction
     ``param`` (exact); see ``backends/quantiles.py`` for their rules and result types.
+    ``arg_max(arg, arg2)`` / ``arg_min``: ``arg`` of the row with the largest / smallest
+    ``arg2`` among rows where both are non-NULL (ties: the earliest row), ``arg``'s type.
     """
 
     func: str
@@ -122,6 +124,7 @@ class AggCall:
     dtype: DType
     sql: str = ""   # the aggregate's text in the query, for messages and default names
     param: Fraction | None = None   # the quantile of quantile_cont / quantile_disc
+    arg2: Expr | None = None        # the ordering argument of arg_max / arg_min
 
 
 # --------------------------------------------------------------------------- windows

@@ -346,7 +346,7 @@ class _Planner:
         inner = next((n for n in node.walk() if n is not node and _is_agg(n)), None)
         if inner is not None:
             self.fail(PlanError, f"nested aggregate functions are not allowed: {_text(node)}", node)
-        arg_node, param = node.this, None
+        arg_node, param, arg2 = node.this, None, None
         if isinstance(node, exp.Count):
             if isinstance(arg_node, exp.Star):
                 func, arg_node = "count_star", None
@@ -358,6 +358,17 @@ class _Planner:
                 func = "count"
         elif isinstance(node, _QUANTILES):
             func, param, arg_node = self.quantile(node)
+        elif isinstance(node, (exp.ArgMax, exp.ArgMin)):
+            func = "arg_max" if isinstance(node, exp.ArgMax) else "arg_min"
+            if node.args.get("count") is not None:
+                self.fail(NotSupportedError, f"{func.upper()} with a count (a list result) is not "
+                          f"supported: {_text(node)}", node)
+            arg2 = self.row(node.expression, "an aggregate's argument")
+            if arg2.dtype.is_null:
+                arg2 = Cast(INT32, arg2)
+            if not (arg2.dtype.is_numeric or arg2.dtype.is_temporal or arg2.dtype.is_bool):
+                self.fail(NotSupportedError, f"{func.upper()} orders by numbers, times or booleans, "
+                          f"not {arg2.dtype}: {_text(node)}", node)
         elif type(node) in _AGGS:
             func = _AGGS[type(node)]
             if isinstance(arg_node, exp.Distinct):
@@ -372,9 +383,9 @@ class _Planner:
             arg = Cast(INT32, arg)     # a NULL literal or all-NULL column: DuckDB's INTEGER NULL
         dtype = self.agg_type(func, arg, node)
         for i, have in enumerate(self.aggregates):
-            if have.func == func and have.arg == arg and have.param == param:
+            if have.func == func and have.arg == arg and have.param == param and have.arg2 == arg2:
                 return AggRef(have.dtype, i)
-        self.aggregates.append(AggCall(func, arg, dtype, _text(node), param))
+        self.aggregates.append(AggCall(func, arg, dtype, _text(node), param, arg2))
         return AggRef(dtype, len(self.aggregates) - 1)
 
     def quantile(self, node) -> tuple[str, Fraction, object]:
