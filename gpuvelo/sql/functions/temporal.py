@@ -25,7 +25,6 @@ The unit / interval / format parsers below are shared with the implementations.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal, InvalidOperation
 
 from sqlglot import exp
@@ -34,142 +33,8 @@ from ...errors import NotSupportedError, PlanError
 from ...types import DATE, FLOAT64, INT64, STRING, DType, timestamp
 from . import NOT_LITERAL, Function, need
 
-US_PER_SECOND = 1_000_000
-US_PER_DAY = 86_400 * US_PER_SECOND
-
-# ----------------------------------------------------------------------------- units
-_UNIT_SPELLINGS = {
-    "year": "year yr y years yrs", "month": "month mon months mons",
-    "day": "day days d dayofmonth", "decade": "decade dec decades decs",
-    "century": "century cent centuries c",
-    "millennium": "millennium mil millenniums millennia mils millenium",
-    "microsecond": "microseconds microsecond us usec usecs usecond useconds",
-    "millisecond": "milliseconds millisecond ms msec msecs msecond mseconds",
-    "second": "second sec seconds secs s", "minute": "minute min minutes mins m",
-    "hour": "hour hr hours hrs h", "epoch": "epoch", "dow": "dow dayofweek weekday",
-    "isodow": "isodow", "week": "week weeks w weekofyear", "doy": "doy dayofyear",
-    "quarter": "quarter quarters", "yearweek": "yearweek", "isoyear": "isoyear", "era": "era",
-    "timezone": "timezone", "timezone_hour": "timezone_hour",
-    "timezone_minute": "timezone_minute", "julian": "julian jd",
-}
-_UNITS = {s: unit for unit, spellings in _UNIT_SPELLINGS.items() for s in spellings.split()}
-_TIMEZONE_PARTS = ("timezone", "timezone_hour", "timezone_minute")
-DOUBLE_PARTS = ("epoch", "julian")
-# date_trunc / date_diff accept every part but these
-_NO_TRUNC = ("era",) + _TIMEZONE_PARTS
-# interval units: (months, microseconds) per unit
-INTERVAL_UNITS = {
-    "millennium": (12_000, 0), "century": (1_200, 0), "decade": (120, 0), "year": (12, 0),
-    "quarter": (3, 0), "month": (1, 0), "week": (0, 7 * US_PER_DAY), "day": (0, US_PER_DAY),
-    "hour": (0, 3_600 * US_PER_SECOND), "minute": (0, 60 * US_PER_SECOND),
-    "second": (0, US_PER_SECOND), "millisecond": (0, 1_000), "microsecond": (0, 1),
-}
-
-
-def canonical_unit(text) -> str | None:
-    """DuckDB's date-part specifier ``text`` (any case, any of its spellings) as its
-    canonical lower-case name (``'hrs'`` -> ``'hour'``), or None if unknown."""
-    return _UNITS.get(text.lower()) if isinstance(text, str) else None
-
-
-# ----------------------------------------------------------------------------- intervals
-_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
-_PART = re.compile(rf"\s*({_NUMBER})\s*([a-z_]+)", re.IGNORECASE)
-_TIME = re.compile(r"\s*([+-]?)(\d+):(\d{1,2})(?::(\d{1,2}(?:\.\d+)?))?", re.IGNORECASE)
-_AGO = re.compile(r"\s*ago\s*$", re.IGNORECASE)
-
-
-def _interval_part(number: str, unit_text: str, text: str) -> tuple[int, int]:
-    unit = canonical_unit(unit_text)
-    if unit not in INTERVAL_UNITS:
-        raise PlanError(f"unknown interval unit '{unit_text}' in INTERVAL '{text}'")
-    months, micros = INTERVAL_UNITS[unit]
-    q = Decimal(number)
-    if months:
-        if q * months != int(q * months):
-            raise NotSupportedError(f"fractional months in INTERVAL '{text}' are not supported")
-        return int(q * months), 0
-    if q * micros != int(q * micros):
-        raise NotSupportedError(f"INTERVAL '{text}' is not a whole number of microseconds")
-    return 0, int(q * micros)
-
-
-def _interval_time(m: re.Match, text: str) -> int:
-    sign, hours, minutes, seconds = m.groups()
-    seconds = Decimal(seconds or 0)
-    if int(minutes) >= 60 or seconds >= 60:
-        raise PlanError(f"invalid time in INTERVAL '{text}'")
-    micros = (int(hours) * 3600 + int(minutes) * 60) * US_PER_SECOND + seconds * US_PER_SECOND
-    if micros != int(micros):
-        raise NotSupportedError(f"INTERVAL '{text}' is not a whole number of microseconds")
-    return -int(micros) if sign == "-" else int(micros)
-
-
-def parse_interval(text) -> tuple[int, int]:
-    """An interval in DuckDB's text form (``'1 year 2 months'``, ``'-15 minutes'``,
-    ``'1 day 04:05:06.5'``, ``'2 hours ago'``) as (months, microseconds); days count as
-    86400 s, exactly as DuckDB adds them to naive timestamps. Raises PlanError (bad text) or
-    NotSupportedError (fractional months, sub-microsecond parts)."""
-    if not isinstance(text, str):
-        raise PlanError(f"an interval must be a literal, got {text!r}")
-    body = _AGO.sub("", text)
-    negate = body != text
-    months = micros = pos = 0
-    while pos < len(body.rstrip()):
-        m = _PART.match(body, pos)
-        if m is not None and not body[m.end():].lstrip().startswith(":"):
-            dm, du = _interval_part(m.group(1), m.group(2), text)
-        else:
-            m = _TIME.match(body, pos)
-            if m is None:
-                raise PlanError(f"cannot read INTERVAL '{text}'")
-            dm, du = 0, _interval_time(m, text)
-        months, micros, pos = months + dm, micros + du, m.end()
-    if pos == 0:
-        raise PlanError(f"empty INTERVAL '{text}'")
-    return (-months, -micros) if negate else (months, micros)
-
-
-def bucket_width(text) -> tuple[int, int]:
-    """A time_bucket width as (months, microseconds), exactly one of them positive."""
-    months, micros = parse_interval(text)
-    if months and micros:
-        raise NotSupportedError(f"time_bucket width INTERVAL '{text}': month intervals cannot "
-                                "have a day or time component")
-    if months < 0 or micros < 0 or not (months or micros):
-        raise PlanError(f"time_bucket width INTERVAL '{text}' must be greater than 0")
-    return months, micros
-
-
-# ----------------------------------------------------------------------------- strftime
-STRFTIME_SPECIFIERS = ("a", "A", "w", "u", "d", "-d", "b", "h", "B", "m", "-m", "y", "-y", "Y",
-                       "G", "H", "-H", "I", "-I", "p", "M", "-M", "S", "-S", "f", "g", "n", "z",
-                       "Z", "j", "-j", "U", "W", "V", "c", "x", "X", "T", "%")
-_COMPOSITE = {"c": "%Y-%m-%d %H:%M:%S", "x": "%Y-%m-%d", "X": "%H:%M:%S", "T": "%H:%M:%S"}
-
-
-def parse_format(fmt: str) -> list[tuple[bool, str]]:
-    """A strftime format as pieces (is_specifier, text): literal text, or a specifier without
-    its ``%`` (``'-d'``, ``'Y'``); ``%c %x %X %T`` are expanded and ``%%`` is literal text.
-    Raises PlanError for an empty format or an unknown specifier."""
-    if fmt == "":
-        raise PlanError("the strftime format is empty")
-    pieces, pos = [], 0
-    for m in re.finditer(r"%(-?.?)", fmt):
-        if m.start() > pos:
-            pieces.append((False, fmt[pos:m.start()]))
-        spec, pos = m.group(1), m.end()
-        if spec not in STRFTIME_SPECIFIERS:
-            raise PlanError(f"unknown strftime specifier '%{spec}' in '{fmt}'")
-        if spec == "%":
-            pieces.append((False, "%"))
-        elif spec in _COMPOSITE:
-            pieces.extend(parse_format(_COMPOSITE[spec]))
-        else:
-            pieces.append((True, spec))
-    if pos < len(fmt):
-        pieces.append((False, fmt[pos:]))
-    return pieces
+from ...timeparts import (DOUBLE_PARTS, INTERVAL_UNITS, NO_TRUNC, PART_FUNCTIONS, TIMEZONE_PARTS,
+                          bucket_width, canonical_unit, parse_format, parse_interval)
 
 
 # ----------------------------------------------------------------------------- typing
@@ -202,7 +67,7 @@ def _stamp_us(t: DType) -> DType:
 
 def _part_type(name: str, part: str | None, t: DType) -> DType:
     _need_temporal(name, t)
-    if part in _TIMEZONE_PARTS:
+    if part in TIMEZONE_PARTS:
         need(t.kind != "date", f"{name}(): '{part}' needs a TIMESTAMP, got {t}")
     return FLOAT64 if part in DOUBLE_PARTS else INT64
 
@@ -219,13 +84,13 @@ def _one_part(name: str, part: str):
 
 
 def _date_trunc(types, values):
-    _unit("date_trunc", values[0], lambda u: u not in _NO_TRUNC)
+    _unit("date_trunc", values[0], lambda u: u not in NO_TRUNC)
     _need_temporal("date_trunc", types[1])
     return _stamp_us(types[1])
 
 
 def _date_diff(types, values):
-    _unit("date_diff", values[0], lambda u: u not in _NO_TRUNC)
+    _unit("date_diff", values[0], lambda u: u not in NO_TRUNC)
     for t in types[1:]:
         _need_temporal("date_diff", t)
     return INT64
@@ -248,7 +113,8 @@ def _interval_add(name: str):
             if values[1] is not None:
                 parse_interval(values[1])
         else:
-            _need_integer(name, types[1], "interval quantities")
+            need(types[1].is_integer or types[1].is_null,
+                 f"an INTERVAL quantity must be an integer, got {types[1]}")
             _unit(name, values[2], lambda u: u in INTERVAL_UNITS)
         return _added_type(types[0])
     return typing
@@ -258,6 +124,7 @@ def _time_bucket(types, values):
     _need_temporal("time_bucket", types[1])
     if values[0] is not None:
         bucket_width(values[0])
+    dates = types[1].kind == "date"
     if len(types) == 3:
         if types[2].is_string:
             if values[2] is NOT_LITERAL:
@@ -265,11 +132,12 @@ def _time_bucket(types, values):
             parse_interval(values[2])
         else:
             _need_temporal("time_bucket", types[2])
-    return DATE if types[1].kind == "date" else _stamp_us(types[1])
+            dates = dates and types[2].kind == "date"   # a TIMESTAMP origin makes timestamps
+    return DATE if dates else _stamp_us(types[1])
 
 
 def _strftime(types, values):
-    if types[0].is_string and not _is_temporal(types[1]):   # strftime(format, x)
+    if types[0].is_string and types[1].is_temporal:   # strftime(format, x)
         types, values = types[::-1], values[::-1]
     _need_temporal("strftime", types[0])
     need(types[1].is_string or types[1].is_null, f"strftime() needs a format string, got {types[1]}")
@@ -318,15 +186,6 @@ def _names(name: str):
 
 
 # one-part functions: function name -> part
-PART_FUNCTIONS = {
-    "year": "year", "month": "month", "day": "day", "hour": "hour", "minute": "minute",
-    "second": "second", "millisecond": "millisecond", "microsecond": "microsecond",
-    "nanosecond": "nanosecond", "quarter": "quarter", "week": "week", "dayofweek": "dow",
-    "isodow": "isodow", "dayofyear": "doy", "epoch": "epoch", "epoch_ms": "epoch_ms",
-    "epoch_us": "epoch_us", "epoch_ns": "epoch_ns", "yearweek": "yearweek", "isoyear": "isoyear",
-    "era": "era", "julian": "julian", "decade": "decade", "century": "century",
-    "millennium": "millennium",
-}
 
 FUNCTIONS = {name: Function(name, 1, 1, _one_part(name, part)) for name, part in PART_FUNCTIONS.items()}
 FUNCTIONS.update({
@@ -368,7 +227,13 @@ ALIASES = {"datepart": "date_part", "datetrunc": "date_trunc", "datediff": "date
 # ----------------------------------------------------------------------------- rewrites
 class _Syntax(exp.Anonymous):
     """A catalogue call standing for SQL syntax (``ts + INTERVAL 1 HOUR``); prints as that
-    syntax, so output column names and messages show what the user wrote."""
+    syntax, so output column names and messages show what the user wrote (inside another
+    expression it prints as the call, ``interval_add(ts, '1 hour')``)."""
+
+    arg_types = {"expressions": False}   # print as name(expressions), the name being ``this``
+
+    def sql_name(self) -> str:   # noqa: D102 (the call's name, for sqlglot's generator)
+        return self.this
 
     def sql(self, dialect=None, **opts) -> str:
         source = self.meta.get("source")
@@ -383,10 +248,19 @@ def _call(name: str, args: list, source) -> exp.Expression:
     return node
 
 
-def _interval_text(iv: exp.Interval) -> str | None:
-    """A literal INTERVAL as DuckDB interval text, or None when its quantity is computed.
-    ``INTERVAL 1.5 HOUR`` (a number and a unit keyword) truncates the quantity toward zero
-    for units above seconds, as DuckDB does; ``INTERVAL '1.5 hours'`` keeps the fraction."""
+def _interval_text(iv) -> str | None:
+    """A literal interval (``INTERVAL ...``, ``CAST('...' AS INTERVAL)``, or a sum of them) as
+    DuckDB interval text, or None when it is not one. ``INTERVAL 1.5 HOUR`` (a number and a
+    unit keyword) truncates the quantity toward zero for units above seconds, as DuckDB
+    does; ``INTERVAL '1.5 hours'`` keeps the fraction."""
+    if isinstance(iv, exp.Add):
+        parts = [_interval_text(iv.this), _interval_text(iv.expression)]
+        return None if None in parts else " ".join(parts)
+    if isinstance(iv, exp.Cast) and iv.to.this == exp.DataType.Type.INTERVAL:
+        q = iv.this
+        return q.this if isinstance(q, exp.Literal) and q.is_string else None
+    if not isinstance(iv, exp.Interval):
+        return None
     q, unit = iv.this, iv.args.get("unit")
     if not (isinstance(q, exp.Literal) and q.is_string):
         return None
@@ -404,11 +278,17 @@ def _interval_text(iv: exp.Interval) -> str | None:
     return f"{number} {unit.name.lower()}"
 
 
-def _shift(x, iv: exp.Interval, subtract: bool, source):
+def _is_interval(node) -> bool:
+    return isinstance(node, exp.Interval) or _interval_text(node) is not None
+
+
+def _shift(x, iv, subtract: bool, source):
     """``x ± iv`` as a catalogue call, or None when the interval is not one gpuvelo reads."""
     text = _interval_text(iv)
     if text is not None:
         return _call("interval_sub" if subtract else "interval_add", [x, exp.Literal.string(text)], source)
+    if not isinstance(iv, exp.Interval):
+        return None
     unit = iv.args.get("unit")
     if not isinstance(unit, exp.Var):
         return None
@@ -420,15 +300,15 @@ def _shift(x, iv: exp.Interval, subtract: bool, source):
 def _bucket(node: exp.DateBin):
     width, x = node.this, node.expression
     third = node.args.get("origin") or node.args.get("unit")
-    text = _interval_text(width) if isinstance(width, exp.Interval) else None
-    if text is None:
-        return None
-    args = [exp.Literal.string(text), x]
-    if isinstance(third, exp.Interval):
+    text = _interval_text(width)   # a computed width stays an INTERVAL node the planner rejects
+    args = [width if text is None else exp.Literal.string(text), x]
+    if third is not None and _is_interval(third):
         offset = _interval_text(third)
         if offset is None:
             return None
         args.append(exp.Literal.string(offset))
+    elif isinstance(third, exp.Var):   # sqlglot reads a bare column here as a unit keyword
+        args.append(exp.column(third.name))
     elif third is not None:
         args.append(third)
     return _call("time_bucket", args, node)
@@ -437,11 +317,11 @@ def _bucket(node: exp.DateBin):
 def _rewrite(node):
     """Interval arithmetic and time_bucket as catalogue calls (see the module docstring)."""
     if isinstance(node, (exp.Add, exp.DateAdd)):
-        if isinstance(node.expression, exp.Interval):
+        if _is_interval(node.expression) and not _is_interval(node.this):
             return _shift(node.this, node.expression, False, node)
-        if isinstance(node, exp.Add) and isinstance(node.this, exp.Interval):
+        if isinstance(node, exp.Add) and _is_interval(node.this) and not _is_interval(node.expression):
             return _shift(node.expression, node.this, False, node)
-    elif isinstance(node, exp.Sub) and isinstance(node.expression, exp.Interval):
+    elif isinstance(node, exp.Sub) and _is_interval(node.expression) and not _is_interval(node.this):
         return _shift(node.this, node.expression, True, node)
     elif isinstance(node, exp.DateBin):
         return _bucket(node)
