@@ -22,12 +22,16 @@ KEYS = [
     "CASE WHEN i > 0 THEN 'pos' WHEN i < 0 THEN 'neg' END", "i IS NULL", "CAST(k1 AS BIGINT) * 10",
     "i16 % 4", "FLOOR(f / 50)", "CASE WHEN s LIKE 'a%' THEN s ELSE 'other' END", "k1 IN (1, NULL)",
     "i // 250", "sign(f)", "greatest(k1, 2)", "k2 IS DISTINCT FROM 'a'",
+    "upper(k2)", "substring(s, 1, 1)", "date_trunc('day', ts)", "year(d)", "extract(hour FROM ts)",
+    "strftime(ts, '%Y-%m-%d')", "k2 || '-' || s", "time_bucket(INTERVAL '6 hours', ts)",
 ]
 NUMERIC_ARGS = ["i", "u", "f", "g", "dec", "i * 2 + u", "f * i", "CASE WHEN k3 THEN i ELSE 0 END",
                 "ABS(i)", "COALESCE(f, 0)", "i + f", "-i", "NULLIF(i, 0)", "dec * 2", "i16", "u64",
                 "u64 - i16", "ROUND(f)", "CAST(f AS BIGINT)", "f * 1.5", "i / 4", "CEIL(g) - FLOOR(f)",
-                "i // 7", "greatest(i, u)", "least(f, dec)", "trunc(f / 3)", "sqrt(ABS(f))", "power(g, 2)"]
-OTHER_ARGS = ["s", "ts", "d", "k2", "COALESCE(s, k2)", "CASE WHEN k3 THEN s END"]
+                "i // 7", "greatest(i, u)", "least(f, dec)", "trunc(f / 3)", "sqrt(ABS(f))", "power(g, 2)",
+                "length(s)", "epoch(ts)", "date_diff('hour', TIMESTAMP '2024-01-01', ts)", "dayofweek(d)"]
+OTHER_ARGS = ["s", "ts", "d", "k2", "COALESCE(s, k2)", "CASE WHEN k3 THEN s END",
+              "ts + INTERVAL 1 HOUR", "concat(k2, s)", "trim(s)", "date_trunc('hour', ts)"]
 NUMERIC_AGGS = ["SUM", "AVG", "MIN", "MAX", "STDDEV", "STDDEV_POP", "VAR_SAMP", "VAR_POP", "VARIANCE",
                 "STDDEV_SAMP", "COUNT", "COUNT(DISTINCT", "MEDIAN"]
 OTHER_AGGS = ["MIN", "MAX", "COUNT", "COUNT(DISTINCT", "FIRST", "LAST", "ANY_VALUE", "MEDIAN"]
@@ -46,6 +50,8 @@ ROW_ATOMS = [
     "CASE WHEN k3 THEN i > 0 ELSE f > 0 END", "NULLIF(k1, 1) IS NULL", "ABS(i) < 100",
     "dec > f", "i > dec", "u > i", "i16 < 0", "u64 > 1000", "k1 NOT IN (1, NULL)", "s >= k2",
     "s NOT LIKE '%b%'", "d BETWEEN DATE '2024-01-02' AND DATE '2024-01-05'", "ROUND(f) = f",
+    "starts_with(s, 'a')", "s ILIKE 'A%'", "contains(s, 'b')", "hour(ts) < 12",
+    "ts > TIMESTAMP '2024-01-02' + INTERVAL 6 HOUR", "regexp_matches(s, '^[ab]')",
 ]
 HAVING_ATOMS = ["COUNT(*) > 2", "SUM(i) > 0", "MAX(f) >= 0", "MIN(s) <> 'a'", "AVG(u) < 1000",
                 "COUNT(DISTINCT s) >= 2", "MIN(i) IS NULL", "SUM(dec) < 0", "MAX(ts) > TIMESTAMP '2024-01-03 00:00:00'",
@@ -56,6 +62,7 @@ STATELESS_EXPRS = [
     "CASE WHEN i > 0 THEN s ELSE 'neg' END", "i > 0", "s LIKE '%b'", "k1 IN (1, 2)",
     "i BETWEEN 0 AND 10", "s IS NULL", "(i > 0) AND k3", "(i > 0) OR k3", "NOT k3", "dec + 1",
     "i16", "u64", "u64 * 2 + i16", "CAST(i AS VARCHAR)", "ROUND(f / 3, 2)", "g", "dec * i16", "ts", "d",
+    "upper(s)", "strftime(d, '%d/%m')", "ts - INTERVAL '1 day'", "lpad(s, 3, '*')", "month(ts)",
 ]
 
 

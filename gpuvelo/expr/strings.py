@@ -277,6 +277,8 @@ def _pad(left: bool):
                 raise DataError(f"insufficient padding in {describe(call)}: the fill is empty "
                                 f"and {example!r} is shorter than {width}")
             return Col(col.data, col.valid, STRING, cut)
+        if len(d) == 0:            # an all-NULL batch has an empty dictionary
+            return Col(col.data, col.valid, STRING, cut)
         sizes, which = np.unique(missing, return_inverse=True)
         pattern = fill * (int(sizes[-1]) // len(fill) + 1)
         pads = pa.array([pattern[:k] for k in sizes.tolist()], pa.string()).take(pa.array(which))

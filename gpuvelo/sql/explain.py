@@ -18,6 +18,14 @@ ACCUMULATORS = {"count_star": "n", "count": "n", "count_distinct": "distinct set
                 "arg_min": "value, order key, arrival position"}
 
 
+def _agg_args(a) -> str:
+    """An aggregate's arguments as text: ``*``, ``x``, ``x, by`` or ``x, 1/2`` (quantiles)."""
+    if a.arg is None:
+        return "*"
+    extra = [expr_text(a.arg2)] if a.arg2 is not None else [str(a.param)] if a.param is not None else []
+    return ", ".join([expr_text(a.arg)] + extra)
+
+
 def expr_text(e: Expr, plan: QueryPlan | None = None) -> str:
     """One expression as text: columns by name, keys/aggregates by their names when known."""
     t = lambda x: expr_text(x, plan)   # noqa: E731
@@ -62,7 +70,7 @@ def explain(plan: QueryPlan) -> str:
                   for i, (n, k) in enumerate(zip(plan.key_names, plan.group_keys))]
     if plan.aggregates:
         lines.append("aggregates:")
-        lines += [f"  #{i} {a.func}({expr_text(a.arg) if a.arg is not None else '*'}) : {a.dtype}"
+        lines += [f"  #{i} {a.func}({_agg_args(a)}) : {a.dtype}"
                   f"  [accumulators: {ACCUMULATORS[a.func]}]" for i, a in enumerate(plan.aggregates)]
     lines.append("outputs:")
     lines += [f"  {o.name} = {expr_text(o.expr, plan)} : {o.expr.dtype}" for o in plan.outputs]
