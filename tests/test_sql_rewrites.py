@@ -93,3 +93,21 @@ def test_constant_expressions(query, backend):
 def test_filter_keeps_the_written_name():
     out = gpuvelo.sql("SELECT count_if(i > 0), COUNT(*) FILTER (WHERE i > 0) FROM t", t=T["t"])
     assert out.column_names == ["count_if(i > 0)", "count(*) FILTER(WHERE i > 0)"]
+
+
+@_cases(
+    "SELECT * EXCLUDE (s, fn) FROM t WHERE i > 900",
+    "SELECT * REPLACE (i * 2 AS i, upper(s) AS s) FROM t WHERE i > 900",
+    "SELECT * RENAME (i AS j) FROM t WHERE i > 900",
+    "SELECT t.* FROM t WHERE i > 900",
+    "SELECT t.* EXCLUDE (i) FROM t WHERE i > 900",
+    "SELECT * FROM (SELECT * EXCLUDE (fn) FROM t WHERE i > 900)",
+    "SELECT * EXCLUDE (dec) FROM (SELECT * EXCLUDE (fn) FROM t) WHERE i > 900",
+)
+def test_star_modifiers(query, backend):
+    run_both(query, T, backend=backend, check_names=True)
+
+
+def test_star_modifier_naming_an_unknown_column():
+    with pytest.raises(gpuvelo.errors.UnknownColumnError, match="EXCLUDE"):
+        gpuvelo.sql("SELECT * EXCLUDE (nope) FROM t", t=T["t"])

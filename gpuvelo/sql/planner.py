@@ -558,7 +558,7 @@ class _Planner:
         outputs = []
         for item in items:
             if isinstance(item, exp.Star):
-                outputs.extend(OutputColumn(n, ColumnRef(t, n)) for n, t in self.schema.items())
+                outputs.extend(self.star_outputs(item))
                 continue
             node = item.this if isinstance(item, exp.Alias) else item
             if is_aggregate:
@@ -574,6 +574,36 @@ class _Planner:
                 name = _display_name(node)
             outputs.append(OutputColumn(name, e))
             self.aliases.setdefault(name.lower(), e)
+        return outputs
+
+    def star_outputs(self, star: exp.Star) -> list[OutputColumn]:
+        """``*`` with DuckDB's modifiers: ``EXCLUDE (a, b)`` drops columns, ``REPLACE (expr
+        AS a)`` computes ``a`` in place, ``RENAME (a AS b)`` renames it."""
+        def names(nodes, what):
+            out = {}
+            for n in nodes or []:
+                col = n.this if isinstance(n, exp.Alias) else n
+                if isinstance(n, exp.Alias) and what == "REPLACE":
+                    col = exp.column(n.alias)
+                if not isinstance(col, exp.Column) or col.name.lower() not in self.by_lower:
+                    self.fail(UnknownColumnError, f"unknown column in * {what}: {_text(n)}; "
+                              "available: " + ", ".join(self.schema), n)
+                out[col.name.lower()] = n
+            return out
+
+        excluded = names(star.args.get("except_"), "EXCLUDE")
+        replaced = names(star.args.get("replace"), "REPLACE")
+        renamed = names(star.args.get("rename"), "RENAME")
+        outputs = []
+        for n, t in self.schema.items():
+            key = n.lower()
+            if key in excluded:
+                continue
+            if key in replaced:
+                e = self.row(replaced[key].this, "a query without GROUP BY")
+            else:
+                e = ColumnRef(t, n)
+            outputs.append(OutputColumn(renamed[key].alias if key in renamed else n, e))
         return outputs
 
     def plan_order(self, order, outputs, is_aggregate: bool) -> tuple[OrderKey, ...]:

@@ -6,7 +6,7 @@ know the convenience existed:
 * derived tables -- ``FROM (SELECT ... FROM src WHERE ...)`` and ``WITH x AS (...)`` -- whose
   query only filters and projects one source are inlined: the outer query reads ``src``
   with the inner WHERE added and the inner expressions substituted for their names;
-* ``SELECT DISTINCT a, b`` -> ``GROUP BY a, b``; ``GROUP BY ALL`` -> every select item
+* ``t.*`` -> ``*`` (one source); ``SELECT DISTINCT a, b`` -> ``GROUP BY a, b``; ``GROUP BY ALL`` -> every select item
   without an aggregate; ``ORDER BY ALL`` -> every output column, left to right;
 * ``agg(x) FILTER (WHERE c)`` -> ``agg(CASE WHEN c THEN x END)`` (``COUNT(*)`` counts
   ``CASE WHEN c THEN 1 END``), ``count_if(c)`` -> ``SUM(c)`` (of the booleans, as DuckDB),
@@ -103,9 +103,16 @@ def _inline(outer: exp.Select, inner: exp.Select, alias: str | None) -> exp.Sele
         return exp.column(node.this.copy()) if node.table else node
 
     out = outer.copy()
+    inner_star = next((i for i in inner.expressions if isinstance(i, exp.Star)), None)
     items = []
     for item in out.expressions:
-        if isinstance(item, exp.Star) and not star:
+        if isinstance(item, exp.Star) and star:     # the inner query's * with both modifiers
+            merged = inner_star.copy()
+            for key in ("except_", "replace", "rename"):
+                both = (merged.args.get(key) or []) + [n.copy() for n in item.args.get(key) or []]
+                merged.set(key, both or None)
+            items.append(merged)
+        elif isinstance(item, exp.Star) and not star:
             items.extend(exp.alias_(e.copy(), n, quoted=False) if not isinstance(e, exp.Column)
                          or e.name.lower() != n else e.copy() for n, e in names.items())
         elif isinstance(item, exp.Column) and item.name.lower() in names:
@@ -136,7 +143,8 @@ def expand_conveniences(select: exp.Select, sql: str) -> exp.Select:
     items = []
     for item in select.expressions:
         plain = item.transform(_plain_call)
-        if plain is not item and plain != item and not isinstance(item, exp.Alias):
+        if plain is not item and plain != item and not isinstance(item, exp.Alias) \
+                and not isinstance(plain, exp.Star):
             plain = exp.alias_(plain, item.sql(dialect=Gpuvelo, normalize_functions="lower"), quoted=True)
         items.append(plain)
     select = select.transform(_plain_call)
@@ -201,6 +209,8 @@ def _within_group(node: exp.WithinGroup):
 
 
 def _plain_call(node):
+    if isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
+        return node.this.copy()      # t.* over the one source is *
     if isinstance(node, exp.Filter) and isinstance(node.this, exp.AggFunc):
         agg, cond = node.this, node.expression.this
         if isinstance(agg, (exp.First, exp.Last, exp.FirstValue, exp.LastValue)):
