@@ -600,3 +600,22 @@ def test_arg_max_across_partitions():
 def test_arg_max_errors(query, message):
     with pytest.raises(gpuvelo.errors.NotSupportedError, match=message):
         gpuvelo.sql(query, t=T["t"])
+
+
+@_cases(
+    "SELECT k1, SUM(DISTINCT i) AS a, AVG(DISTINCT u) AS b, SUM(DISTINCT dec) AS c, AVG(DISTINCT dec) AS e, "
+    "SUM(DISTINCT f) AS h FROM t GROUP BY k1",
+    "SELECT k1, MIN(DISTINCT i) AS a, MAX(DISTINCT s) AS b, COUNT(DISTINCT i) AS c FROM t GROUP BY k1",
+    "SELECT SUM(DISTINCT u64) AS a, AVG(DISTINCT i16) AS b, SUM(DISTINCT k1) AS c FROM t",
+    "SELECT k2, SUM(DISTINCT i) FILTER (WHERE i > 0) AS a FROM t GROUP BY k2",
+)
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_sum_and_avg_of_distinct_values(query, batch_size, backend):
+    run_both(query, _SPARSE, backend=backend, **({"batch_size": batch_size} if batch_size else {}))
+    run_both(query, T, backend=backend, **({"batch_size": batch_size} if batch_size else {}))
+
+
+def test_sum_distinct_overflow_is_an_error():
+    t = pa.table({"x": pa.array([2**62, 2**62 + 1, 2**62 + 2], pa.int64())})
+    with pytest.raises(gpuvelo.errors.ArithmeticOverflowError):
+        gpuvelo.sql("SELECT SUM(DISTINCT x) FROM t", t=t)

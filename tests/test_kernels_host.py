@@ -836,6 +836,7 @@ def test_gpu_backend_growth_evict_overflow_on_host(host_gb):
     "SELECT k1, arg_max(s, i) AS a, arg_min(s, i) AS b, max_by(dec, f) AS c, min_by(ts, fn) AS e, "
     "arg_max(k3, dec) AS h, arg_min(f, d) AS m, arg_max(i, fn) AS q FROM t GROUP BY k1",
     "SELECT arg_max(s, fn) AS a, arg_min(s, g) AS b, arg_max(u64, k3) AS c FROM t",
+    "SELECT k2, SUM(DISTINCT i) AS a, AVG(DISTINCT f) AS b, SUM(DISTINCT dec) AS c FROM t GROUP BY k2",
 ])
 @pytest.mark.parametrize("partitions", [1, 3])
 def test_value_keeping_aggregates_on_gpu_state_match_cpu(host_gpu, monkeypatch, query, partitions):

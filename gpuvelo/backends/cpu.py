@@ -25,8 +25,8 @@ from ..errors import ArithmeticOverflowError
 from . import keyhash
 from ..arrowcol import arrow_to_col, batch_to_cols, col_to_arrow
 from .keytable import KeyTable
-from .partials import (ACC_FIELDS, ARG_FUNCS, EARLIEST, LIST_FUNCS, POSITIONAL, acc_name, agg_name,
-                       key_name)
+from .partials import (ACC_FIELDS, ARG_FUNCS, DISTINCT_FUNCS, EARLIEST, LIST_FUNCS, POSITIONAL,
+                       acc_name, agg_name, key_name)
 from .quantiles import quantiles
 from .protocol import StateSpec
 
@@ -450,7 +450,7 @@ class CpuGroupState:
                     pos_src = source(col, "pos", lambda: pa.array(np.arange(n, dtype=np.int64),
                                                                   mask=~col.valid))
                 out.append((acc_name(j, "pos"), pos_src, "min" if f in EARLIEST else "max"))
-            elif f == "count_distinct":
+            elif f in DISTINCT_FUNCS:
                 src = source(col, "val", lambda: _value_array(col))
                 out.append((acc_name(j, "set"), src, "distinct"))
             elif f in LIST_FUNCS:
@@ -785,6 +785,10 @@ class CpuGroupState:
                 arr = pa.array(n)
             elif f == "count_distinct":
                 arr = pa.array(s[acc_name(j, "set")][gids])
+            elif f in DISTINCT_FUNCS:
+                lists = _pair_lists(self._distinct[j][1], gids, pa.list_(self._arrow_val_type(agg)),
+                                    self._store.capacity)
+                arr = _distinct_sum(lists, agg)
             elif f == "sum":
                 sums = s[acc_name(j, "sum")][gids]
                 if agg.arg_dtype.is_decimal:
@@ -887,6 +891,36 @@ class CpuGroupState:
 
 # ---------------------------------------------------------------------------- (group, value) pairs
 # COUNT DISTINCT and the quantiles keep values per group as chunks of (g, v) tables.
+def _distinct_sum(lists: pa.Array, agg) -> pa.Array:
+    """SUM / AVG of each list of distinct values (NULL for an empty list); integer and
+    decimal sums exact (overflow raises), as for SUM."""
+    d = agg.arg_dtype
+    counts = np.asarray(pc.list_value_length(lists).fill_null(0), dtype=np.int64)
+    owner = np.asarray(lists.value_parent_indices(), dtype=np.int64)
+    values = lists.flatten()
+    empty = counts == 0
+    if d.is_float:
+        sums = np.bincount(owner, weights=np.asarray(values, dtype=np.float64), minlength=len(lists))
+    else:
+        x = np.asarray(pc.cast(values, pa.int64()) if not d.is_decimal else values, dtype=np.int64)
+        if x.size and int(np.abs(x).max()) * x.size >= 2**63:   # exact in Python ints, then checked
+            big = np.zeros(len(lists), dtype=object)
+            np.add.at(big, owner, x.astype(object))
+            if any(abs(v) >= 2**63 for v in big):
+                raise ArithmeticOverflowError(f"SUM(DISTINCT) of {d} overflows a 64-bit integer")
+            sums = big.astype(np.int64)
+        else:
+            sums = np.zeros(len(lists), dtype=np.int64)
+            np.add.at(sums, owner, x)
+    if agg.func == "avg_distinct":
+        total = sums.astype(np.float64) / (float(10 ** d.scale) if d.is_decimal else 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return pa.array(total / np.maximum(counts, 1), mask=empty)
+    if d.is_decimal:
+        return col_to_arrow(Col(sums, ~empty, agg.out_dtype))
+    return pa.array(sums, mask=empty)
+
+
 def _pair_lists(chunks: list[pa.Table], gids: np.ndarray, list_type, capacity: int) -> pa.Array:
     """One list per gid of ``gids`` of the values paired with it."""
     pairs = pa.concat_tables(chunks) if chunks else pa.table(

@@ -15,7 +15,8 @@ from ..columns import Col, ColPair
 from ..errors import ArithmeticOverflowError, DataError
 from . import keyhash
 from ..arrowcol import arrow_to_col, col_to_arrow
-from .partials import ACC_FIELDS, ARG_FUNCS, EARLIEST, LIST_FUNCS, POSITIONAL, acc_name, key_name
+from .partials import (ACC_FIELDS, ARG_FUNCS, DISTINCT_FUNCS, EARLIEST, LIST_FUNCS, POSITIONAL, acc_name,
+                       key_name)
 from .protocol import StateSpec
 
 F_SUM, F_MIN, F_MAX = 1, 2, 4
@@ -157,7 +158,7 @@ class GpuGroupState:
             self._add(acc_name(j, "aord"), cp.uint64, 0)     # order word of the chosen row
             self._add(acc_name(j, "val"), cp.uint64, 0)
             self._add(acc_name(j, "vvalid"), cp.uint8, 0)
-        elif f == "count_distinct" or f in LIST_FUNCS:   # (gid, value word) pairs
+        elif f in DISTINCT_FUNCS or f in LIST_FUNCS:   # (gid, value word) pairs
             self._pairs[j] = (cp.zeros(0, cp.int64), cp.zeros(0, cp.uint64))
 
     def _grow(self, gcap: int, tcap: int) -> None:
@@ -394,9 +395,9 @@ class GpuGroupState:
                                                _u8(valid),
                                                self._acc[acc_name(j, "val")],
                                                self._acc[acc_name(j, "vvalid")]))
-        elif f == "count_distinct" or f in LIST_FUNCS:
+        elif f in DISTINCT_FUNCS or f in LIST_FUNCS:
             keep = cp.ones(n, bool) if valid is None else valid
-            distinct = f == "count_distinct"
+            distinct = f in DISTINCT_FUNCS
             self._add_pairs(j, gids[keep], self._words(col, vals, canonical=distinct)[keep], distinct)
 
     def _order_words(self, col: Col):
@@ -535,8 +536,8 @@ class GpuGroupState:
         f = agg.func
         field = lambda name: p.column(acc_name(j, name))  # noqa: E731
         val_dtype = T.INT64 if agg.arg_dtype is not None and agg.arg_dtype.is_decimal else agg.arg_dtype
-        if f == "count_distinct" or f in LIST_FUNCS:
-            distinct = f == "count_distinct"
+        if f in DISTINCT_FUNCS or f in LIST_FUNCS:
+            distinct = f in DISTINCT_FUNCS
             lists = field("set" if distinct else "vals").combine_chunks()
             values = lists.flatten()
             if len(values):
@@ -764,8 +765,8 @@ class GpuGroupState:
                 valid = (self._host(acc_name(j, "vvalid"), g) != 0) & ~none
                 cols[acc_name(j, "val")] = self._decode(self._host(acc_name(j, "val"), g),
                                                         agg.arg_dtype, valid, ordered=False)
-            elif f == "count_distinct" or f in LIST_FUNCS:
-                name = acc_name(j, "set" if f == "count_distinct" else "vals")
+            elif f in DISTINCT_FUNCS or f in LIST_FUNCS:
+                name = acc_name(j, "set" if f in DISTINCT_FUNCS else "vals")
                 cols[name] = self._sets(j, agg, g, schema.field(name).type)
         return pa.Table.from_arrays([cols[f.name].cast(f.type) for f in schema], schema=schema)
 

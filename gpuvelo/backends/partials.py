@@ -11,7 +11,9 @@ Columns, in order:
   func               columns
   ================== ==========================================================================
   count_star, count  ``a{j}_n`` int64 (rows / non-NULL values)
-  count_distinct     ``a{j}_set`` list<argument's Arrow type>: the distinct non-NULL values
+  count_distinct,    ``a{j}_set`` list<argument's Arrow type>: the distinct non-NULL values
+  sum_distinct,      (decimals as their scaled int64)
+  avg_distinct
   arg_max, arg_min   ``a{j}_pos`` int64 arrival position of the chosen row (NULL when no row had
                      both arguments); ``a{j}_ord`` its ordering value (the second argument's
                      Arrow type, decimals as scaled int64); ``a{j}_val`` its value
@@ -40,6 +42,8 @@ ACC_FIELDS = {
     "count_star": ("n",),
     "count": ("n",),
     "count_distinct": ("set",),
+    "sum_distinct": ("set",),
+    "avg_distinct": ("set",),
     "sum": ("n", "sum"),
     "avg": ("n", "sum"),
     "min": ("n", "val"),
@@ -59,6 +63,7 @@ ACC_FIELDS = {
 
 POSITIONAL = ("first", "last", "any_value")   # keep one row's value, chosen by arrival position
 EARLIEST = ("first", "any_value")             # ... the earliest eligible row's
+DISTINCT_FUNCS = ("count_distinct", "sum_distinct", "avg_distinct")   # keep the distinct values
 LIST_FUNCS = ("quantile_cont", "quantile_disc")  # keep every non-NULL value (``vals``)
 ARG_FUNCS = ("arg_max", "arg_min")            # keep one row's value, chosen by an ordering value
 

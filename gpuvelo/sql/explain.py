@@ -9,7 +9,8 @@ _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "mod": "%", "eq": "=",
           "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "and": "AND", "or": "OR"}
 
 # The partial accumulators each aggregate keeps (the state model in DESIGN.md).
-ACCUMULATORS = {"count_star": "n", "count": "n", "count_distinct": "distinct set", "sum": "sum",
+ACCUMULATORS = {"count_star": "n", "count": "n", "count_distinct": "distinct set",
+                "sum_distinct": "distinct set", "avg_distinct": "distinct set", "sum": "sum",
                 "avg": "sum, n", "min": "min", "max": "max", "stddev_samp": "n, mean, M2",
                 "stddev_pop": "n, mean, M2", "var_samp": "n, mean, M2", "var_pop": "n, mean, M2",
                 "first": "value, arrival position", "last": "value, arrival position",

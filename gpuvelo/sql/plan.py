@@ -100,7 +100,7 @@ class WindowRef(Expr):
 
 
 # --------------------------------------------------------------------------- aggregates
-AGG_FUNCS = ("count_star", "count", "count_distinct", "sum", "avg", "min", "max",
+AGG_FUNCS = ("count_star", "count", "count_distinct", "sum_distinct", "avg_distinct", "sum", "avg", "min", "max",
              "stddev_samp", "stddev_pop", "var_samp", "var_pop", "first", "last", "any_value",
              "quantile_cont", "quantile_disc", "arg_max", "arg_min")
 
@@ -110,7 +110,8 @@ class AggCall:
     """One aggregate of the query. ``func`` is one of :data:`AGG_FUNCS`; ``arg`` is a row
     expression (None for count_star); ``dtype`` the SQL result type:
 
-    count_star/count/count_distinct -> INT64; sum of ints -> INT64, of decimals -> DECIMAL(38, s),
+    count_star/count/count_distinct -> INT64; sum (and sum_distinct) of ints -> INT64, of
+    decimals -> DECIMAL(38, s),
     of floats -> FLOAT64; avg/stddev/var -> FLOAT64; min/max/first/last/any_value -> the
     argument's type. ``any_value`` is the first non-NULL value in arrival order (DuckDB's).
     ``quantile_cont`` / ``quantile_disc`` (MEDIAN is quantile_cont at 1/2) take the fraction

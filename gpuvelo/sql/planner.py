@@ -47,7 +47,8 @@ _CASTS = {"BOOLEAN": BOOL, "TINYINT": INT8, "SMALLINT": INT16, "INT": INT32, "BI
           "TIMESTAMPNTZ": timestamp("us"), "DATETIME": timestamp("us"),
           "TIMESTAMP_S": timestamp("s"), "TIMESTAMP_MS": timestamp("ms"),
           "TIMESTAMP_NS": timestamp("ns")}
-_NUMERIC_AGGS = ("sum", "avg", "stddev_samp", "stddev_pop", "var_samp", "var_pop")
+_NUMERIC_AGGS = ("sum", "avg", "stddev_samp", "stddev_pop", "var_samp", "var_pop", "sum_distinct",
+                 "avg_distinct")
 _QUANTILES = (exp.Median, exp.PercentileCont, exp.PercentileDisc, exp.Quantile)
 
 
@@ -372,7 +373,12 @@ class _Planner:
         elif type(node) in _AGGS:
             func = _AGGS[type(node)]
             if isinstance(arg_node, exp.Distinct):
-                self.fail(NotSupportedError, f"DISTINCT is only supported in COUNT: {_text(node)}", node)
+                if len(arg_node.expressions) != 1 or func not in ("sum", "avg", "min", "max"):
+                    self.fail(NotSupportedError, f"DISTINCT is supported in COUNT, SUM, AVG, MIN "
+                              f"and MAX of one argument: {_text(node)}", node)
+                arg_node = arg_node.expressions[0]
+                if func in ("sum", "avg"):       # MIN/MAX of the distinct values: the same
+                    func += "_distinct"
             extra = [v for k, v in node.args.items() if k != "this" and v and k != "big_int"]
             if extra:
                 self.fail(NotSupportedError, f"{_display_name(node)} takes one argument", node)
@@ -418,7 +424,7 @@ class _Planner:
             return t
         if func in _NUMERIC_AGGS and not (t.is_numeric or t.is_null or (func == "sum" and t.is_bool)):
             self.fail(TypeMismatchError, f"{func.upper()} needs a number, got {t} in {_text(node)}", node)
-        if func == "sum":
+        if func in ("sum", "sum_distinct"):
             if t.is_decimal:
                 return decimal(38, t.scale)
             return FLOAT64 if t.is_float else INT64
