@@ -14,7 +14,7 @@ from . import types as T
 from .backends import select_backend
 from .errors import DataError, GpuveloError, NotSupportedError
 from .exec.coordinator import Coordinator
-from .exec.processor import RunOptions, SingleProcessor
+from .exec.processor import RunOptions, SingleProcessor, output_schema
 from .exec.routing import choose_routing
 from .exec.query import CompiledQuery
 from .exec.stats import JobStats
@@ -102,6 +102,12 @@ class Job:
         ooo = None if max_out_of_orderness is None else duration_ms(max_out_of_orderness,
                                                                     "max_out_of_orderness")
         self.parsed = parse_query(query)
+        self._stage_options = {"backend": backend, "batch_size": batch_size, "partitions": partitions,
+                               "strategy": strategy}
+        if self.parsed.stages:     # one Source object per input: one-shot streams are read once
+            sources = {k: gio.as_source(v, batch_size=batch_size) for k, v in sources.items()}
+        self._sources = dict(sources)
+        sources = {**sources, **_stage_placeholders(self.parsed, sources, self._stage_options)}
         if self.parsed.window is not None:
             self.parsed = dataclasses.replace(
                 self.parsed, window=resolve_time_column(self.parsed.window, event_time))
@@ -135,6 +141,7 @@ class Job:
         t0 = time.perf_counter()
         cq = CompiledQuery(self.plan, self.backend)
         try:
+            self._run_stages()
             self._runner(cq).run()
             self.stats.stopped = ("abort" if self._opts.abort.is_set()
                                   else "graceful" if self._opts.stop.is_set() else "")
@@ -150,6 +157,23 @@ class Job:
                     except Exception:  # noqa: BLE001 -- closing must not mask the real error
                         pass
         return self.stats
+
+    def _run_stages(self) -> None:
+        """Aggregating subqueries first, each a Job of its own to the end of its input; the
+        query then reads the last one's result (see ``ParsedQuery.stages``)."""
+        if not self.parsed.stages:
+            return
+        tables = dict(self._sources)
+        for name, text in self.parsed.stages:
+            sink = gio.MemorySink()
+            stage = Job(text, sources=tables, sink=sink, emit="final", **self._stage_options)
+            self._current = stage
+            self.stats.stages.append(stage.run())
+            tables[name] = sink.table()
+        self._current = None
+        key = self.source.name
+        self.source = gio.as_source(tables[self.parsed.source], batch_size=self._stage_options["batch_size"])
+        self.source.name = key
 
     def _runner(self, cq: CompiledQuery):
         """V1 (one partition, on this thread) or the V2 coordinator, with the routing chosen."""
@@ -174,6 +198,19 @@ class Job:
         """Stop reading. Graceful: drain accepted batches and emit final results; else abort
         without a final emit. Safe to call from another thread or a signal handler."""
         (self._opts.stop if graceful else self._opts.abort).set()
+        stage = getattr(self, "_current", None)
+        if stage is not None:
+            stage.stop(graceful)
+
+
+def _stage_placeholders(parsed, sources: dict, options: dict) -> dict[str, pa.Table]:
+    """An empty table of each stage's result schema, so that the query plans (and reports
+    its errors) before anything runs."""
+    tables: dict[str, pa.Table] = {}
+    for name, text in parsed.stages:
+        stage = Job(text, sources={**sources, **tables}, sink=gio.MemorySink(), emit="final", **options)
+        tables[name] = output_schema(CompiledQuery(stage.plan, stage.backend)).empty_table()
+    return tables
 
 
 def sql(query: str, /, *, backend: str = "auto", batch_size: int | None = None,
@@ -202,6 +239,11 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
     to a ``pyarrow.Schema``."""
     parsed = parse_query(query)
     src = None
+    if parsed.stages:
+        if not sources:
+            raise DataError("explain of a query with an aggregating subquery needs sources=")
+        sources = {**sources, **_stage_placeholders(parsed, sources, {"backend": backend})}
+        schemas = None
     if schemas:
         _, schema = _find_source(schemas, parsed.source)
         dschema = {f.name: T.from_arrow(f.type) for f in schema}
@@ -221,4 +263,6 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
     else:
         routing, why = choose_routing(plan, src, strategy, n, chosen)
         route = f"{routing.name} over {n} partitions (V2): {why}"
-    return explain_plan(plan) + f"\nbackend: {chosen.name}\nstrategy: {route}"
+    stages = "".join(f"stage {name} (runs first, to the end of its input): {text}\n"
+                     for name, text in parsed.stages)
+    return stages + explain_plan(plan) + f"\nbackend: {chosen.name}\nstrategy: {route}"

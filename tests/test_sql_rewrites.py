@@ -5,6 +5,7 @@ IS [NOT] DISTINCT FROM, lateral aliases, constant predicates -- each against Duc
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from differential import random_table, run_both
@@ -111,3 +112,49 @@ def test_star_modifiers(query, backend):
 def test_star_modifier_naming_an_unknown_column():
     with pytest.raises(gpuvelo.errors.UnknownColumnError, match="EXCLUDE"):
         gpuvelo.sql("SELECT * EXCLUDE (nope) FROM t", t=T["t"])
+
+
+# --------------------------------------------------------------------------- staged subqueries
+@_cases(
+    "SELECT AVG(n) AS a, MAX(n) AS m FROM (SELECT k1, COUNT(*) AS n FROM t GROUP BY k1)",
+    "SELECT k2, n FROM (SELECT k2, COUNT(*) AS n FROM t GROUP BY k2) WHERE n > 100",
+    "WITH per AS (SELECT k1, k2, SUM(i) AS s FROM t GROUP BY k1, k2) "
+    "SELECT k1, MAX(s) AS best, COUNT(*) AS groups FROM per GROUP BY k1",
+    "WITH a AS (SELECT * FROM t WHERE i > 0), b AS (SELECT k1, COUNT(*) AS n FROM a GROUP BY k1) "
+    "SELECT SUM(n) AS total FROM b",
+    "SELECT COUNT(*) AS n FROM (SELECT DISTINCT k2 FROM t)",
+    "SELECT sub.k1, sub.n * 2 AS twice FROM (SELECT k1, COUNT(*) AS n FROM t GROUP BY k1 "
+    "ORDER BY n DESC, k1 LIMIT 2) AS sub",
+    "SELECT AVG(m) AS a FROM (SELECT k1, MAX(x) AS m FROM (SELECT k1, SUM(i) AS x FROM t GROUP BY k1, k2) GROUP BY k1)",
+)
+def test_aggregating_subqueries_run_as_stages(query, backend):
+    run_both(query, T, backend=backend, check_names=True)
+    run_both(query, T, backend=backend, batch_size=7, partitions=2)
+
+
+def test_stages_read_a_one_shot_stream_once():
+    table = T["t"]
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=50))
+    out = gpuvelo.sql("SELECT SUM(n) AS total FROM (SELECT k1, COUNT(*) AS n FROM t GROUP BY k1)", t=reader)
+    assert out.column("total").to_pylist() == [table.num_rows]
+
+
+def test_staged_job_stats_and_explain():
+    sink = gpuvelo.io.MemorySink()
+    job = gpuvelo.Job("SELECT MAX(n) AS m FROM (SELECT k1, COUNT(*) AS n FROM t GROUP BY k1)",
+                      sources={"t": T["t"]}, sink=sink)
+    stats = job.run()
+    assert len(stats.stages) == 1 and stats.stages[0].records_read == T["t"].num_rows
+    assert stats.records_read == 6          # the stage's groups: k1 in 0..4 and NULL
+    text = gpuvelo.explain("SELECT MAX(n) AS m FROM (SELECT k1, COUNT(*) AS n FROM t GROUP BY k1)",
+                           sources={"t": T["t"]})
+    assert text.startswith("stage") and "GROUP BY k1" in text
+
+
+def test_stage_errors_are_reported_before_running():
+    with pytest.raises(gpuvelo.errors.UnknownColumnError, match="nope"):
+        gpuvelo.Job("SELECT nope FROM (SELECT k1, COUNT(*) AS n FROM t GROUP BY k1)",
+                    sources={"t": T["t"]}, sink=gpuvelo.io.MemorySink())
+    with pytest.raises(gpuvelo.errors.NotSupportedError, match="WINDOW"):
+        gpuvelo.sql("SELECT MAX(n) FROM (SELECT k1, COUNT(*) AS n FROM t GROUP BY k1 "
+                    "WINDOW TUMBLING(ts, INTERVAL '1' HOUR))", t=T["t"])

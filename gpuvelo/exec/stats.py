@@ -36,6 +36,7 @@ class JobStats:
     time_merging_s: float = 0.0
     time_writing_s: float = 0.0
     stopped: str = ""          # '' (input ended), 'graceful', 'abort' or 'error'
+    stages: list = field(default_factory=list)   # JobStats of aggregating subqueries run first
     error: str = ""
 
     def __post_init__(self):

@@ -29,6 +29,9 @@ class ParsedQuery:
     output_name: str | None
     window: WindowSpec | None
     emit: str | None
+    # aggregating subqueries that run first, each as a query of its own: (name, SQL text);
+    # the query then reads their final results as tables of those names
+    stages: tuple[tuple[str, str], ...] = ()
 
 
 def where(node, sql: str) -> dict:
@@ -109,8 +112,9 @@ def parse_query(sql: str) -> ParsedQuery:
     if isinstance(select, exp.Command):
         raise SqlSyntaxError(f"cannot parse statement: {select.sql(dialect=Gpuvelo)[:60]}",
                              line=1, column=1, sql=sql)
+    stages: list = []
     if isinstance(select, exp.Select):
-        select = rewrite.inline_derived_tables(select, sql)
+        select = rewrite.inline_derived_tables(select, sql, stages=stages)
     table = _check_shape(select, sql)
     select = rewrite.expand_conveniences(select, sql)
     node = select.args.get("stream_window")
@@ -118,4 +122,5 @@ def parse_query(sql: str) -> ParsedQuery:
     return ParsedQuery(sql=sql, tree=select, statement=statement, source=table.name.lower(),
                        output_name=output_name,
                        window=window_spec(node, sql) if node is not None else None,
-                       emit=emit.this.name.lower() if emit is not None else None)
+                       emit=emit.this.name.lower() if emit is not None else None,
+                       stages=tuple((name, inner.sql(dialect=Gpuvelo)) for name, inner in stages))

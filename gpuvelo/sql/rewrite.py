@@ -5,7 +5,8 @@ know the convenience existed:
 
 * derived tables -- ``FROM (SELECT ... FROM src WHERE ...)`` and ``WITH x AS (...)`` -- whose
   query only filters and projects one source are inlined: the outer query reads ``src``
-  with the inner WHERE added and the inner expressions substituted for their names;
+  with the inner WHERE added and the inner expressions substituted for their names; those
+  that aggregate become *stages* that run first (see :func:`inline_derived_tables`);
 * ``t.*`` -> ``*`` (one source); ``SELECT DISTINCT a, b`` -> ``GROUP BY a, b``; ``GROUP BY ALL`` -> every select item
   without an aggregate; ``ORDER BY ALL`` -> every output column, left to right;
 * ``agg(x) FILTER (WHERE c)`` -> ``agg(CASE WHEN c THEN x END)`` (``COUNT(*)`` counts
@@ -36,15 +37,21 @@ def _where(node, sql: str) -> dict:
 
 
 # --------------------------------------------------------------------------- derived tables
-def inline_derived_tables(select: exp.Select, sql: str, ctes: dict | None = None) -> exp.Select:
-    """``select`` with a FROM subquery or CTE reference replaced by the source it reads."""
+def inline_derived_tables(select: exp.Select, sql: str, ctes: dict | None = None,
+                          stages: list | None = None) -> exp.Select:
+    """``select`` with a FROM subquery or CTE reference replaced by the source it reads.
+
+    A derived table that aggregates (GROUP BY, aggregates, DISTINCT, ORDER BY/LIMIT) cannot
+    be inlined: with a ``stages`` list it becomes a *stage* -- appended as (name, its query)
+    -- and ``select`` reads a table of that name (the stage's final result); without one it
+    is a NotSupportedError."""
     ctes = dict(ctes or {})
     with_ = select.args.get("with_")
     if with_ is not None:
         if with_.args.get("recursive"):
             raise NotSupportedError("WITH RECURSIVE is not supported", **_where(with_, sql))
         for cte in with_.expressions:
-            ctes[cte.alias.lower()] = inline_derived_tables(cte.this, sql, ctes)
+            ctes[cte.alias.lower()] = inline_derived_tables(cte.this, sql, ctes, stages)
         select = select.copy()
         select.set("with_", None)
     source = select.args.get("from_")
@@ -52,27 +59,48 @@ def inline_derived_tables(select: exp.Select, sql: str, ctes: dict | None = None
         return select
     table = source.this
     if isinstance(table, exp.Subquery):
-        inner, alias = inline_derived_tables(table.this, sql, ctes), table.alias
+        inner, alias = inline_derived_tables(table.this, sql, ctes, stages), table.alias
     elif isinstance(table, exp.Table) and not table.db and table.name.lower() in ctes:
         inner, alias = ctes[table.name.lower()], table.alias or table.name
     else:
         return select
-    _check_inlinable(inner, table, sql)
+    blocker = _check_inlinable(inner, table, sql, stages is not None)
+    if blocker is not None:
+        return _stage(select, inner, alias, stages, sql)
     return _inline(select, inner, alias.lower() if alias else None)
 
 
-def _check_inlinable(inner, table, sql: str) -> None:
+_STAGEABLE = ("group", "having", "order", "limit", "offset", "distinct", "aggregates")
+
+
+def _stage(select: exp.Select, inner: exp.Select, alias: str | None, stages: list, sql: str):
+    """``select`` reading the final result of ``inner`` as a table (see inline_derived_tables)."""
+    if select.args.get("stream_window") or inner.args.get("stream_window"):
+        raise NotSupportedError("a WINDOW clause in or over an aggregating subquery is not "
+                                "supported", **_where(select, sql))
+    name = (alias or f"__stage{len(stages) + 1}").lower()
+    stages.append((name, inner))
+    out = select.copy()
+    out.set("from_", exp.From(this=exp.to_table(name)))
+    return out
+
+
+def _check_inlinable(inner, table, sql: str, staging: bool = False) -> str | None:
+    """None when ``inner`` only filters and projects one source; with ``staging``, the
+    clause that makes it a stage of its own; otherwise a NotSupportedError."""
     if not isinstance(inner, exp.Select):
         raise NotSupportedError(f"FROM must read one source; {type(inner).__name__.upper()} in a "
                                 "subquery is not supported", **_where(table, sql))
     blocker = next((k for k in _INLINE_BLOCKERS if inner.args.get(k)), None)
     if blocker is None and any(_has_aggregate(e) for e in inner.expressions):
         blocker = "aggregates"
+    if blocker in _STAGEABLE and staging:
+        return blocker
     if blocker is not None:
         raise NotSupportedError(
-            f"a subquery in FROM may only filter and project one source (this one uses "
-            f"{blocker.upper().replace('_', ' ')}); aggregating a subquery's result is not "
-            f"supported: {table.sql(dialect=Gpuvelo)[:80]}", **_where(table, sql))
+            f"a subquery in FROM must read one source and may filter, project and aggregate "
+            f"it (this one uses {blocker.upper().replace('_', ' ')}, which is not supported): "
+            f"{table.sql(dialect=Gpuvelo)[:80]}", **_where(table, sql))
 
 
 def _has_aggregate(node) -> bool:
