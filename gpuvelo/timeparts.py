@@ -48,9 +48,10 @@ def canonical_unit(text) -> str | None:
 
 
 # ----------------------------------------------------------------------------- intervals
-_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+_NUMBER = r"-?\d+(?:\.\d*)?"           # DuckDB: no '+', no leading '.'
 _PART = re.compile(rf"\s*({_NUMBER})\s*([a-z_]+)", re.IGNORECASE)
 _TIME = re.compile(r"\s*([+-]?)(\d+):(\d{1,2})(?::(\d{1,2}(?:\.\d+)?))?", re.IGNORECASE)
+_SECONDS = re.compile(rf"\s*({_NUMBER})\s*")  # a bare number: seconds
 _AGO = re.compile(r"\s*ago\s*$", re.IGNORECASE)
 
 
@@ -80,15 +81,8 @@ def _interval_time(m: re.Match, text: str) -> int:
     return -int(micros) if sign == "-" else int(micros)
 
 
-def parse_interval(text) -> tuple[int, int]:
-    """An interval in DuckDB's text form (``'1 year 2 months'``, ``'-15 minutes'``,
-    ``'1 day 04:05:06.5'``, ``'2 hours ago'``) as (months, microseconds); days count as
-    86400 s, exactly as DuckDB adds them to naive timestamps. Raises PlanError (bad text) or
-    NotSupportedError (fractional months, sub-microsecond parts)."""
-    if not isinstance(text, str):
-        raise PlanError(f"an interval must be a literal, got {text!r}")
-    body = _AGO.sub("", text)
-    negate = body != text
+def _interval_parts(body: str, text: str, ago: bool) -> tuple[int, int]:
+    """(months, microseconds) of ``number unit`` parts, optionally ending in ``h:m[:s]``."""
     months = micros = pos = 0
     while pos < len(body.rstrip()):
         m = _PART.match(body, pos)
@@ -96,15 +90,36 @@ def parse_interval(text) -> tuple[int, int]:
             dm, du = _interval_part(m.group(1), m.group(2), text)
         else:
             m = _TIME.match(body, pos)
-            if m is None:
+            if m is None or m.end() < len(body.rstrip()):   # a time can only come last
                 raise PlanError(f"cannot read INTERVAL '{text}'")
+            if ago:   # DuckDB rejects 'h:m ago' and ignores the 'ago' of 'h:m:s ago'
+                raise NotSupportedError(f"'ago' after a time in INTERVAL '{text}' is not supported")
             dm, du = 0, _interval_time(m, text)
         months, micros, pos = months + dm, micros + du, m.end()
     if pos == 0:
         raise PlanError(f"empty INTERVAL '{text}'")
+    return months, micros
+
+
+def parse_interval(text) -> tuple[int, int]:
+    """An interval in DuckDB's text form (``'1 year 2 months'``, ``'-15 minutes'``,
+    ``'1 day 04:05:06.5'``, ``'2 hours ago'``, ``'@ 1 day'``, ``'3.5'`` = seconds) as
+    (months, microseconds); days count as 86400 s, exactly as DuckDB adds them to naive
+    timestamps. Raises PlanError (bad text) or NotSupportedError (fractional months,
+    sub-microsecond parts)."""
+    if not isinstance(text, str):
+        raise PlanError(f"an interval must be a literal, got {text!r}")
+    body = text[1:] if text.startswith("@") else text
+    if _SECONDS.fullmatch(body):
+        months, micros = _interval_part(body.strip(), "second", text)
+    else:
+        stripped = _AGO.sub("", body)
+        negate = stripped != body
+        months, micros = _interval_parts(stripped, text, negate)
+        months, micros = (-months, -micros) if negate else (months, micros)
     if abs(months) >= 2 ** 31 or abs(micros) >= 2 ** 63:
         raise PlanError(f"INTERVAL '{text}' is out of range")
-    return (-months, -micros) if negate else (months, micros)
+    return months, micros
 
 
 def bucket_width(text) -> tuple[int, int]:

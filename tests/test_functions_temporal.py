@@ -16,12 +16,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from differential import assert_same_rows, engine_table, random_table, rows, run_both
+from differential import assert_same_rows, duckdb_table, engine_table, random_table, rows, run_both
+from sqlglot import exp
 
 import gpuvelo
 from gpuvelo.errors import (ArithmeticOverflowError, DataError, NotSupportedError, PlanError,
-                            TypeMismatchError)
+                            SqlSyntaxError, TypeMismatchError)
 from gpuvelo.expr.temporal import civil_from_days, days_from_civil
+from gpuvelo.sql import parse_query
+from gpuvelo.timeparts import parse_interval
 
 US_DAY = 86_400_000_000
 PARTS = ("year month day decade century millennium microseconds milliseconds second minute hour "
@@ -297,7 +300,7 @@ def test_null_arguments(backend):
     ("SELECT date_part(k2, ts) FROM t", PlanError, "literal"),
     ("SELECT year(s) FROM t", TypeMismatchError, "DATE or TIMESTAMP"),
     ("SELECT date_part('timezone', d) FROM t", TypeMismatchError, "TIMESTAMP"),
-    ("SELECT ts + INTERVAL 1 FORTNIGHT FROM t", PlanError, "fortnight"),
+    ("SELECT ts + INTERVAL 1 FORTNIGHT FROM t", SqlSyntaxError, "FORTNIGHT"),
     ("SELECT ts + INTERVAL 'soon' FROM t", PlanError, "INTERVAL 'soon'"),
     ("SELECT ts + INTERVAL '1 hour 2 fortnights' FROM t", PlanError, "fortnights"),
     ("SELECT ts + INTERVAL '1.5 months' FROM t", NotSupportedError, "fractional"),
@@ -323,3 +326,198 @@ def test_data_errors(backend):
         gpuvelo.sql("SELECT ns + INTERVAL 1000 YEAR FROM t", backend=backend, **WIDE)
     with pytest.raises(DataError, match="out of range"):
         gpuvelo.sql("SELECT to_timestamp(f * 1e300) FROM t", backend=backend, **WIDE)
+
+
+# --------------------------------------------------------------------------- interval text
+@pytest.mark.parametrize("sql, text, unit", [
+    ("INTERVAL '1' HOUR", "1", "HOUR"), ("INTERVAL 1 HOUR", "1", "HOUR"),
+    ("INTERVAL '1 hour'", "1", "HOUR"), ("INTERVAL '-15 minutes'", "-15", "MINUTES"),
+    ("INTERVAL '1e2' DAY", "100", "DAY"),
+    ("INTERVAL '1 day 2 hours'", "1 day 2 hours", None),
+    ("INTERVAL '2 hours ago'", "2 hours ago", None),           # sqlglot: '2' HOURS
+    ("INTERVAL '1 hour and a bit'", "1 hour and a bit", None),  # sqlglot: '1' HOUR
+    ("INTERVAL '+3 days'", "+3 days", None),
+])
+def test_the_dialect_keeps_interval_text_it_cannot_split_exactly(sql, text, unit):
+    node = parse_query(f"SELECT {sql} FROM t").tree.expressions[0]
+    assert isinstance(node, exp.Interval) and node.this.name == text
+    assert (node.args.get("unit").name if node.args.get("unit") else None) == unit
+
+
+def test_a_word_that_is_no_duckdb_unit_is_an_alias_after_a_string():
+    node = parse_query("SELECT INTERVAL '1' d FROM t").tree.expressions[0]   # one second
+    assert isinstance(node, exp.Alias) and node.alias == "d" and node.this.args.get("unit") is None
+    node = parse_query("SELECT INTERVAL (q) DAY FROM t").tree.expressions[0]
+    assert node.args["unit"].name == "DAY"
+
+
+@pytest.mark.parametrize("text, want", [
+    ("3", (0, 3_000_000)), ("-0.5", (0, -500_000)), ("5.", (0, 5_000_000)),
+    ("@ 1 day", (0, 86_400_000_000)), ("@ -1 day ago", (0, 86_400_000_000)),
+    ("2 hours ago", (0, -7_200_000_000)), ("-2 hours ago", (0, 7_200_000_000)),
+    ("1 year 2 days ago", (-12, -172_800_000_000)), ("1 day -04:05", (0, 71_700_000_000)),
+    ("3 hours 04:05", (0, 25_500_000_000)),
+])
+def test_parse_interval_reads_duckdb_interval_text(text, want):
+    assert parse_interval(text) == want
+
+
+@pytest.mark.parametrize("text", ["+3 days", ".5", "3 ago", "1 day 3", "04:05 1 day",
+                                  "1 hour and a bit", "1 day ago ago", "@", "2:3:4:5"])
+def test_parse_interval_rejects_what_duckdb_rejects(text):
+    with pytest.raises(PlanError):
+        parse_interval(text)
+
+
+@pytest.mark.parametrize("col", ["ts", "d", "ns"])
+def test_interval_text_forms(col, backend):
+    c = col
+    check(f"SELECT {c} + INTERVAL '2 hours ago', {c} - INTERVAL '1 day 2 hours ago', "
+          f"{c} + INTERVAL '-2 hours ago', {c} + INTERVAL '@ 1 day', {c} + INTERVAL '3', "
+          f"{c} - INTERVAL '-0.5', {c} + INTERVAL '1e2' DAY, {c} + INTERVAL '+1.5' SECOND, "
+          f"{c} + (INTERVAL '1 day' + INTERVAL '2 hours ago'), {c} - (INTERVAL 1 MONTH), "
+          f"INTERVAL '1 month' + INTERVAL '2 days ago' + {c}, {c} + INTERVAL '1day2hours', "
+          f"{c} + INTERVAL 2 WEEKS FROM t", backend)
+
+
+def test_interval_text_in_where_and_group_by(backend):
+    check("SELECT ts - INTERVAL '30 minutes ago' AS later, COUNT(*) FROM t "
+          "WHERE ts > TIMESTAMP '2024-01-03 00:00:00' + INTERVAL '12 hours ago' "
+          "GROUP BY ts - INTERVAL '30 minutes ago'", backend, SMALL, batch_size=7)
+
+
+@pytest.mark.parametrize("query, error, words", [
+    ("SELECT ts + INTERVAL '1 hour and a bit' FROM t", PlanError, "1 hour and a bit"),
+    ("SELECT ts + INTERVAL '+3 days' FROM t", PlanError, "+3 days"),
+    ("SELECT ts + INTERVAL '1 day' HOUR FROM t", SqlSyntaxError, "names its unit"),
+    ("SELECT ts + INTERVAL '1 day 2 hours' DAYS FROM t", SqlSyntaxError, "names its unit"),
+    ("SELECT ts + INTERVAL 1 DAY + 5 FROM t", SqlSyntaxError, "INTERVAL before each part"),
+    ("SELECT ts + INTERVAL 1 DAY + '2 hours' FROM t", SqlSyntaxError, "INTERVAL before each part"),
+    ("SELECT ts + INTERVAL 1 h FROM t", SqlSyntaxError, "unit h"),
+    ("SELECT ts + INTERVAL (q) hrs FROM t", SqlSyntaxError, "unit hrs"),
+    ("SELECT ts + INTERVAL '04:05:06 ago' FROM t", NotSupportedError, "ago"),
+    ("SELECT ts + INTERVAL '3 ago' FROM t", PlanError, "3 ago"),
+])
+def test_interval_text_errors(query, error, words, backend):
+    with pytest.raises(error) as info:
+        gpuvelo.sql(query, backend=backend, **WIDE)
+    assert words in str(info.value)
+    assert info.value.line == 1 and info.value.column is not None
+
+
+# --------------------------------------------------------------------------- date arithmetic
+DATE_ARITHMETIC = ("SELECT d - d, d + k1, k1 + d, d - k1, d + 1, d - 1, 1 + d, d + i16, d + -5, "
+                   "d - DATE '2024-01-01', DATE '2024-01-01' - d, d + NULL, NULL + d, d - NULL, "
+                   "NULL - d, ts + NULL, NULL + ts, ts - NULL, d - 1 - 1 FROM t")
+
+
+def test_date_arithmetic_values_and_types(backend):
+    check(DATE_ARITHMETIC, backend, SMALL)
+    got = engine_table(DATE_ARITHMETIC, SMALL, backend=backend).schema.types
+    assert got == duckdb_table(DATE_ARITHMETIC, SMALL).schema.types
+
+
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_date_arithmetic_in_where_group_by_and_aggregates(batch_size, backend):
+    check("SELECT d + 1 AS next, COUNT(*), SUM(d - DATE '2023-12-01'), MIN(d + k1), "
+          "MAX(d) - MIN(d), MAX(d) + 1 FROM t WHERE d - 1 >= DATE '2024-01-01' "
+          "AND d + k1 <> DATE '2024-01-05' GROUP BY d + 1", backend, SMALL, batch_size=batch_size)
+    check("SELECT k, MAX(d) - MIN(d), MIN(d) - MAX(d), MIN(d) + 30, SUM(d - d) FROM t GROUP BY k",
+          backend, batch_size=batch_size)
+
+
+def test_date_arithmetic_range(backend):
+    days = pa.array([2_147_483_646, 7])
+    one = {"t": pa.table({"d": pa.array([0, None], pa.date32()), "n": days})}
+    assert engine_table("SELECT d + n - d FROM t", one, backend=backend).column(0).to_pylist() \
+        == [2_147_483_646, None]
+    with pytest.raises(ArithmeticOverflowError, match="date out of range"):
+        gpuvelo.sql("SELECT d + (n + 1) FROM t", backend=backend, **one)
+    with pytest.raises(ArithmeticOverflowError, match="date out of range"):
+        gpuvelo.sql("SELECT d - (n + 1) FROM t", backend=backend, **one)
+
+
+@pytest.mark.parametrize("query, error, words", [
+    ("SELECT ts - ts2 FROM t", NotSupportedError, "date_diff"),
+    ("SELECT d - ts FROM t", NotSupportedError, "INTERVAL"),
+    ("SELECT ts - d FROM t", NotSupportedError, "epoch_us"),
+    ("SELECT ns - ns FROM t", NotSupportedError, "INTERVAL"),
+    ("SELECT NULL - ts FROM t", NotSupportedError, "INTERVAL"),
+    ("SELECT ts + 1 FROM t", TypeMismatchError, "INTERVAL"),
+    ("SELECT d + d FROM t", TypeMismatchError, "DATE"),
+    ("SELECT 1 - d FROM t", TypeMismatchError, "DATE"),
+    ("SELECT d * 2 FROM t", TypeMismatchError, "mul"),
+    ("SELECT d + f FROM t", TypeMismatchError, "integer"),
+])
+def test_date_arithmetic_errors(query, error, words, backend):
+    with pytest.raises(error) as info:
+        gpuvelo.sql(query, backend=backend, **WIDE)
+    assert words in str(info.value)
+    assert info.value.line == 1
+
+
+# --------------------------------------------------------------------------- casts between units
+def _halves() -> pa.Table:
+    """Values at and around the rounding halves of every unit, both signs, around midnight."""
+    base = np.array([0, 499, 500, 501, 999, 1_500, 2_500, 499_999, 500_000, 500_001, 1_500_000,
+                     2_500_000, 499_999_999, 500_000_000, 1_500_000_000], dtype=np.int64)
+    day = 86_400 * 10**9
+    ticks = np.concatenate([base, -base, day - base, -day + base, -day - base])
+    null = np.zeros(len(ticks), dtype=bool)
+    null[-1] = True
+    return pa.table({"ns": pa.array(ticks, pa.timestamp("ns"), mask=null),
+                     "us": pa.array(ticks, pa.timestamp("us")),
+                     "ms": pa.array(ticks // 1000, pa.timestamp("ms")),
+                     "s": pa.array(ticks // 10**6, pa.timestamp("s"), mask=null),
+                     "d": pa.array((ticks // 10**11).astype(np.int32), pa.date32())})
+
+
+def _ticks(table: pa.Table):
+    """Column types and int64 values (timestamps and dates as their raw integers)."""
+    return ([str(t) for t in table.schema.types],
+            [c.cast(pa.int64() if pa.types.is_timestamp(c.type) else pa.int32()).to_pylist()
+             for c in table.columns])
+
+
+def test_casts_between_timestamp_units_and_dates_round_like_duckdb(backend):
+    """DuckDB rounds half away from zero to a coarser unit (ns -> ms directly, not through
+    us), floors to DATE (TIMESTAMP_NS rounded to microseconds first), multiplies to a finer
+    unit."""
+    tables = {"t": _halves()}
+    query = ("SELECT CAST(ns AS TIMESTAMP), CAST(ns AS TIMESTAMP_MS), CAST(ns AS DATE), "
+             "CAST(us AS TIMESTAMP_MS), CAST(us AS TIMESTAMP_S), CAST(us AS DATE), "
+             "CAST(us AS TIMESTAMP_NS), CAST(ms AS TIMESTAMP_S), CAST(ms AS TIMESTAMP), "
+             "CAST(ms AS DATE), CAST(ms AS TIMESTAMP_NS), CAST(s AS TIMESTAMP_MS), "
+             "CAST(s AS DATE), CAST(s AS TIMESTAMP_NS), CAST(d AS TIMESTAMP), CAST(d AS TIMESTAMP_S), "
+             "CAST(d AS TIMESTAMP_MS), CAST(d AS TIMESTAMP_NS), "
+             "CAST(CAST(ns AS TIMESTAMP) AS TIMESTAMP_S) FROM t")
+    assert _ticks(engine_table(query, tables, backend=backend)) == \
+        _ticks(duckdb_table(query, tables))
+
+
+def test_casts_of_strings_to_coarse_timestamps_round(backend):
+    text = {"t": pa.table({"s": ["2024-01-01 00:00:01.7", "1969-12-31 23:59:59.5",
+                                  "2024-01-01 23:59:59.9", "2024-01-01 00:00:01.0015", None]})}
+    query = "SELECT CAST(s AS TIMESTAMP_S), CAST(s AS TIMESTAMP_MS), CAST(s AS TIMESTAMP) FROM t"
+    assert _ticks(engine_table(query, text, backend=backend)) == _ticks(duckdb_table(query, text))
+
+
+def test_common_type_of_timestamps_is_the_finest_unit(backend):
+    tables = {"t": _halves()}
+    query = ("SELECT COALESCE(s, ns), COALESCE(s, ms), COALESCE(d, s), GREATEST(s, us), "
+             "CASE WHEN s IS NULL THEN ms ELSE s END FROM t")
+    assert _ticks(engine_table(query, tables, backend=backend)) == \
+        _ticks(duckdb_table(query, tables))
+
+
+def test_cast_timestamp_ns_to_seconds_is_refused_as_in_duckdb(backend):
+    with pytest.raises(NotSupportedError, match="TIMESTAMP first"):
+        gpuvelo.sql("SELECT CAST(ns AS TIMESTAMP_S) FROM t", backend=backend, t=_halves())
+
+
+def test_second_and_millisecond_timestamp_literals_round_as_duckdb(backend):
+    """A literal typed TIMESTAMP_S/_MS is made at microseconds and rounded, as DuckDB casts."""
+    t = {"t": pa.table({"s": pa.array([dt.datetime(2024, 1, 1, 0, 0, 1), dt.datetime(2024, 1, 1, 0, 0, 2)],
+                                      pa.timestamp("s"))})}
+    run_both("SELECT CAST('2024-01-01 00:00:01.7' AS TIMESTAMP_S) AS x FROM t", t, backend=backend)
+    run_both("SELECT MIN(s) AS m FROM t WHERE s = '2024-01-01 00:00:01.7'", t, backend=backend)

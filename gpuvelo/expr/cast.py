@@ -9,11 +9,12 @@ import pyarrow.compute as pc
 from ..arrowcol import arrow_to_col, col_to_arrow
 from ..columns import Col
 from ..errors import DataError, NotSupportedError
-from ..types import INT64, DType, to_arrow
+from ..types import INT64, DType, timestamp, to_arrow
 from .arith import div_round, mul_const, rescale, round_half_away, scale_up
 from .core import gather, null_col, overflow, phys, to_host
 
-_TICKS_PER_SEC = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}   # a timestamp unit's decimal digits of a second
+_TICKS_PER_SEC = {unit: 10 ** k for unit, k in _DIGITS.items()}
 _DAY_S = 86_400
 
 
@@ -78,17 +79,26 @@ def _to_decimal(xp, col: Col, to: DType, what: str):
 
 
 def _to_temporal(xp, col: Col, to: DType, what: str):
+    """DATE / TIMESTAMP to DATE / TIMESTAMP as DuckDB casts: to a finer unit exactly (checked),
+    to a coarser one rounded half away from zero; to DATE by floor, TIMESTAMP_NS rounded to
+    microseconds first. TIMESTAMP_NS to TIMESTAMP_S raises, as in DuckDB."""
     fr = col.dtype
-    per_day = _TICKS_PER_SEC[fr.unit if fr.kind == "timestamp" else to.unit] * _DAY_S
     if to.kind == "date" and fr.kind == "timestamp":
-        return (col.data // col.data.dtype.type(per_day)).astype(xp.int32)
+        ticks, unit = col.data, fr.unit
+        if unit == "ns":
+            ticks, unit = div_round(xp, ticks, 3), "us"
+        return (ticks // ticks.dtype.type(_TICKS_PER_SEC[unit] * _DAY_S)).astype(xp.int32)
     if to.kind == "timestamp" and fr.kind == "date":
+        per_day = _TICKS_PER_SEC[to.unit] * _DAY_S
         return mul_const(xp, col.data.astype(xp.int64), per_day, col.valid, what)
     if to.kind == "timestamp" and fr.kind == "timestamp":
         a, b = _TICKS_PER_SEC[fr.unit], _TICKS_PER_SEC[to.unit]
         if b >= a:
             return mul_const(xp, col.data, b // a, col.valid, what)
-        return col.data // col.data.dtype.type(a // b)
+        if fr.unit == "ns" and to.unit == "s":
+            raise NotSupportedError(f"cannot cast {fr} to {to} in {what} (DuckDB cannot "
+                                    "either); cast to TIMESTAMP first")
+        return div_round(xp, col.data, _DIGITS[fr.unit] - _DIGITS[to.unit])
     raise NotSupportedError(f"cannot cast {fr} to {to} in {what}")
 
 
@@ -116,18 +126,23 @@ def _format(xp, col: Col) -> Col:
 
 
 def _parse(xp, col: Col, to: DType, what: str) -> Col:
-    """Strings to ``to``: each dictionary entry used by a valid row is parsed once (pyarrow)."""
+    """Strings to ``to``: each dictionary entry used by a valid row is parsed once (pyarrow).
+    TIMESTAMP_S / _MS are parsed as microseconds and then rounded, as DuckDB does."""
     codes = col.data if col.valid is None else col.data[col.valid]
     used = to_host(xp, xp.unique(codes)).astype(np.int64)
     entries = col.dictionary.take(pa.array(used, pa.int64()))
     if not to.is_temporal:
         entries = pc.utf8_trim_whitespace(entries)
-    target = pa.decimal128(38, to.scale) if to.is_decimal else to_arrow(to)
+    coarse = to.kind == "timestamp" and to.unit in ("s", "ms")
+    via = timestamp("us", to.tz) if coarse else to
+    target = pa.decimal128(38, to.scale) if to.is_decimal else to_arrow(via)
     try:
         parsed = entries.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         raise DataError(f"cannot convert string to {to} in {what}: {e}") from e
-    host = arrow_to_col(parsed, to)
+    host = arrow_to_col(parsed, via)
+    if coarse:
+        host = Col(_to_temporal(np, host, to, what), None, to)
     table = np.zeros(len(col.dictionary), dtype=host.data.dtype)
     table[used] = host.data
     out = Col(gather(xp, table, col.data), col.valid, to)

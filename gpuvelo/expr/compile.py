@@ -18,7 +18,7 @@ from ..arrowcol import arrow_to_col
 from ..columns import Col
 from ..errors import NotSupportedError, UnknownColumnError
 from ..sql import plan as P
-from ..types import BOOL, STRING, DType, from_arrow, to_arrow
+from ..types import BOOL, STRING, DType, from_arrow, timestamp, to_arrow
 from . import numeric, strings, temporal
 from .cast import cast_col
 from .compare import compare
@@ -133,7 +133,11 @@ def _literal(e: P.Literal, xp) -> Fn:
 
 
 def _literal_host(value, d: DType) -> Col:
-    """A one-row host Col of ``value`` converted to ``d`` (exactly, for decimals)."""
+    """A one-row host Col of ``value`` converted to ``d`` (exactly, for decimals; times of
+    second or millisecond unit rounded from microseconds, as DuckDB casts)."""
+    if d.kind == "timestamp" and d.unit in ("s", "ms"):
+        fine = timestamp("us", d.tz)
+        return cast_col(np, arrow_to_col(pa.array([value], to_arrow(fine)), fine), d, f"literal {value!r}")
     try:
         return arrow_to_col(pa.array([value], to_arrow(d)), d)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):

@@ -16,7 +16,7 @@ from . import strings
 from .arith import (checked, checked_abs, checked_neg, div_round, floor_div_pow10, int_mod,
                     rescale, round_float, scale_up)
 from .cast import cast_col
-from .core import and_valid, gather
+from .core import and_valid, gather, null_col, overflow
 
 
 _FLOAT_OPS = {"add": lambda xp, x, y: x + y, "sub": lambda xp, x, y: x - y,
@@ -31,8 +31,32 @@ def _as_scaled(xp, col: Col, what: str) -> Col:
     return cast_col(xp, col, decimal(18, 0), what)
 
 
+# DuckDB's finite dates: |days| <= 2**31 - 2 (the int32 extremes stand for +-infinity)
+MAX_DATE_DAYS = 2 ** 31 - 2
+
+
+def _date_binary(xp, op: str, out: DType, a: Col, b: Col, what: str) -> Col:
+    """DATE ± integer, integer + DATE -> DATE (checked against DuckDB's date range) and
+    DATE - DATE -> BIGINT days; a NULL-typed operand (or TIMESTAMP ± NULL) gives NULLs."""
+    valid = and_valid(a.valid, b.valid)
+    if a.dtype.is_null or b.dtype.is_null:
+        return null_col(xp, len(a), out)
+    if out == INT64:   # DATE - DATE: int32 days, so the difference fits
+        return Col(a.data.astype(xp.int64) - b.data.astype(xp.int64), valid, out)
+    date, days = (a, b) if a.dtype.is_temporal else (b, a)
+    x = date.data.astype(xp.int64)
+    y = cast_col(xp, days, INT64, what).data
+    r = checked(xp, op, x, y, valid, what)
+    bad = (r > MAX_DATE_DAYS) | (r < -MAX_DATE_DAYS)
+    overflow(xp, bad if valid is None else bad & valid, f"{what} (date out of range)", (x, y))
+    return Col(r.astype(xp.int32), valid, out)
+
+
 def binary(xp, op: str, out: DType, a: Col, b: Col, what: str) -> Col:
-    """``a op b`` for op in add sub mul div mod, with result type ``out``."""
+    """``a op b`` for op in add sub mul div mod, with result type ``out`` (dates: see
+    :func:`_date_binary`)."""
+    if a.dtype.is_temporal or b.dtype.is_temporal:
+        return _date_binary(xp, op, out, a, b, what)
     valid = and_valid(a.valid, b.valid)
     if op == "div" or out.is_float:
         x = cast_col(xp, a, FLOAT64, what).data

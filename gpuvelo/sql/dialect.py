@@ -10,9 +10,23 @@ Added to DuckDB's grammar, and nothing else:
   ``WINDOW name AS (...)`` (a named window) still parses as in DuckDB;
 * a trailing ``EMIT CHANGES`` / ``EMIT FINAL``, stored as an :class:`Emit` node under the
   select's ``emit`` key.
+
+It also corrects sqlglot's reading of interval text: sqlglot turns a string holding one
+``number unit`` anywhere (``INTERVAL '2 hours ago'``, ``'1 hour and a bit'``) into
+``INTERVAL '2' HOURS``, losing the rest. Here only a string that is exactly one ``number unit``
+is split; any other text stays whole (no unit) for :func:`gpuvelo.timeparts.parse_interval`.
+The unit after a quantity must be one of DuckDB's unit keywords (:data:`INTERVAL_KEYWORDS`):
+after a string another word is an alias, as in DuckDB (``INTERVAL '1' d`` is one second,
+not a day), after a number or an expression it is an error. A unit keyword after a string
+that names its own unit (``INTERVAL '1 day' HOUR``) is an error, as in DuckDB (sqlglot
+would read the keyword as an alias), and so is sqlglot's sum without ``+ INTERVAL``
+(``INTERVAL 1 DAY + 5`` would become ``+ INTERVAL '5'``, 5 seconds).
 """
 
 from __future__ import annotations
+
+import re
+from decimal import Decimal
 
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
@@ -22,6 +36,14 @@ from sqlglot.tokens import TokenType
 
 WINDOW_KINDS = ("TUMBLING", "HOPPING", "SLIDING", "SESSION")
 EMIT_MODES = ("CHANGES", "FINAL")
+# the interval text sqlglot splits into a quantity and a unit: exactly one `number unit`
+_ONE_INTERVAL_PART = re.compile(r"\s*-?\d+(?:\.\d+)?\s*[a-zA-Z]+\s*")
+_EXPONENT = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+\s*")
+# the unit keywords of DuckDB's INTERVAL grammar (other words after INTERVAL '...' are aliases)
+INTERVAL_KEYWORDS = frozenset(
+    f"{unit}{plural}" for unit in ("YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND",
+                                   "MILLISECOND", "MICROSECOND", "WEEK", "QUARTER", "DECADE")
+    for plural in ("", "S")) | {"CENTURY", "CENTURIES", "MILLENNIUM", "MILLENNIA"}
 
 
 class StreamWindow(exp.Expression):
@@ -90,6 +112,37 @@ class GpuveloParser(DuckDBParser):
             this.set("emit", Emit(this=exp.var(self._curr.text.upper())))
             self._advance()
         return this
+
+    def _parse_interval(self, require_interval=True, parse_function_unit=True):
+        start = self._curr
+        interval = super()._parse_interval(require_interval, parse_function_unit)
+        if isinstance(interval, exp.Add):   # sqlglot's `INTERVAL '1' DAY + '2' HOUR`
+            self.raise_error("an INTERVAL plus a number or a string is not defined; "
+                             "write INTERVAL before each part", start)
+        return interval
+
+    def _parse_interval_span(self, this, parse_function_unit=True):
+        unit_token, index = self._curr, self._index
+        keyword = (_text_is(unit_token, *INTERVAL_KEYWORDS)
+                   and unit_token.token_type != TokenType.IDENTIFIER)   # "day" is a name
+        if this is not None and this.is_string and keyword and _EXPONENT.fullmatch(this.name):
+            this = exp.Literal.string(f"{Decimal(this.name.strip()):f}")   # '1e2' DAY: 100 days
+        interval = super()._parse_interval_span(this, parse_function_unit=parse_function_unit)
+        if this is not None and this.is_string and exp.INTERVAL_STRING_RE.search(this.name):
+            if keyword:                # the string names its unit: DuckDB rejects another
+                self.raise_error(f"INTERVAL '{this.name}' names its unit already; "
+                                 f"remove {unit_token.text.upper()}", unit_token)
+            if _ONE_INTERVAL_PART.fullmatch(this.name):
+                return interval
+            return self.expression(exp.Interval(this=this))   # the whole text, for gpuvelo
+        if not isinstance(interval.args.get("unit"), exp.Var) or keyword:
+            return interval
+        # a word that is no DuckDB unit keyword: an alias after a string, an error otherwise
+        if not this.is_string:
+            self.raise_error(f"unknown INTERVAL unit {unit_token.text} (DuckDB's are "
+                             "YEAR, MONTH, DAY, HOUR, MINUTE, SECOND, ...)", unit_token)
+        self._retreat(index)
+        return self.expression(exp.Interval(this=this))
 
     def _parse_table_alias(self, alias_tokens=None):
         # `FROM t EMIT CHANGES`: EMIT is a clause here, not the table's alias.

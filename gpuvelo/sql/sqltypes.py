@@ -6,14 +6,15 @@ expression compiler follows the same rules (it reads ``dtype`` off the plan).
 
 from __future__ import annotations
 
-from ..errors import PlanError, TypeMismatchError
-from ..types import BOOL, DATE, FLOAT64, INT64, NULL, STRING, UINT64, DType, decimal
+from ..errors import NotSupportedError, PlanError, TypeMismatchError
+from ..types import BOOL, DATE, FLOAT64, INT64, NULL, STRING, UINT64, DType, decimal, timestamp
 
 ARITHMETIC = ("add", "sub", "mul", "div", "mod")
 COMPARISON = ("eq", "ne", "lt", "le", "gt", "ge")
 PREDICATES = COMPARISON + ("and", "or", "not", "is_null", "is_not_null", "in", "between", "like")
 MAX_DECIMAL_SCALE = 18
 MAX_DECIMAL_PRECISION = 18   # decimals are int64 scaled by 10**scale
+TIMESTAMP_UNITS = ("s", "ms", "us", "ns")   # coarsest to finest
 
 
 def _scale(t: DType) -> int:
@@ -36,7 +37,8 @@ def common_type(types) -> DType:
 
     NULL fits anything; all-integer -> INT64 (UINT64 if all unsigned), unless all the same
     type; any float -> FLOAT64; integers with decimals -> DECIMAL(18, max scale); dates
-    with timestamps -> the timestamp type; bool, string only with their own kind.
+    with timestamps -> the finest timestamp unit (with a time zone if any has one, as
+    DuckDB); bool, string only with their own kind.
     Raises TypeMismatchError (without position; the caller adds it) otherwise.
     """
     ts = [t for t in types if not t.is_null]
@@ -52,12 +54,44 @@ def common_type(types) -> DType:
         return UINT64 if all(t.is_unsigned_integer for t in ts) else INT64
     if all(t.is_temporal for t in ts):
         stamps = [t for t in ts if t.kind == "timestamp"]
-        return stamps[0] if stamps else DATE
+        if not stamps:
+            return DATE
+        unit = max((t.unit for t in stamps), key=TIMESTAMP_UNITS.index)   # the finest
+        return timestamp(unit, next((t.tz for t in stamps if t.tz), None))
     raise TypeMismatchError("values of types " + ", ".join(sorted({str(t) for t in ts}))
                             + " have no common type")
 
 
+def _temporal_arithmetic(op: str, a: DType, b: DType) -> DType:
+    """DuckDB's arithmetic with a DATE or TIMESTAMP operand (the other may be NULL): days
+    added to or subtracted from dates, the days between two dates; differences of timestamps
+    would be INTERVALs, which gpuvelo does not have."""
+    where = f"'{op}' of {a} and {b}"
+    if op not in ("add", "sub"):
+        raise TypeMismatchError(f"arithmetic {where} is not defined")
+    if op == "sub" and b.is_temporal:
+        if not (a.is_temporal or a.is_null):
+            raise TypeMismatchError(f"arithmetic {where} is not defined")
+        if a.kind == "timestamp" or b.kind == "timestamp":
+            raise NotSupportedError(
+                f"{a} - {b} is an INTERVAL, a type gpuvelo does not have; for x - y use "
+                "date_diff('microsecond', y, x), or epoch_us(x) - epoch_us(y)")
+        return INT64                  # DATE - DATE: days
+    date, other = (a, b) if a.is_temporal else (b, a)
+    if other.is_null:
+        return date                   # DuckDB reads the NULL as an INTERVAL or a day count
+    if date.kind == "timestamp":
+        raise TypeMismatchError(f"arithmetic {where} is not defined; add an INTERVAL to a "
+                                "timestamp (ts + INTERVAL (n) SECOND)")
+    if not other.is_integer:
+        raise TypeMismatchError(f"arithmetic {where} is not defined (a DATE takes an integer "
+                                "number of days)")
+    return DATE
+
+
 def _arithmetic(op: str, a: DType, b: DType) -> DType:
+    if a.is_temporal or b.is_temporal:
+        return _temporal_arithmetic(op, a, b)
     if a.is_null:
         a = b
     if b.is_null:
@@ -83,6 +117,11 @@ def result_type(op: str, arg_types, digits: int = 0) -> DType:
       decimal with decimal/int -> DECIMAL(18, max scale), for ``mul`` DECIMAL(18, s1 + s2)
       (PlanError above scale 18); decimal with float -> FLOAT64. ``div`` -> FLOAT64 always.
       A NULL operand takes the other operand's type. Non-numbers -> TypeMismatchError.
+    * dates (DuckDB): ``DATE ± integer``, ``integer + DATE`` -> DATE; ``DATE - DATE`` ->
+      BIGINT (days); a NULL operand counts as the integer (``NULL - DATE`` as a DATE), with
+      a TIMESTAMP as an interval (``ts ± NULL`` -> the TIMESTAMP). ``TIMESTAMP - TIMESTAMP``
+      or ``- DATE`` (an INTERVAL in DuckDB) -> NotSupportedError; other arithmetic on
+      temporal values -> TypeMismatchError.
     * ``neg abs``: the argument's type (numbers only).
     * ``round floor ceil``: float -> FLOAT64; integer -> same type; decimal ->
       DECIMAL(18, digits) for round (``digits`` = the digits literal, default 0) and

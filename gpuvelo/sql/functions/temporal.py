@@ -248,14 +248,31 @@ def _call(name: str, args: list, source) -> exp.Expression:
     return node
 
 
+def _sum_text(texts: list) -> str | None:
+    """The interval text of a sum of interval texts (parsed one by one: ``'1 day'`` plus
+    ``'2 hours ago'`` is 22 hours, not their joined text); a text that does not parse is
+    returned as it is, for the planner to report."""
+    if None in texts:
+        return None
+    months = micros = 0
+    for text in texts:
+        try:
+            m, us = parse_interval(text)
+        except PlanError:
+            return text
+        months, micros = months + m, micros + us
+    return f"{months} months {micros} microseconds"
+
+
 def _interval_text(iv) -> str | None:
     """A literal interval (``INTERVAL ...``, ``CAST('...' AS INTERVAL)``, or a sum of them) as
     DuckDB interval text, or None when it is not one. ``INTERVAL 1.5 HOUR`` (a number and a
     unit keyword) truncates the quantity toward zero for units above seconds, as DuckDB
     does; ``INTERVAL '1.5 hours'`` keeps the fraction."""
+    if isinstance(iv, exp.Paren):
+        return _interval_text(iv.unnest())
     if isinstance(iv, exp.Add):
-        parts = [_interval_text(iv.this), _interval_text(iv.expression)]
-        return None if None in parts else " ".join(parts)
+        return _sum_text([_interval_text(iv.this), _interval_text(iv.expression)])
     if isinstance(iv, exp.Cast) and iv.to.this == exp.DataType.Type.INTERVAL:
         q = iv.this
         return q.this if isinstance(q, exp.Literal) and q.is_string else None
@@ -269,17 +286,20 @@ def _interval_text(iv) -> str | None:
     if not isinstance(unit, exp.Var):
         return None
     number = q.this
+    try:
+        quantity = Decimal(number)
+    except InvalidOperation:
+        quantity = None
+    if quantity is None or not quantity.is_finite():
+        return f"{number} {unit.name.lower()}"   # not a number: parse_interval reports it
     if not iv.args.get("fraction_in_string") and canonical_unit(unit.name) not in (
             "second", "millisecond", "microsecond"):
-        try:
-            number = str(int(Decimal(number)))
-        except (InvalidOperation, ValueError):
-            pass
-    return f"{number} {unit.name.lower()}"
+        quantity = Decimal(int(quantity))
+    return f"{quantity:f} {unit.name.lower()}"
 
 
 def _is_interval(node) -> bool:
-    return isinstance(node, exp.Interval) or _interval_text(node) is not None
+    return isinstance(node.unnest(), exp.Interval) or _interval_text(node) is not None
 
 
 def _shift(x, iv, subtract: bool, source):
@@ -287,6 +307,7 @@ def _shift(x, iv, subtract: bool, source):
     text = _interval_text(iv)
     if text is not None:
         return _call("interval_sub" if subtract else "interval_add", [x, exp.Literal.string(text)], source)
+    iv = iv.unnest()
     if not isinstance(iv, exp.Interval):
         return None
     unit = iv.args.get("unit")
