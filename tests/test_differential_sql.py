@@ -619,3 +619,29 @@ def test_sum_distinct_overflow_is_an_error():
     t = pa.table({"x": pa.array([2**62, 2**62 + 1, 2**62 + 2], pa.int64())})
     with pytest.raises(gpuvelo.errors.ArithmeticOverflowError):
         gpuvelo.sql("SELECT SUM(DISTINCT x) FROM t", t=t)
+
+
+# --------------------------------------------------------------------------- TRY_CAST
+_MESSY = T["t"].set_column(T["t"].schema.get_field_index("s"), "s", pa.array(
+    np.random.default_rng(3).choice(["1", "-7", " 42 ", "x", "", "2024-01-05", "3.5", "-2.5", "1e3",
+                                     None, "999999999999", "0.5"], T["t"].num_rows)))
+
+
+@_cases(
+    "SELECT s, TRY_CAST(s AS INTEGER) AS x, TRY_CAST(s AS DOUBLE) AS y, TRY_CAST(s AS DATE) AS z FROM t",
+    "SELECT TRY_CAST(f AS TINYINT) AS x, TRY_CAST(i AS TINYINT) AS y, TRY_CAST(u64 AS SMALLINT) AS z, "
+    "TRY_CAST(fn AS INTEGER) AS w FROM t",
+    "SELECT TRY_CAST(dec AS DECIMAL(8, 2)) AS x, TRY_CAST(i AS DECIMAL(4, 1)) AS y, TRY_CAST(f AS DECIMAL(3, 1)) AS z FROM t",
+    "SELECT TRY_CAST(i AS UTINYINT) AS x, TRY_CAST(i16 AS UINTEGER) AS y FROM t",
+    "SELECT TRY_CAST('abc' AS INTEGER) AS x, TRY_CAST('12' AS INTEGER) AS y, TRY_CAST('2024-13-01' AS DATE) AS z, "
+    "TRY_CAST('x' AS DECIMAL(5,2)) AS w FROM t",
+    "SELECT k1, SUM(TRY_CAST(s AS INTEGER)) AS a, COUNT(TRY_CAST(f AS TINYINT)) AS b FROM t GROUP BY k1",
+)
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_try_cast_gives_null_where_cast_fails(query, batch_size, backend):
+    run_both(query, {"t": _MESSY}, backend=backend, **({"batch_size": batch_size} if batch_size else {}))
+
+
+def test_string_to_integer_reads_decimal_and_exponent_notation(backend):
+    t = {"t": pa.table({"s": ["3.5", "-2.5", "1e3", " 42 ", "0.49"]})}
+    run_both("SELECT s, CAST(s AS INTEGER) AS i, CAST(s AS BIGINT) AS b FROM t", t, backend=backend)

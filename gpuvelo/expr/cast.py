@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 
 from ..arrowcol import arrow_to_col, col_to_arrow
 from ..columns import Col
-from ..errors import DataError, NotSupportedError
+from ..errors import ArithmeticOverflowError, DataError, NotSupportedError
 from ..types import INT64, DType, timestamp, to_arrow
 from .arith import div_round, mul_const, rescale, round_half_away, scale_up
 from .core import gather, null_col, overflow, phys, to_host
@@ -125,6 +125,18 @@ def _format(xp, col: Col) -> Col:
     return Col(inverse.reshape(-1).astype(xp.int32), col.valid, DType("string"), text.cast(pa.string()))
 
 
+def _parse_entries(entries: pa.Array, target, to: DType) -> pa.Array:
+    """Strings to the Arrow type ``target``; integers also from decimal or exponent notation
+    (``'3.5'``, ``'1e3'``), rounded half away from zero, as DuckDB reads them."""
+    try:
+        return entries.cast(target)
+    except pa.ArrowInvalid:
+        if not to.is_integer:
+            raise
+    exact = entries.cast(pa.decimal128(38, 9))
+    return pc.round(exact, 0, round_mode="half_towards_infinity").cast(target)
+
+
 def _parse(xp, col: Col, to: DType, what: str) -> Col:
     """Strings to ``to``: each dictionary entry used by a valid row is parsed once (pyarrow).
     TIMESTAMP_S / _MS are parsed as microseconds and then rounded, as DuckDB does."""
@@ -137,7 +149,7 @@ def _parse(xp, col: Col, to: DType, what: str) -> Col:
     via = timestamp("us", to.tz) if coarse else to
     target = pa.decimal128(38, to.scale) if to.is_decimal else to_arrow(via)
     try:
-        parsed = entries.cast(target)
+        parsed = _parse_entries(entries, target, to)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         raise DataError(f"cannot convert string to {to} in {what}: {e}") from e
     host = arrow_to_col(parsed, via)
@@ -149,6 +161,71 @@ def _parse(xp, col: Col, to: DType, what: str) -> Col:
     if to.is_decimal:
         out.data = _to_decimal(xp, out, to, what)
     return out
+
+
+# --------------------------------------------------------------------------- TRY_CAST
+def try_cast_col(xp, col: Col, to: DType, what: str = "TRY_CAST") -> Col:
+    """``cast_col`` with NULL where a value does not convert (TRY_CAST) instead of an error.
+
+    The cast is tried as is; only when it fails are the failing rows found and made NULL
+    (every check skips NULL rows): strings entry by distinct entry; other values by
+    bisecting their sorted distinct values, from the ones next to 0, for the convertible
+    range (range failures are a prefix and a suffix of them); NaN fails where it fails."""
+    try:
+        return cast_col(xp, col, to, what)
+    except (DataError, ArithmeticOverflowError):
+        pass
+    bad = _failing_rows(xp, col, to, what)
+    valid = ~bad if col.valid is None else col.valid & ~bad
+    return cast_col(xp, Col(col.data, valid, col.dtype, col.dictionary), to, what)
+
+
+def _converts(xp, col: Col, index, to: DType, what: str) -> bool:
+    try:
+        cast_col(xp, col.take(index), to, what)
+        return True
+    except (DataError, ArithmeticOverflowError):
+        return False
+
+
+def _failing_rows(xp, col: Col, to: DType, what: str):
+    """Rows of ``col`` whose (non-NULL) value does not convert to ``to``."""
+    if col.dtype.is_string:
+        codes = col.data if col.valid is None else col.data[col.valid]
+        used = to_host(xp, xp.unique(codes)).astype(np.int64)
+        one = lambda k: Col(np.zeros(1, np.int32), None, col.dtype, col.dictionary.slice(int(k), 1))  # noqa: E731
+        failing = np.zeros(len(col.dictionary), dtype=bool)
+        for k in used:          # distinct strings, only after the whole cast has failed
+            failing[k] = not _converts(np, one(k), slice(None), to, what)
+        return gather(xp, failing, col.data)
+    data = col.data
+    nan = xp.isnan(data) if col.dtype.is_float else xp.zeros(data.shape[0], dtype=xp.bool_)
+    keep = ~nan if col.valid is None else col.valid & ~nan
+    u = to_host(xp, xp.unique(data[keep]))
+    host = Col(u, None, col.dtype)
+    ok_at = lambda i: _converts(np, host, slice(i, i + 1), to, what)   # noqa: E731
+    bad = xp.zeros(data.shape[0], dtype=xp.bool_)
+    if col.dtype.is_float and not _converts(np, Col(np.full(1, np.nan, u.dtype), None, col.dtype),
+                                            slice(None), to, what):
+        bad = nan
+    if u.size == 0:
+        return bad
+    # the convertible range holds 0: start from the values on either side of it
+    zero = int(np.searchsorted(u, 0))
+    mid = next((i for i in (zero, zero - 1) if 0 <= i < u.size and ok_at(i)), None)
+    if mid is None:
+        return bad | ~nan
+    lo, hi = 0, mid                     # the first convertible value (a failing prefix before it)
+    while lo < hi:
+        m = (lo + hi) // 2
+        lo, hi = (lo, m) if ok_at(m) else (m + 1, hi)
+    first = lo
+    lo, hi = mid + 1, u.size            # one past the last convertible value
+    while lo < hi:
+        m = (lo + hi) // 2
+        lo, hi = (m + 1, hi) if ok_at(m) else (lo, m)
+    low, high = xp.asarray(u[first:first + 1])[0], xp.asarray(u[lo - 1:lo])[0]
+    return bad | (~nan & ((data < low) | (data > high)))
 
 
 # --------------------------------------------------------------------------- entry point

@@ -20,7 +20,7 @@ from ..errors import NotSupportedError, UnknownColumnError
 from ..sql import plan as P
 from ..types import BOOL, STRING, DType, from_arrow, timestamp, to_arrow
 from . import numeric, strings, temporal
-from .cast import cast_col
+from .cast import cast_col, try_cast_col
 from .compare import compare
 from .core import and_valid, describe, null_col, truth
 
@@ -83,7 +83,8 @@ def _compile(e: P.Expr, xp) -> Fn:
         fn = _case(e, xp)
     elif isinstance(e, P.Cast):
         arg, what = _compile(e.arg, xp), describe(e)
-        return lambda env: cast_col(xp, arg(env), e.dtype, what)
+        convert = try_cast_col if e.safe else cast_col
+        return lambda env: convert(xp, arg(env), e.dtype, what)
     elif isinstance(e, (P.ColumnRef, P.KeyRef, P.AggRef, P.WindowRef)):
         fn = _ref(_ref_name(e))
     else:

@@ -80,7 +80,7 @@ def describe(e: P.Expr) -> str:
     if isinstance(e, P.WindowRef):
         return f"window_{e.which}"
     if isinstance(e, P.Cast):
-        return f"CAST({describe(e.arg)} AS {e.dtype})"
+        return f"{'TRY_CAST' if e.safe else 'CAST'}({describe(e.arg)} AS {e.dtype})"
     if isinstance(e, P.Case):
         return "CASE ... END"
     if isinstance(e, P.Call):

@@ -73,9 +73,10 @@ class Case(Expr):
 
 @dataclass(frozen=True)
 class Cast(Expr):
-    """``CAST(arg AS dtype)``."""
+    """``CAST(arg AS dtype)``; ``safe``: ``TRY_CAST``, NULL where the value does not convert."""
 
     arg: Expr
+    safe: bool = False
 
 
 @dataclass(frozen=True)

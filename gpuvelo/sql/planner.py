@@ -298,11 +298,19 @@ class _Planner:
     def cast(self, node, sub) -> Expr:
         target = self.cast_type(node.to, node)
         arg = sub(node.this)
-        if isinstance(arg, Literal) and arg.dtype.is_string and target.is_temporal:
-            return self.temporal_literal(arg.value, target, node)
-        if isinstance(arg, Literal) and arg.dtype.is_string and target.is_decimal:
-            return Literal(target, Decimal(arg.value))
-        return Cast(target, arg)
+        safe = isinstance(node, exp.TryCast)
+        if isinstance(arg, Literal) and arg.dtype.is_string and (target.is_temporal or target.is_decimal):
+            try:
+                if target.is_temporal:
+                    return self.temporal_literal(arg.value, target, node)
+                return Literal(target, Decimal(arg.value.strip()))
+            except (PlanError, ArithmeticError, ValueError):
+                if not safe:
+                    if target.is_temporal:
+                        raise
+                    self.fail(TypeMismatchError, f"'{arg.value}' is not a valid {target}", node)
+                return Literal(target, None)
+        return Cast(target, arg, safe)
 
     def cast_type(self, to: exp.DataType, node) -> DType:
         name = to.this.name
