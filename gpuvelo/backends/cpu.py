@@ -24,6 +24,7 @@ from ..columns import Col
 from ..errors import ArithmeticOverflowError
 from . import keyhash
 from ..arrowcol import arrow_to_col, batch_to_cols, col_to_arrow
+from .group_values import GroupValues
 from .keytable import KeyTable
 from .partials import (ACC_FIELDS, ARG_FUNCS, DISTINCT_FUNCS, EARLIEST, LIST_FUNCS, POSITIONAL,
                        acc_name, agg_name, key_name)
@@ -266,8 +267,8 @@ class CpuGroupState:
         self._key_cache: list[pa.Array | None] = [None] * self._nkeys
         self._store = _Store()
         self._changed = np.zeros(0, dtype=bool)
-        self._distinct: dict[int, tuple[KeyTable, list[pa.Table]]] = {}
-        self._lists: dict[int, list[pa.Table]] = {}   # quantiles: (g, v) chunks, every value
+        self._distinct: dict[int, tuple[KeyTable, GroupValues]] = {}   # (set membership, values)
+        self._lists: dict[int, GroupValues] = {}      # quantiles: every value of each group
         for j, agg in enumerate(spec.aggs):
             self._init_acc(j, agg)
         if self._nkeys == 0:   # a global aggregate always has its one group
@@ -301,9 +302,9 @@ class CpuGroupState:
             elif f == "set":
                 s.add(name, np.int64, 0)      # distinct count; the values live in _distinct
                 width = 3 if agg.arg_dtype.is_string else 2
-                self._distinct[j] = (KeyTable(width), [])
+                self._distinct[j] = (KeyTable(width), GroupValues(self._arrow_val_type(agg)))
             elif f == "vals":
-                self._lists[j] = []
+                self._lists[j] = GroupValues(self._arrow_val_type(agg))
 
     def _arrow_key_type(self, i: int):
         return T.to_arrow(self.spec.key_dtypes[i])
@@ -692,7 +693,7 @@ class CpuGroupState:
         return np.asarray(pc.fill_null(arr, fill).to_numpy(zero_copy_only=False), dtype=dt)
 
     def _apply_distinct(self, p: pa.Table, gids: np.ndarray) -> None:
-        for j, (table, chunks) in self._distinct.items():
+        for j, (table, kept) in self._distinct.items():
             lists = p.column(acc_name(j, "set")).combine_chunks()
             values = lists.flatten()
             if len(values) == 0:
@@ -704,19 +705,19 @@ class CpuGroupState:
             words = np.concatenate([owner.astype(np.uint64)[:, None], vw], axis=1)
             _, is_new = table.lookup_or_insert(words, _words_hash(words))
             if is_new.any():
-                chunks.append(pa.table({"g": pa.array(owner[is_new]), "v": values.filter(pa.array(is_new))}))
+                kept.add(owner[is_new], values.filter(pa.array(is_new)))
                 cnt = self._store[acc_name(j, "set")]
                 cnt += np.bincount(owner[is_new], minlength=cnt.shape[0])[: cnt.shape[0]]
 
     def _apply_lists(self, p: pa.Table, gids: np.ndarray) -> None:
-        for j, chunks in self._lists.items():
+        for j, kept in self._lists.items():
             lists = p.column(acc_name(j, "vals")).combine_chunks()
             values = lists.flatten()
             if len(values) == 0:
                 continue
             owner = gids[np.asarray(lists.value_parent_indices())]
-            keep = values.is_valid()
-            chunks.append(pa.table({"g": pa.array(owner), "v": values}).filter(keep))
+            valid = np.asarray(values.is_valid())
+            kept.add(owner[valid], values.filter(pa.array(valid)))
 
     # ------------------------------------------------------------------ output
     def _key_column(self, i: int) -> pa.Array:
@@ -762,11 +763,9 @@ class CpuGroupState:
                     pos = s[name][gids]
                     cols[name] = pa.array(pos, mask=(pos == INT64_MAX) | (pos < 0))
                 elif f == "set":
-                    cols[name] = _pair_lists(self._distinct[j][1], gids, schema.field(name).type,
-                                             self._store.capacity)
+                    cols[name] = self._distinct[j][1].lists(gids, schema.field(name).type)
                 elif f == "vals":
-                    cols[name] = _pair_lists(self._lists[j], gids, schema.field(name).type,
-                                             self._store.capacity)
+                    cols[name] = self._lists[j].lists(gids, schema.field(name).type)
                 else:
                     cols[name] = pa.array(s[name][gids])
         return pa.Table.from_arrays([cols[f.name].cast(f.type) for f in schema], schema=schema)
@@ -786,8 +785,7 @@ class CpuGroupState:
             elif f == "count_distinct":
                 arr = pa.array(s[acc_name(j, "set")][gids])
             elif f in DISTINCT_FUNCS:
-                lists = _pair_lists(self._distinct[j][1], gids, pa.list_(self._arrow_val_type(agg)),
-                                    self._store.capacity)
+                lists = self._distinct[j][1].lists(gids, pa.list_(self._arrow_val_type(agg)))
                 arr = _distinct_sum(lists, agg)
             elif f == "sum":
                 sums = s[acc_name(j, "sum")][gids]
@@ -806,8 +804,7 @@ class CpuGroupState:
             elif f in POSITIONAL or f in ARG_FUNCS:
                 arr = self._final_values(j, agg, gids, s[acc_name(j, "val") + "_valid"][gids])
             elif f in LIST_FUNCS:
-                lists = _pair_lists(self._lists[j], gids, pa.list_(self._arrow_val_type(agg)),
-                                    self._store.capacity)
+                lists = self._lists[j].lists(gids, pa.list_(self._arrow_val_type(agg)))
                 arr = quantiles(lists, f, agg.param, agg.arg_dtype, agg.out_dtype)
             else:
                 m2 = s[acc_name(j, "m2")][gids]
@@ -848,10 +845,10 @@ class CpuGroupState:
         self._changed[gids] = False
         dead = np.zeros(self._store.capacity, dtype=bool)
         dead[gids] = True
-        for j, (table, chunks) in self._distinct.items():
-            self._distinct[j] = (table, _drop_pairs(chunks, dead))
-        for j, chunks in self._lists.items():
-            self._lists[j] = _drop_pairs(chunks, dead)
+        for _, kept in self._distinct.values():
+            kept.drop(dead)
+        for kept in self._lists.values():
+            kept.drop(dead)
         size = self._table.size
         if size >= _COMPACT_MIN and 2 * self.num_groups < size:
             self._compact()
@@ -875,7 +872,7 @@ class CpuGroupState:
         for i in range(self._nkeys):
             self._keys[i] = [self._key_column(i).take(idx)]
             self._key_cache[i] = None
-        for j, (table, chunks) in self._distinct.items():
+        for j, (table, kept) in self._distinct.items():
             ids = np.flatnonzero(table._live[: table.size])
             words = table.keys_of(ids).copy()
             owner = remap[words[:, 0].astype(np.int64)]
@@ -884,13 +881,13 @@ class CpuGroupState:
             fresh = KeyTable(table.width, capacity=max(2 * words.shape[0], 1024))
             if words.shape[0]:
                 fresh.lookup_or_insert(words, _words_hash(words))
-            self._distinct[j] = (fresh, _renumber_pairs(chunks, remap))
-        for j, chunks in self._lists.items():
-            self._lists[j] = _renumber_pairs(chunks, remap)
+            kept.renumber(remap)
+            self._distinct[j] = (fresh, kept)
+        for kept in self._lists.values():
+            kept.renumber(remap)
 
 
-# ---------------------------------------------------------------------------- (group, value) pairs
-# COUNT DISTINCT and the quantiles keep values per group as chunks of (g, v) tables.
+# ---------------------------------------------------------------------------- DISTINCT sums
 def _distinct_sum(lists: pa.Array, agg) -> pa.Array:
     """SUM / AVG of each list of distinct values (NULL for an empty list); integer and
     decimal sums exact (overflow raises), as for SUM."""
@@ -919,37 +916,6 @@ def _distinct_sum(lists: pa.Array, agg) -> pa.Array:
     if d.is_decimal:
         return col_to_arrow(Col(sums, ~empty, agg.out_dtype))
     return pa.array(sums, mask=empty)
-
-
-def _pair_lists(chunks: list[pa.Table], gids: np.ndarray, list_type, capacity: int) -> pa.Array:
-    """One list per gid of ``gids`` of the values paired with it."""
-    pairs = pa.concat_tables(chunks) if chunks else pa.table(
-        {"g": pa.array([], pa.int64()), "v": pa.array([], list_type.value_type)})
-    g = np.asarray(pairs.column("g"))
-    pos_of = np.full(capacity + 1, -1, dtype=np.int64)
-    pos_of[gids] = np.arange(gids.size)
-    slot = pos_of[g]
-    keep = np.flatnonzero(slot >= 0)
-    order = keep[np.argsort(slot[keep], kind="stable")]
-    values = pairs.column("v").combine_chunks().take(pa.array(order))
-    counts = np.bincount(slot[keep], minlength=gids.size)
-    offsets = np.zeros(gids.size + 1, dtype=np.int32)
-    np.cumsum(counts, out=offsets[1:])
-    return pa.ListArray.from_arrays(pa.array(offsets), values).cast(list_type)
-
-
-def _drop_pairs(chunks: list[pa.Table], dead: np.ndarray) -> list[pa.Table]:
-    """The pairs whose group is not ``dead`` (a bool array by gid), as one chunk."""
-    if not chunks:
-        return chunks
-    pairs = pa.concat_tables(chunks)
-    return [pairs.filter(pa.array(~dead[np.asarray(pairs.column("g"))]))]
-
-
-def _renumber_pairs(chunks: list[pa.Table], remap: np.ndarray) -> list[pa.Table]:
-    """The pairs with their groups renumbered through ``remap`` (old gid -> new gid)."""
-    return [pa.table({"g": pa.array(remap[np.asarray(c.column("g"))]), "v": c.column("v")})
-            for c in chunks]
 
 
 # ---------------------------------------------------------------------------- dense keys

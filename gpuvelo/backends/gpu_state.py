@@ -783,7 +783,13 @@ class GpuGroupState:
         return cols
 
     def _sets(self, j, agg, g: np.ndarray, list_type) -> pa.Array:
-        pg, pw = (self._fetch(a) for a in self._pairs[j])
+        """The value lists of groups ``g`` from the device pairs (only those pairs move)."""
+        cp = _cp()
+        wanted = cp.zeros(self._gcap + 1, dtype=bool)
+        wanted[cp.asarray(g)] = True
+        dg, dw = self._pairs[j]
+        pick = wanted[dg]
+        pg, pw = self._fetch(dg[pick]), self._fetch(dw[pick])
         slot_of = np.full(self._gcap + 1, -1, np.int64)
         slot_of[g] = np.arange(g.size)
         slot = slot_of[pg]
