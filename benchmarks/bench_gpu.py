@@ -111,6 +111,43 @@ def gpuvelo_host(be, hkeys, hvals, batch_rows, parts):
     return states
 
 
+def phase_seconds(be, keys, vals, parts, states) -> dict:
+    """Where a steady-state batch spends its time: each phase of ``gpuvelo_device`` run alone
+    between device synchronisations (so the phases add up to more than the pipelined whole)."""
+    from gpuvelo import types as T
+    from gpuvelo.columns import Col
+
+    cp = be.xp
+    sync = cp.cuda.Device().synchronize
+    clock = time.perf_counter
+    out = {}
+    sync()
+    t = clock()
+    kc = Col(keys, None, T.INT64)
+    h = be.hash_keys([kc])
+    sync()
+    out["hash"], t = clock() - t, clock()
+    order, offsets = be.partition(be.partition_ids(h, parts), parts)
+    sync()
+    out["partition"], t = clock() - t, clock()
+    off = cp.asnumpy(offsets)
+    pos = cp.arange(keys.shape[0], dtype=cp.int64)
+    parts_k, parts_v, parts_p = [], [], []
+    for p in range(parts):
+        idx = order[off[p]:off[p + 1]]
+        parts_k.append(keys[idx])
+        parts_v.append(vals[idx])
+        parts_p.append(pos[idx])
+    sync()
+    out["gather"], t = clock() - t, clock()
+    for st, k, v, q in zip(states, parts_k, parts_v, parts_p):
+        vc = Col(v, None, T.FLOAT64)
+        st.update([Col(k, None, T.INT64)], [None, vc, vc, vc, vc], q)
+    sync()
+    out["update"] = clock() - t
+    return out
+
+
 def torch_groupby(keys, vals):
     import torch
 
@@ -176,7 +213,11 @@ def main(argv=None) -> dict:
         t = _timed(cp, lambda: gpuvelo_device(be, keys, vals, a.parts, states), a.repeat)
         r["steady_rows_per_s"] = a.rows / t
         r["steady_fraction_of_roofline"] = r["steady_rows_per_s"] / roof
-        states = None
+        r["steady_phases_s"] = phase_seconds(be, keys, vals, a.parts, states)
+        one = gpuvelo_device(be, keys, vals, 1)      # one partition: no scatter needed at all
+        r["steady_one_partition_rows_per_s"] = a.rows / _timed(
+            cp, lambda: gpuvelo_device(be, keys, vals, 1, one), a.repeat)
+        states = one = None
         hk = cupyx.empty_pinned((a.rows,), dtype=np.int64)
         hv = cupyx.empty_pinned((a.rows,), dtype=np.float64)
         hk[:] = cp.asnumpy(keys)
@@ -204,6 +245,10 @@ def main(argv=None) -> dict:
     print(" | ".join(cols))
     for r in out["results"]:
         print(" | ".join(f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, "-")) for c in cols))
+    for r in out["results"]:
+        phases = ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in r["steady_phases_s"].items())
+        print(f"{r['distinct_keys']:,} keys, steady-state phases (synchronised): {phases}; "
+              f"one partition: {r['steady_one_partition_rows_per_s']:.3g} rows/s")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -868,3 +868,28 @@ def test_count_distinct_of_large_close_values_on_gpu_state(host_gpu):
                      np.arange(2))
     assert state._pairs[0][0].shape[0] == 3
     assert state.finalize().column("a0").to_pylist() == [3]
+
+
+def test_gpu_benchmark_steps_run_on_the_host_stand_in(host_gb, monkeypatch):
+    """bench_gpu.py's device-resident steps (fresh and steady states, the phase breakdown)
+    on the host-compiled kernels, so the benchmark cannot rot between GPU sessions."""
+    import importlib.util
+    from pathlib import Path
+
+    from gpuvelo.backends import keyhash
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
+    spec = importlib.util.spec_from_file_location("bench_gpu", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    cp = host_gb.xp
+    monkeypatch.setattr(cp.cuda, "Device", lambda: SimpleNamespace(synchronize=lambda: None), raising=False)
+    host_gb.partition_ids = lambda h, n: keyhash.partition_ids(h, n, np)
+    rng = np.random.default_rng(2)
+    keys, vals = rng.integers(0, 50, 5000), rng.random(5000)
+    states = bench.gpuvelo_device(host_gb, keys, vals, 3)
+    counts = sum(int(st.finalize().column("a0").to_numpy().sum()) for st in states)
+    assert counts == 5000
+    phases = bench.phase_seconds(host_gb, keys, vals, 3, states)
+    assert set(phases) == {"hash", "partition", "gather", "update"}
+    assert sum(int(st.finalize().column("a0").to_numpy().sum()) for st in states) == 10000
