@@ -645,3 +645,30 @@ def test_try_cast_gives_null_where_cast_fails(query, batch_size, backend):
 def test_string_to_integer_reads_decimal_and_exponent_notation(backend):
     t = {"t": pa.table({"s": ["3.5", "-2.5", "1e3", " 42 ", "0.49"]})}
     run_both("SELECT s, CAST(s AS INTEGER) AS i, CAST(s AS BIGINT) AS b FROM t", t, backend=backend)
+
+
+# --------------------------------------------------------------------------- STRING_AGG, MODE
+@_cases(
+    "SELECT k1, string_agg(s, ',') AS a, string_agg(k2) AS b, string_agg(DISTINCT s, '|') AS c, "
+    "string_agg(s, ';' ORDER BY s DESC) AS e FROM t GROUP BY k1",
+    "SELECT k1, mode(k2) AS a, mode(i % 5) AS b, mode(dec) AS c, mode(d) AS e, mode(k3) AS h FROM t GROUP BY k1",
+    "SELECT string_agg(s, ', ' ORDER BY s) AS a, mode(s) AS b, listagg(k2, '-') AS c, group_concat(s) AS e FROM t",
+    "SELECT k2, mode(fn) AS a, mode(f) AS b FROM t GROUP BY k2",
+    "SELECT k1, string_agg(s, ',') FILTER (WHERE i > 0) AS a FROM t WHERE k3 GROUP BY k1",
+)
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_string_agg_and_mode(query, batch_size, backend):
+    """Arrival order (and first arrival for MODE's ties) survives batches and partitions."""
+    run_both(query, _SPARSE, backend=backend, **({"batch_size": batch_size} if batch_size else {}))
+    run_both(query, T, backend=backend, **({"batch_size": batch_size} if batch_size else {}))
+
+
+def test_string_agg_and_mode_across_partitions():
+    q = "SELECT k1, string_agg(s, ',') AS a, mode(k2) AS b FROM t GROUP BY k1"
+    for strategy in ("hash", "round_robin"):
+        run_both(q, T, backend="cpu", batch_size=13, partitions=3, strategy=strategy)
+
+
+def test_string_agg_needs_strings():
+    with pytest.raises(gpuvelo.errors.TypeMismatchError, match="cast it to VARCHAR"):
+        gpuvelo.sql("SELECT string_agg(i, ',') FROM t", t=T["t"])

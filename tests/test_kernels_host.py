@@ -837,6 +837,8 @@ def test_gpu_backend_growth_evict_overflow_on_host(host_gb):
     "arg_max(k3, dec) AS h, arg_min(f, d) AS m, arg_max(i, fn) AS q FROM t GROUP BY k1",
     "SELECT arg_max(s, fn) AS a, arg_min(s, g) AS b, arg_max(u64, k3) AS c FROM t",
     "SELECT k2, SUM(DISTINCT i) AS a, AVG(DISTINCT f) AS b, SUM(DISTINCT dec) AS c FROM t GROUP BY k2",
+    "SELECT k1, string_agg(s, ',') AS a, string_agg(DISTINCT k2, '|') AS b, mode(k2) AS c, mode(i % 5) AS e, "
+    "mode(dec) AS h, mode(fn) AS m FROM t GROUP BY k1",
 ])
 @pytest.mark.parametrize("partitions", [1, 3])
 def test_value_keeping_aggregates_on_gpu_state_match_cpu(host_gpu, monkeypatch, query, partitions):

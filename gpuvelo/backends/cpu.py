@@ -26,8 +26,9 @@ from . import keyhash
 from ..arrowcol import arrow_to_col, batch_to_cols, col_to_arrow
 from .group_values import GroupValues
 from .keytable import KeyTable
+from .list_aggs import modes, string_aggs
 from .partials import (ACC_FIELDS, ARG_FUNCS, DISTINCT_FUNCS, EARLIEST, LIST_FUNCS, POSITIONAL,
-                       acc_name, agg_name, key_name)
+                       POSLIST_FUNCS, acc_name, agg_name, key_name)
 from .quantiles import quantiles
 from .protocol import StateSpec
 
@@ -303,8 +304,10 @@ class CpuGroupState:
                 s.add(name, np.int64, 0)      # distinct count; the values live in _distinct
                 width = 3 if agg.arg_dtype.is_string else 2
                 self._distinct[j] = (KeyTable(width), GroupValues(self._arrow_val_type(agg)))
-            elif f == "vals":
-                self._lists[j] = GroupValues(self._arrow_val_type(agg))
+            elif f == "vals":     # with positions (string_agg, mode): (value, position) structs
+                t = self._arrow_val_type(agg)
+                self._lists[j] = GroupValues(pa.struct([("v", t), ("p", pa.int64())])
+                                             if agg.func in POSLIST_FUNCS else t)
 
     def _arrow_key_type(self, i: int):
         return T.to_arrow(self.spec.key_dtypes[i])
@@ -327,6 +330,8 @@ class CpuGroupState:
                     t = self._arrow_val_type(agg)
                 elif f == "ord":
                     t = _arrow_value_type(agg.arg2_dtype)
+                elif f == "vpos":
+                    t = pa.list_(pa.int64())
                 else:
                     t = pa.list_(self._arrow_val_type(agg))
                 fields.append(pa.field(acc_name(j, f), t))
@@ -339,7 +344,7 @@ class CpuGroupState:
                 cols.append(pa.array(np.zeros(rows, np.int64)))
             elif field.name.endswith(("_sum", "_mean", "_m2")):
                 cols.append(pa.array(np.zeros(rows, field.type.to_pandas_dtype())))
-            elif field.name.endswith(("_set", "_vals")):
+            elif field.name.endswith(("_set", "_vals", "_vpos")):
                 cols.append(pa.array([[]] * rows, type=field.type))
             else:
                 cols.append(pa.nulls(rows, field.type))
@@ -454,9 +459,12 @@ class CpuGroupState:
             elif f in DISTINCT_FUNCS:
                 src = source(col, "val", lambda: _value_array(col))
                 out.append((acc_name(j, "set"), src, "distinct"))
-            elif f in LIST_FUNCS:
+            elif f in LIST_FUNCS or f in POSLIST_FUNCS:
                 src = source(col, "val", lambda: _value_array(col))
                 out.append((acc_name(j, "vals"), src, "list"))
+                if f in POSLIST_FUNCS:    # aligned with the values: one ordered pass (below)
+                    pos_src = source(col, "where", lambda: pa.array(positions))
+                    out.append((acc_name(j, "vpos"), pos_src, "list"))
             elif f in ARG_FUNCS:     # the best row's rank in (order value, arrival) order
                 if (id(col), f) not in names:
                     ranks, arg_orders[(id(col), f)] = _arg_ranks(col, f == "arg_max")
@@ -486,7 +494,8 @@ class CpuGroupState:
                 agg_specs.append((src, "distinct", only_valid))
             else:
                 agg_specs.append((src, how))
-        grouped = table.group_by(wnames, use_threads=n > 1_000_000).aggregate(agg_specs)
+        ordered = any(a.func in POSLIST_FUNCS for a in self.spec.aggs)   # aligned lists
+        grouped = table.group_by(wnames, use_threads=n > 1_000_000 and not ordered).aggregate(agg_specs)
         result: dict[str, pa.Array] = {}
         if need_rep:
             rep = grouped.column("__row_min").combine_chunks()
@@ -716,6 +725,10 @@ class CpuGroupState:
             if len(values) == 0:
                 continue
             owner = gids[np.asarray(lists.value_parent_indices())]
+            if self.spec.aggs[j].func in POSLIST_FUNCS:
+                pos = p.column(acc_name(j, "vpos")).combine_chunks().flatten()
+                values = pa.StructArray.from_arrays([values, pos], names=["v", "p"],
+                                                    mask=pc.invert(values.is_valid()))
             valid = np.asarray(values.is_valid())
             kept.add(owner[valid], values.filter(pa.array(valid)))
 
@@ -764,8 +777,13 @@ class CpuGroupState:
                     cols[name] = pa.array(pos, mask=(pos == INT64_MAX) | (pos < 0))
                 elif f == "set":
                     cols[name] = self._distinct[j][1].lists(gids, schema.field(name).type)
+                elif f == "vals" and agg.func in POSLIST_FUNCS:
+                    vals, pos = self._value_lists(j, agg, gids)
+                    cols[name], cols[acc_name(j, "vpos")] = vals, pos
                 elif f == "vals":
                     cols[name] = self._lists[j].lists(gids, schema.field(name).type)
+                elif f == "vpos":
+                    continue       # made with the values
                 else:
                     cols[name] = pa.array(s[name][gids])
         return pa.Table.from_arrays([cols[f.name].cast(f.type) for f in schema], schema=schema)
@@ -806,6 +824,13 @@ class CpuGroupState:
             elif f in LIST_FUNCS:
                 lists = self._lists[j].lists(gids, pa.list_(self._arrow_val_type(agg)))
                 arr = quantiles(lists, f, agg.param, agg.arg_dtype, agg.out_dtype)
+            elif f == "string_agg":
+                arr = string_aggs(*self._value_lists(j, agg, gids), gids.size, *agg.param)
+            elif f == "mode":
+                arr = modes(*self._value_lists(j, agg, gids), gids.size, self._arrow_val_type(agg))
+                if agg.arg_dtype.is_decimal:
+                    arr = col_to_arrow(Col(np.asarray(arr.fill_null(0), dtype=np.int64),
+                                           np.asarray(arr.is_valid()), agg.arg_dtype))
             else:
                 m2 = s[acc_name(j, "m2")][gids]
                 samp = f.endswith("samp")
@@ -817,6 +842,15 @@ class CpuGroupState:
                 arr = pa.array(var, mask=denom <= 0)
             cols[agg_name(j)] = arr.cast(out_t) if arr.type != out_t else arr
         return pa.table(cols) if cols else pa.table({})
+
+    def _value_lists(self, j: int, agg, gids: np.ndarray) -> tuple[pa.Array, pa.Array]:
+        """STRING_AGG / MODE: the values and the positions of ``gids``, as aligned lists."""
+        t = self._arrow_val_type(agg)
+        both = self._lists[j].lists(gids, pa.list_(pa.struct([("v", t), ("p", pa.int64())])))
+        offsets = both.offsets
+        flat = both.flatten()
+        return (pa.ListArray.from_arrays(offsets, flat.field("v")),
+                pa.ListArray.from_arrays(offsets, flat.field("p")))
 
     def _final_values(self, j: int, agg, gids: np.ndarray, valid: np.ndarray) -> pa.Array:
         if agg.arg_dtype.is_decimal:

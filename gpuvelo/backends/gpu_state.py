@@ -15,8 +15,8 @@ from ..columns import Col, ColPair
 from ..errors import ArithmeticOverflowError, DataError
 from . import keyhash
 from ..arrowcol import arrow_to_col, col_to_arrow
-from .partials import (ACC_FIELDS, ARG_FUNCS, DISTINCT_FUNCS, EARLIEST, LIST_FUNCS, POSITIONAL, acc_name,
-                       key_name)
+from .partials import (ACC_FIELDS, ARG_FUNCS, DISTINCT_FUNCS, EARLIEST, LIST_FUNCS, POSITIONAL,
+                       POSLIST_FUNCS, acc_name, key_name)
 from .protocol import StateSpec
 
 F_SUM, F_MIN, F_MAX = 1, 2, 4
@@ -116,7 +116,9 @@ class GpuGroupState:
         self._bound = 0        # upper bound on the groups
         self._overflow_checked = True
         self._sbest: dict[int, np.ndarray] = {}   # string MIN/MAX: host codes by gid (-1: none)
-        self._pairs: dict[int, tuple[Any, Any]] = {}   # COUNT DISTINCT: sorted (gid, word) pairs
+        # (gid, word[, position]) pairs: sorted and unique for the DISTINCT aggregates, in
+        # arrival order for the quantiles, with positions for STRING_AGG / MODE
+        self._pairs: dict[int, tuple] = {}
         self._ptr_tables: dict[tuple, tuple[Any, Any]] = {}   # gv_acc_multi: (flags, pointers)
         with self.stream:
             self._counter = cp.zeros(1, dtype=cp.uint64)
@@ -160,6 +162,8 @@ class GpuGroupState:
             self._add(acc_name(j, "vvalid"), cp.uint8, 0)
         elif f in DISTINCT_FUNCS or f in LIST_FUNCS:   # (gid, value word) pairs
             self._pairs[j] = (cp.zeros(0, cp.int64), cp.zeros(0, cp.uint64))
+        elif f in POSLIST_FUNCS:
+            self._pairs[j] = (cp.zeros(0, cp.int64), cp.zeros(0, cp.uint64), cp.zeros(0, cp.int64))
 
     def _grow(self, gcap: int, tcap: int) -> None:
         """Make room for ``gcap`` groups and rebuild the table with ``tcap`` slots."""
@@ -395,10 +399,11 @@ class GpuGroupState:
                                                _u8(valid),
                                                self._acc[acc_name(j, "val")],
                                                self._acc[acc_name(j, "vvalid")]))
-        elif f in DISTINCT_FUNCS or f in LIST_FUNCS:
+        elif f in DISTINCT_FUNCS or f in LIST_FUNCS or f in POSLIST_FUNCS:
             keep = cp.ones(n, bool) if valid is None else valid
             distinct = f in DISTINCT_FUNCS
-            self._add_pairs(j, gids[keep], self._words(col, vals, canonical=distinct)[keep], distinct)
+            pos = positions[keep] if f in POSLIST_FUNCS else None
+            self._add_pairs(j, gids[keep], self._words(col, vals, canonical=distinct)[keep], distinct, pos)
 
     def _order_words(self, col: Col):
         """Order-preserving uint64 words of numbers, times and booleans (the min/max words
@@ -465,15 +470,17 @@ class GpuGroupState:
                                         a[acc_name(j, "m2")])
         a[acc_name(j, "n")] += nb_u
 
-    def _add_pairs(self, j, g, w, distinct: bool = True) -> None:
-        """Append (gid, value word) pairs; ``distinct`` keeps each pair once (sorted)."""
+    def _add_pairs(self, j, g, w, distinct: bool = True, pos=None) -> None:
+        """Append (gid, value word[, position]) pairs; ``distinct`` keeps each pair once
+        (sorted); ``pos``: the positions, for pairs that keep them."""
         cp = _cp()
+        new = (g, w) if pos is None else (g, w, pos)
+        if not distinct:
+            self._pairs[j] = tuple(cp.concatenate([old, add]) for old, add in zip(self._pairs[j], new))
+            return
         g0, w0 = self._pairs[j]
         g = cp.concatenate([g0, g])
         w = cp.concatenate([w0, w])
-        if not distinct:
-            self._pairs[j] = (g, w)
-            return
         order = cp.lexsort(cp.stack([w, g.astype(cp.uint64)]))   # one dtype: no float64 promotion
         g, w = g[order], w[order]
         keep = cp.ones(g.shape[0], dtype=bool)
@@ -536,7 +543,7 @@ class GpuGroupState:
         f = agg.func
         field = lambda name: p.column(acc_name(j, name))  # noqa: E731
         val_dtype = T.INT64 if agg.arg_dtype is not None and agg.arg_dtype.is_decimal else agg.arg_dtype
-        if f in DISTINCT_FUNCS or f in LIST_FUNCS:
+        if f in DISTINCT_FUNCS or f in LIST_FUNCS or f in POSLIST_FUNCS:
             distinct = f in DISTINCT_FUNCS
             lists = field("set" if distinct else "vals").combine_chunks()
             values = lists.flatten()
@@ -545,7 +552,11 @@ class GpuGroupState:
                 col = self._dev(arrow_to_col(values, val_dtype))
                 keep = cp.ones(len(values), bool) if col.valid is None else col.valid
                 words = self._words(col, self._values(col), canonical=distinct)
-                self._add_pairs(j, owner[keep], words[keep], distinct)
+                pos = None
+                if f in POSLIST_FUNCS:
+                    flat = np.asarray(field("vpos").combine_chunks().flatten(), dtype=np.int64)
+                    pos = cp.asarray(flat)[keep]
+                self._add_pairs(j, owner[keep], words[keep], distinct, pos)
             return
         if f in ARG_FUNCS:
             pos = p.column(acc_name(j, "pos")).combine_chunks()
@@ -621,9 +632,9 @@ class GpuGroupState:
             g = cp.asarray(gids)
             self._acc["__live"][g] = False
             self._acc["__changed"][g] = 0
-            for j, (pg, pw) in self._pairs.items():
-                keep = self._acc["__live"][pg]
-                self._pairs[j] = (pg[keep], pw[keep])
+            for j, parts in self._pairs.items():
+                keep = self._acc["__live"][parts[0]]
+                self._pairs[j] = tuple(a[keep] for a in parts)
             issued = int(self._fetch(self._counter)[0])
             live = int(self._fetch(self._acc["__live"].sum()))
             if issued >= COMPACT_MIN and 2 * live < issued:
@@ -652,8 +663,8 @@ class GpuGroupState:
             self._sbest[j] = kept
         new_id = cp.full(self._gcap, -1, dtype=cp.int64)
         new_id[live] = cp.arange(m, dtype=cp.int64)
-        for j, (pg, pw) in self._pairs.items():   # monotone renumbering: still sorted
-            self._pairs[j] = (new_id[pg], pw)
+        for j, parts in self._pairs.items():   # monotone renumbering: still sorted
+            self._pairs[j] = (new_id[parts[0]], *parts[1:])
         self._gcap = gcap
         self._counter.fill(m)
         self._known = self._bound = m
@@ -765,9 +776,12 @@ class GpuGroupState:
                 valid = (self._host(acc_name(j, "vvalid"), g) != 0) & ~none
                 cols[acc_name(j, "val")] = self._decode(self._host(acc_name(j, "val"), g),
                                                         agg.arg_dtype, valid, ordered=False)
-            elif f in DISTINCT_FUNCS or f in LIST_FUNCS:
+            elif f in DISTINCT_FUNCS or f in LIST_FUNCS or f in POSLIST_FUNCS:
                 name = acc_name(j, "set" if f in DISTINCT_FUNCS else "vals")
                 cols[name] = self._sets(j, agg, g, schema.field(name).type)
+                if f in POSLIST_FUNCS:
+                    cols[acc_name(j, "vpos")] = self._sets(j, agg, g, schema.field(acc_name(j, "vpos")).type,
+                                                           positions=True)
         return pa.Table.from_arrays([cols[f.name].cast(f.type) for f in schema], schema=schema)
 
     def _key_columns(self, g: np.ndarray) -> dict[str, pa.Array]:
@@ -782,12 +796,13 @@ class GpuGroupState:
             cols[key_name(i)] = arr.cast(schema.field(key_name(i)).type)
         return cols
 
-    def _sets(self, j, agg, g: np.ndarray, list_type) -> pa.Array:
-        """The value lists of groups ``g`` from the device pairs (only those pairs move)."""
+    def _sets(self, j, agg, g: np.ndarray, list_type, positions: bool = False) -> pa.Array:
+        """The value lists (or, with ``positions``, the positions lists) of groups ``g`` from
+        the device pairs (only those pairs move)."""
         cp = _cp()
         wanted = cp.zeros(self._gcap + 1, dtype=bool)
         wanted[cp.asarray(g)] = True
-        dg, dw = self._pairs[j]
+        dg, dw = self._pairs[j][0], self._pairs[j][2 if positions else 1]
         pick = wanted[dg]
         pg, pw = self._fetch(dg[pick]), self._fetch(dw[pick])
         slot_of = np.full(self._gcap + 1, -1, np.int64)
@@ -795,9 +810,11 @@ class GpuGroupState:
         slot = slot_of[pg]
         keep = np.flatnonzero(slot >= 0)
         order = keep[np.argsort(slot[keep], kind="stable")]
-        d = T.INT64 if agg.arg_dtype.is_decimal else agg.arg_dtype
+        d = T.INT64 if agg.arg_dtype.is_decimal or positions else agg.arg_dtype
         words = pw[order]
-        if d.is_float:
+        if positions:
+            values = pa.array(words.astype(np.int64))
+        elif d.is_float:
             values = pa.array(words.view(np.float64).astype(d.kind))
         else:
             values = self._decode(words, d, np.ones(words.size, bool), ordered=False)

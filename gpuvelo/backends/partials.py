@@ -17,6 +17,8 @@ Columns, in order:
   arg_max, arg_min   ``a{j}_pos`` int64 arrival position of the chosen row (NULL when no row had
                      both arguments); ``a{j}_ord`` its ordering value (the second argument's
                      Arrow type, decimals as scaled int64); ``a{j}_val`` its value
+  string_agg, mode   ``a{j}_vals`` list<argument's Arrow type>: every non-NULL value;
+                     ``a{j}_vpos`` list<int64>: the arrival position of each (same offsets)
   quantile_cont,     ``a{j}_vals`` list<argument's Arrow type>: every non-NULL value (order
   quantile_disc      does not matter; decimals as their scaled int64, as for ``_set``)
   sum, avg           ``a{j}_n`` int64 non-NULL count; ``a{j}_sum``: int64 for integer, bool and
@@ -57,6 +59,8 @@ ACC_FIELDS = {
     "any_value": ("pos", "val"),
     "arg_max": ("pos", "ord", "val"),
     "arg_min": ("pos", "ord", "val"),
+    "string_agg": ("vals", "vpos"),
+    "mode": ("vals", "vpos"),
     "quantile_cont": ("vals",),
     "quantile_disc": ("vals",),
 }
@@ -65,6 +69,7 @@ POSITIONAL = ("first", "last", "any_value")   # keep one row's value, chosen by 
 EARLIEST = ("first", "any_value")             # ... the earliest eligible row's
 DISTINCT_FUNCS = ("count_distinct", "sum_distinct", "avg_distinct")   # keep the distinct values
 LIST_FUNCS = ("quantile_cont", "quantile_disc")  # keep every non-NULL value (``vals``)
+POSLIST_FUNCS = ("string_agg", "mode")          # every non-NULL value with its position
 ARG_FUNCS = ("arg_max", "arg_min")            # keep one row's value, chosen by an ordering value
 
 

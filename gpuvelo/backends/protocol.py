@@ -23,7 +23,7 @@ class AggSlot:
     func: str
     arg_dtype: DType | None
     out_dtype: DType
-    param: Fraction | None = None   # quantile_cont / quantile_disc: the quantile
+    param: Fraction | tuple | None = None   # the quantile; string_agg's (separator, order, distinct)
     arg2_dtype: DType | None = None  # arg_max / arg_min: the ordering argument's type
 
 

@@ -16,7 +16,9 @@ ACCUMULATORS = {"count_star": "n", "count": "n", "count_distinct": "distinct set
                 "first": "value, arrival position", "last": "value, arrival position",
                 "any_value": "value, arrival position", "quantile_cont": "every value",
                 "quantile_disc": "every value", "arg_max": "value, order key, arrival position",
-                "arg_min": "value, order key, arrival position"}
+                "arg_min": "value, order key, arrival position",
+                "string_agg": "every value and its arrival position",
+                "mode": "every value and its arrival position"}
 
 
 def _agg_args(a) -> str:

@@ -103,7 +103,7 @@ class WindowRef(Expr):
 # --------------------------------------------------------------------------- aggregates
 AGG_FUNCS = ("count_star", "count", "count_distinct", "sum_distinct", "avg_distinct", "sum", "avg", "min", "max",
              "stddev_samp", "stddev_pop", "var_samp", "var_pop", "first", "last", "any_value",
-             "quantile_cont", "quantile_disc", "arg_max", "arg_min")
+             "quantile_cont", "quantile_disc", "arg_max", "arg_min", "string_agg", "mode")
 
 
 @dataclass(frozen=True)
@@ -119,13 +119,16 @@ class AggCall:
     ``param`` (exact); see ``backends/quantiles.py`` for their rules and result types.
     ``arg_max(arg, arg2)`` / ``arg_min``: ``arg`` of the row with the largest / smallest
     ``arg2`` among rows where both are non-NULL (ties: the earliest row), ``arg``'s type.
+    ``string_agg``: the non-NULL strings joined, ``param`` = (separator, order: None for
+    arrival order or 'asc'/'desc' by value, distinct: bool) -> STRING. ``mode``: the most
+    frequent non-NULL value (ties: the one seen first), ``arg``'s type.
     """
 
     func: str
     arg: Expr | None
     dtype: DType
     sql: str = ""   # the aggregate's text in the query, for messages and default names
-    param: Fraction | None = None   # the quantile of quantile_cont / quantile_disc
+    param: Any = None   # quantile_cont / quantile_disc: the quantile (Fraction); string_agg: see above
     arg2: Expr | None = None        # the ordering argument of arg_max / arg_min
 
 

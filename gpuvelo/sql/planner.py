@@ -367,6 +367,10 @@ class _Planner:
                 func = "count"
         elif isinstance(node, _QUANTILES):
             func, param, arg_node = self.quantile(node)
+        elif isinstance(node, exp.GroupConcat):
+            func, param, arg_node = "string_agg", *self.string_agg(node)
+        elif isinstance(node, exp.Mode):
+            func = "mode"
         elif isinstance(node, (exp.ArgMax, exp.ArgMin)):
             func = "arg_max" if isinstance(node, exp.ArgMax) else "arg_min"
             if node.args.get("count") is not None:
@@ -394,13 +398,36 @@ class _Planner:
             self.fail(NotSupportedError, f"aggregate function '{node.key}' is not supported: {_text(node)}", node)
         arg = self.row(arg_node, "an aggregate's argument") if arg_node is not None else None
         if arg is not None and arg.dtype.is_null and func != "count":
-            arg = Cast(INT32, arg)     # a NULL literal or all-NULL column: DuckDB's INTEGER NULL
+            arg = Cast(STRING if func == "string_agg" else INT32, arg)   # DuckDB's typed NULL
         dtype = self.agg_type(func, arg, node)
         for i, have in enumerate(self.aggregates):
             if have.func == func and have.arg == arg and have.param == param and have.arg2 == arg2:
                 return AggRef(have.dtype, i)
         self.aggregates.append(AggCall(func, arg, dtype, _text(node), param, arg2))
         return AggRef(dtype, len(self.aggregates) - 1)
+
+    def string_agg(self, node: exp.GroupConcat) -> tuple[tuple, object]:
+        """((separator, order, distinct), argument node) of STRING_AGG / LISTAGG / GROUP_CONCAT."""
+        sep_node = node.args.get("separator")
+        sep = ","
+        if sep_node is not None:
+            if not (isinstance(sep_node, exp.Literal) and sep_node.is_string):
+                self.fail(NotSupportedError, f"STRING_AGG's separator must be a string literal: "
+                          f"{_text(node)}", node)
+            sep = sep_node.this
+        arg, keys = node.this, None
+        if isinstance(arg, exp.Order):
+            arg, keys = arg.this, arg.expressions
+        distinct = isinstance(arg, exp.Distinct)
+        if distinct:
+            arg = arg.expressions[0]
+        order = None
+        if keys is not None:
+            if len(keys) != 1 or keys[0].this != arg:
+                self.fail(NotSupportedError, f"STRING_AGG ... ORDER BY is supported by the "
+                          f"aggregated value only: {_text(node)}", node)
+            order = "desc" if keys[0].args.get("desc") else "asc"
+        return (sep, order, distinct), arg
 
     def quantile(self, node) -> tuple[str, Fraction, object]:
         """(func, fraction, argument node) of MEDIAN / QUANTILE_CONT / QUANTILE_DISC / QUANTILE."""
@@ -421,6 +448,11 @@ class _Planner:
         if func.startswith("count"):
             return INT64
         t = arg.dtype
+        if func == "string_agg":
+            if not (t.is_string or t.is_null):
+                self.fail(TypeMismatchError, f"STRING_AGG needs strings, got {t} (cast it to "
+                          f"VARCHAR) in {_text(node)}", node)
+            return STRING
         if func.startswith("quantile"):
             if not (t.is_numeric or t.is_temporal or t.is_string or t.is_bool):
                 self.fail(TypeMismatchError, f"{func.upper()} needs numbers, times or strings, got "
