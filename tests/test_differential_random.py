@@ -42,7 +42,8 @@ FILTERED_AGGS = ["SUM(i) FILTER (WHERE k3)", "COUNT(*) FILTER (WHERE f > 0)", "c
                  "quantile_disc(i, 0.3)", "quantile_cont(f, 0.75)", "quantile_disc(s, 0.5)",
                  "median(dec) FILTER (WHERE k3)", "arg_max(s, i)", "arg_min(k2, f)", "max_by(dec, ts)",
                  "min_by(i, fn)", "SUM(DISTINCT i)", "AVG(DISTINCT f)", "SUM(DISTINCT dec)",
-                 "string_agg(s, ',')", "string_agg(DISTINCT k2, '|' ORDER BY k2 DESC)"]
+                 "string_agg(s, ',')", "string_agg(DISTINCT k2, '|' ORDER BY k2 DESC)",
+                 "corr(f, i)", "covar_samp(dec, u)", "regr_slope(f, g)", "regr_r2(i, k1)", "regr_count(f, i)"]
 ROW_ATOMS = [
     "i > 0", "i <= -100", "f < 0", "f = 0", "s = 'a'", "s <> ''", "s LIKE 'a%'", "s LIKE '_'", "k3",
     "NOT k3", "i IS NULL", "s IS NOT NULL", "k1 IN (0, 2, 4)", "k2 IN ('a', 'é', '')",

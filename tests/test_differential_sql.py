@@ -672,3 +672,37 @@ def test_string_agg_and_mode_across_partitions():
 def test_string_agg_needs_strings():
     with pytest.raises(gpuvelo.errors.TypeMismatchError, match="cast it to VARCHAR"):
         gpuvelo.sql("SELECT string_agg(i, ',') FROM t", t=T["t"])
+
+
+# --------------------------------------------------------------------------- CORR, COVAR, REGR
+@_cases(
+    "SELECT k1, corr(f, i) AS c, covar_pop(f, i) AS v, covar_samp(dec, u) AS w, regr_slope(f, i) AS r FROM t GROUP BY k1",
+    "SELECT k1, regr_intercept(f, g) AS a, regr_r2(f, i) AS b, regr_count(f, i) AS c, regr_avgx(f, i) AS d, "
+    "regr_avgy(f, i) AS e, regr_sxx(f, i) AS h, regr_syy(f, i) AS m, regr_sxy(f, i) AS q FROM t GROUP BY k1",
+    "SELECT corr(i, u) AS a, covar_samp(i16, u64) AS b, regr_slope(dec, f) AS c, corr(fn, f) AS d FROM t",
+    "SELECT k2, k3, corr(f, i) AS c, regr_r2(i, k1) AS r, regr_count(dec, f) AS n FROM t GROUP BY k2, k3",
+    "SELECT k1, corr(f, i) FILTER (WHERE i > 0) AS a FROM t GROUP BY k1 HAVING regr_count(f, i) > 3",
+)
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_correlation_and_regression(query, batch_size, backend):
+    """Groups of 0, 1 and 2 rows and constant columns hit DuckDB's NULL / NaN cases."""
+    run_both(query, _SPARSE, backend=backend, **({"batch_size": batch_size} if batch_size else {}))
+    run_both(query, T, backend=backend, **({"batch_size": batch_size} if batch_size else {}))
+
+
+def test_correlation_of_values_far_from_zero(backend):
+    """Data around 1e9 with unit spread: the co-moments keep ~8 digits (checked against
+    NumPy's two-pass covariance; merging batch means stored near 1e9 bounds it -- a naive
+    sum of products would keep about two)."""
+    rng = np.random.default_rng(9)
+    x = 1e9 + rng.normal(size=6000)
+    y = 2 * x + rng.normal(size=6000)
+    t = pa.table({"k": np.repeat([0, 1, 2], 2000), "x": x, "y": y})
+    out = gpuvelo.sql("SELECT k, corr(x, y) AS c, regr_slope(y, x) AS s, covar_pop(x, y) AS v "
+                      "FROM t GROUP BY k ORDER BY k", t=t, backend=backend, batch_size=777)
+    for k in range(3):
+        xs, ys = x[2000 * k:2000 * (k + 1)], y[2000 * k:2000 * (k + 1)]
+        cov = np.cov(xs, ys, bias=True)
+        want = (cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1]), cov[0, 1] / cov[0, 0], cov[0, 1])
+        got = (out["c"][k].as_py(), out["s"][k].as_py(), out["v"][k].as_py())
+        np.testing.assert_allclose(got, want, rtol=1e-7)

@@ -839,6 +839,8 @@ def test_gpu_backend_growth_evict_overflow_on_host(host_gb):
     "SELECT k2, SUM(DISTINCT i) AS a, AVG(DISTINCT f) AS b, SUM(DISTINCT dec) AS c FROM t GROUP BY k2",
     "SELECT k1, string_agg(s, ',') AS a, string_agg(DISTINCT k2, '|') AS b, mode(k2) AS c, mode(i % 5) AS e, "
     "mode(dec) AS h, mode(fn) AS m FROM t GROUP BY k1",
+    "SELECT k1, corr(f, i) AS c, covar_samp(dec, u) AS v, regr_slope(f, g) AS r, regr_r2(i, k1) AS q, "
+    "regr_count(f, i) AS n FROM t GROUP BY k1",
 ])
 @pytest.mark.parametrize("partitions", [1, 3])
 def test_value_keeping_aggregates_on_gpu_state_match_cpu(host_gpu, monkeypatch, query, partitions):

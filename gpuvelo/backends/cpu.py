@@ -26,6 +26,7 @@ from . import keyhash
 from ..arrowcol import arrow_to_col, batch_to_cols, col_to_arrow
 from .group_values import GroupValues
 from .keytable import KeyTable
+from . import comoments
 from .list_aggs import modes, string_aggs
 from .partials import (ACC_FIELDS, ARG_FUNCS, DISTINCT_FUNCS, EARLIEST, LIST_FUNCS, POSITIONAL,
                        POSLIST_FUNCS, acc_name, agg_name, key_name)
@@ -178,6 +179,17 @@ def _value_array(col: Col) -> pa.Array:
     return col_to_arrow(col)
 
 
+def _comoment_inputs(pair) -> tuple:
+    """The two arguments of a co-moment aggregate as float64 (decimals unscaled), NULL where
+    either is NULL: each shifted by its mean over those rows (sums of products then do not
+    cancel), each as is (a constant group's mean is its value exactly); and the shifts."""
+    a, b = _moment_input(pair.value), _moment_input(pair.order)
+    valid = pc.and_(a.is_valid(), b.is_valid())
+    a, b = pc.if_else(valid, a, None), pc.if_else(valid, b, None)
+    a0, b0 = (pc.mean(x).as_py() or 0.0 for x in (a, b))
+    return pc.subtract(a, a0), pc.subtract(b, b0), a, b, (a0, b0)
+
+
 def _masked(values: pa.Array, rows: np.ndarray, mask: np.ndarray | None) -> pa.Array:
     """``values`` at ``rows``, NULL where ``mask`` (None: nowhere)."""
     out = values.take(pa.array(rows))
@@ -289,7 +301,7 @@ class CpuGroupState:
             elif f == "sum":
                 exact = not agg.arg_dtype.is_float
                 s.add(name, np.int64 if exact else np.float64, 0)
-            elif f in ("mean", "m2"):
+            elif f in ("mean", "m2", "ma", "mb", "m2a", "m2b", "cab"):
                 s.add(name, np.float64, 0.0)
             elif f == "pos":
                 s.add(name, np.int64, -1 if agg.func == "last" else INT64_MAX)
@@ -324,7 +336,7 @@ class CpuGroupState:
                     t = pa.int64()
                 elif f == "sum":
                     t = pa.float64() if agg.arg_dtype.is_float else pa.int64()
-                elif f in ("mean", "m2"):
+                elif f in ("mean", "m2", "ma", "mb", "m2a", "m2b", "cab"):
                     t = pa.float64()
                 elif f == "val":
                     t = self._arrow_val_type(agg)
@@ -342,7 +354,7 @@ class CpuGroupState:
         for field in self.partials_schema():
             if field.name.endswith("_n"):
                 cols.append(pa.array(np.zeros(rows, np.int64)))
-            elif field.name.endswith(("_sum", "_mean", "_m2")):
+            elif field.name.endswith(("_sum", "_mean", "_m2", "_ma", "_mb", "_m2a", "_m2b", "_cab")):
                 cols.append(pa.array(np.zeros(rows, field.type.to_pandas_dtype())))
             elif field.name.endswith(("_set", "_vals", "_vpos")):
                 cols.append(pa.array([[]] * rows, type=field.type))
@@ -399,6 +411,7 @@ class CpuGroupState:
         names: dict[tuple[int, str], str] = {}         # (id of the argument Col, kind) -> column
         val_src: dict[int, str] = {}
         arg_orders: dict[tuple[int, str], np.ndarray] = {}   # ARG_MAX/MIN: rank -> row
+        co_shift: dict[tuple[int, str], tuple[float, float]] = {}   # co-moments: value shifts
 
         def source(col: Col, kind: str, make) -> str:
             key = (id(col), kind)
@@ -465,6 +478,18 @@ class CpuGroupState:
                 if f in POSLIST_FUNCS:    # aligned with the values: one ordered pass (below)
                     pos_src = source(col, "where", lambda: pa.array(positions))
                     out.append((acc_name(j, "vpos"), pos_src, "list"))
+            elif f in comoments.FUNCS:     # shifted values: sums of products do not cancel
+                if (id(col), "co") not in names:
+                    a, b, raw_a, raw_b, co_shift[(id(col), "co")] = _comoment_inputs(col)
+                    for k, arr in (("co", a), ("cob", b), ("coab", pc.multiply(a, b)),
+                                   ("coa_raw", raw_a), ("cob_raw", raw_b)):
+                        cols[names.setdefault((id(col), k), f"c{len(names)}")] = arr
+                sa, sb, sab, ra, rb = (names[(id(col), k)] for k in ("co", "cob", "coab", "coa_raw", "cob_raw"))
+                out += [(acc_name(j, "n"), sa, "count"), (acc_name(j, "ma"), sa, "mean"),
+                        (acc_name(j, "mb"), sb, "mean"), (acc_name(j, "m2a"), sa, "variance"),
+                        (acc_name(j, "m2b"), sb, "variance"), (acc_name(j, "cab"), sab, "sum"),
+                        (acc_name(j, "ma") + "_lim", ra, "min_max"),
+                        (acc_name(j, "mb") + "_lim", rb, "min_max")]
             elif f in ARG_FUNCS:     # the best row's rank in (order value, arrival) order
                 if (id(col), f) not in names:
                     ranks, arg_orders[(id(col), f)] = _arg_ranks(col, f == "arg_max")
@@ -518,6 +543,27 @@ class CpuGroupState:
                 result[acc_name(j, "val")] = cols[val_src[j]].take(pos)
                 at = np.asarray(pc.fill_null(pos, 0))
                 result[acc_name(j, "pos")] = pa.array(positions[at], mask=~np.asarray(pos.is_valid()))
+            elif f in comoments.FUNCS:
+                a0, b0 = co_shift[(id(args[j]), "co")]
+                cnt = np.asarray(pc.fill_null(result[acc_name(j, "n")], 0), dtype=np.float64)
+                ma, mb = (np.asarray(pc.fill_null(result[acc_name(j, k)], 0.0)) for k in ("ma", "mb"))
+                for k in ("m2a", "m2b"):     # population variance * n
+                    with np.errstate(invalid="ignore", over="ignore"):
+                        m2 = np.asarray(pc.fill_null(result[acc_name(j, k)], 0.0)) * cnt
+                    result[acc_name(j, k)] = pa.array(m2)
+                sab = np.asarray(pc.fill_null(result[acc_name(j, "cab")], 0.0))
+                with np.errstate(invalid="ignore", over="ignore"):
+                    cab = np.where(cnt > 0, sab - cnt * ma * mb, 0.0)
+                for k, shift in (("ma", a0), ("mb", b0)):   # a constant group: its value, no spread
+                    lim = result.pop(acc_name(j, k) + "_lim")
+                    lo = np.asarray(pc.fill_null(lim.field("min"), 0.0))
+                    const = lo == np.asarray(pc.fill_null(lim.field("max"), 0.0))
+                    mean = np.where(const, lo, (ma if k == "ma" else mb) + shift)
+                    result[acc_name(j, k)] = pa.array(np.where(cnt > 0, mean, 0.0))
+                    m2 = acc_name(j, "m2a" if k == "ma" else "m2b")
+                    result[m2] = pa.array(np.where(const, 0.0, np.asarray(result[m2])))
+                    cab = np.where(const, 0.0, cab)
+                result[acc_name(j, "cab")] = pa.array(cab)
             elif f in ARG_FUNCS:
                 rank = result[acc_name(j, "pos")]
                 none = ~np.asarray(rank.is_valid())
@@ -668,6 +714,11 @@ class CpuGroupState:
                         (vname + "_valid", np.where(better, valid, s[vname + "_valid"][gids]))]
             elif f in ARG_FUNCS:
                 out += self._combine_arg(j, agg, p, gids)
+            elif f in comoments.FUNCS:
+                old = {k: s[acc_name(j, k)][gids] for k in comoments.FIELDS}
+                new = {k: np.asarray(pc.fill_null(col(k), 0)) for k in comoments.FIELDS}
+                merged = comoments.merge(np, old, new)
+                out += [(acc_name(j, k), merged[k]) for k in comoments.FIELDS if k != "n"]
         return out
 
     def _combine_arg(self, j: int, agg, p: pa.Table, gids: np.ndarray) -> list[tuple[str, np.ndarray]]:
@@ -824,6 +875,8 @@ class CpuGroupState:
             elif f in LIST_FUNCS:
                 lists = self._lists[j].lists(gids, pa.list_(self._arrow_val_type(agg)))
                 arr = quantiles(lists, f, agg.param, agg.arg_dtype, agg.out_dtype)
+            elif f in comoments.FUNCS:
+                arr = comoments.finalize(f, {k: s[acc_name(j, k)][gids] for k in comoments.FIELDS})
             elif f == "string_agg":
                 arr = string_aggs(*self._value_lists(j, agg, gids), gids.size, *agg.param)
             elif f == "mode":

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from .. import types as T
 from ..columns import Col, ColPair
 from ..errors import ArithmeticOverflowError, DataError
-from . import keyhash
+from . import comoments, keyhash
 from ..arrowcol import arrow_to_col, col_to_arrow
 from .partials import (ACC_FIELDS, ARG_FUNCS, DISTINCT_FUNCS, EARLIEST, LIST_FUNCS, POSITIONAL,
                        POSLIST_FUNCS, acc_name, key_name)
@@ -155,6 +155,9 @@ class GpuGroupState:
             self._add(acc_name(j, "best"), cp.uint64, U64_MAX if f in EARLIEST else 0)
             self._add(acc_name(j, "val"), cp.uint64, 0)
             self._add(acc_name(j, "vvalid"), cp.uint8, 0)
+        elif f in comoments.FUNCS:
+            for k in comoments.FIELDS[1:]:
+                self._add(acc_name(j, k), cp.float64, 0.0)
         elif f in ARG_FUNCS:
             self._add(acc_name(j, "apos"), cp.int64, NO_POS)
             self._add(acc_name(j, "aord"), cp.uint64, 0)     # order word of the chosen row
@@ -371,6 +374,9 @@ class GpuGroupState:
         if f in ARG_FUNCS:
             self._arg_update(j, agg, col, gids, positions, extra)
             return
+        if f in comoments.FUNCS:
+            self._comoment_update(j, col, gids)
+            return
         valid = None if col is None else col.valid
         if f == "count_star" or f == "count":
             self._acc_num(j, gids, n, None, KIND_I64, valid if f == "count" else None, nadd, 0)
@@ -404,6 +410,27 @@ class GpuGroupState:
             distinct = f in DISTINCT_FUNCS
             pos = positions[keep] if f in POSLIST_FUNCS else None
             self._add_pairs(j, gids[keep], self._words(col, vals, canonical=distinct)[keep], distinct, pos)
+
+    def _floats(self, col: Col):
+        """An argument as float64 values (decimals unscaled)."""
+        cp = _cp()
+        x = self._values(col).astype(cp.float64)
+        return x / float(10 ** col.dtype.scale) if col.dtype.is_decimal else x
+
+    def _comoment_update(self, j, pair: ColPair, gids) -> None:
+        """CORR / COVAR / REGR_*: the batch's co-moments per group, merged into the stored ones."""
+        cp = _cp()
+        a, b = pair.value, pair.order
+        ok = a.valid if b.valid is None else (b.valid if a.valid is None else a.valid & b.valid)
+        rows = cp.arange(gids.shape[0], dtype=cp.int64) if ok is None else cp.flatnonzero(ok)
+        new = comoments.batch(cp, gids[rows], self._floats(a)[rows], self._floats(b)[rows], self._gcap)
+        self._comoment_merge(j, slice(None), new)
+
+    def _comoment_merge(self, j, at, new: dict) -> None:
+        acc = self._acc
+        old = {k: acc[acc_name(j, k)][at] for k in comoments.FIELDS}
+        for k, v in comoments.merge(_cp(), old, new).items():
+            acc[acc_name(j, k)][at] = v
 
     def _order_words(self, col: Col):
         """Order-preserving uint64 words of numbers, times and booleans (the min/max words
@@ -557,6 +584,11 @@ class GpuGroupState:
                     flat = np.asarray(field("vpos").combine_chunks().flatten(), dtype=np.int64)
                     pos = cp.asarray(flat)[keep]
                 self._add_pairs(j, owner[keep], words[keep], distinct, pos)
+            return
+        if f in comoments.FUNCS:
+            new = {k: cp.asarray(np.asarray(field(k).combine_chunks().fill_null(0)))
+                   for k in comoments.FIELDS}
+            self._comoment_merge(j, gids, new)
             return
         if f in ARG_FUNCS:
             pos = p.column(acc_name(j, "pos")).combine_chunks()
@@ -766,6 +798,9 @@ class GpuGroupState:
                 valid = (self._host(acc_name(j, "vvalid"), g) != 0) & ~none
                 cols[acc_name(j, "val")] = self._decode(self._host(acc_name(j, "val"), g),
                                                         agg.arg_dtype, valid, ordered=False)
+            elif f in comoments.FUNCS:
+                for k in comoments.FIELDS[1:]:
+                    cols[acc_name(j, k)] = pa.array(self._host(acc_name(j, k), g))
             elif f in ARG_FUNCS:
                 pos = self._host(acc_name(j, "apos"), g)
                 none = pos == NO_POS

@@ -19,6 +19,9 @@ Columns, in order:
                      Arrow type, decimals as scaled int64); ``a{j}_val`` its value
   string_agg, mode   ``a{j}_vals`` list<argument's Arrow type>: every non-NULL value;
                      ``a{j}_vpos`` list<int64>: the arrival position of each (same offsets)
+  corr, covar_*,     ``a{j}_n`` int64; ``a{j}_ma``, ``a{j}_mb`` float64 means; ``a{j}_m2a``,
+  regr_*             ``a{j}_m2b`` float64 squared deviations; ``a{j}_cab`` float64 co-moment
+                     (rows where both arguments are non-NULL; see ``comoments.py``)
   quantile_cont,     ``a{j}_vals`` list<argument's Arrow type>: every non-NULL value (order
   quantile_disc      does not matter; decimals as their scaled int64, as for ``_set``)
   sum, avg           ``a{j}_n`` int64 non-NULL count; ``a{j}_sum``: int64 for integer, bool and
@@ -40,6 +43,8 @@ larger/smaller ordering value, the smaller position among equal ones (NaN is the
 
 from __future__ import annotations
 
+from .comoments import FUNCS as COMOMENT_FUNCS
+
 ACC_FIELDS = {
     "count_star": ("n",),
     "count": ("n",),
@@ -59,6 +64,7 @@ ACC_FIELDS = {
     "any_value": ("pos", "val"),
     "arg_max": ("pos", "ord", "val"),
     "arg_min": ("pos", "ord", "val"),
+    **{f: ("n", "ma", "mb", "m2a", "m2b", "cab") for f in COMOMENT_FUNCS},
     "string_agg": ("vals", "vpos"),
     "mode": ("vals", "vpos"),
     "quantile_cont": ("vals",),

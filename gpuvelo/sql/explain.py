@@ -18,7 +18,10 @@ ACCUMULATORS = {"count_star": "n", "count": "n", "count_distinct": "distinct set
                 "quantile_disc": "every value", "arg_max": "value, order key, arrival position",
                 "arg_min": "value, order key, arrival position",
                 "string_agg": "every value and its arrival position",
-                "mode": "every value and its arrival position"}
+                "mode": "every value and its arrival position",
+                **{f: "n, means, M2s, co-moment" for f in ("corr", "covar_pop", "covar_samp",
+                   "regr_slope", "regr_intercept", "regr_r2", "regr_count", "regr_avgx",
+                   "regr_avgy", "regr_sxx", "regr_syy", "regr_sxy")}}
 
 
 def _agg_args(a) -> str:

@@ -26,7 +26,6 @@ conditional :class:`Case`; conversion :class:`Cast`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 from ..types import DType
@@ -103,7 +102,9 @@ class WindowRef(Expr):
 # --------------------------------------------------------------------------- aggregates
 AGG_FUNCS = ("count_star", "count", "count_distinct", "sum_distinct", "avg_distinct", "sum", "avg", "min", "max",
              "stddev_samp", "stddev_pop", "var_samp", "var_pop", "first", "last", "any_value",
-             "quantile_cont", "quantile_disc", "arg_max", "arg_min", "string_agg", "mode")
+             "quantile_cont", "quantile_disc", "arg_max", "arg_min", "string_agg", "mode",
+             "corr", "covar_pop", "covar_samp", "regr_slope", "regr_intercept", "regr_r2",
+             "regr_count", "regr_avgx", "regr_avgy", "regr_sxx", "regr_syy", "regr_sxy")
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,9 @@ class AggCall:
     ``arg2`` among rows where both are non-NULL (ties: the earliest row), ``arg``'s type.
     ``string_agg``: the non-NULL strings joined, ``param`` = (separator, order: None for
     arrival order or 'asc'/'desc' by value, distinct: bool) -> STRING. ``mode``: the most
-    frequent non-NULL value (ties: the one seen first), ``arg``'s type.
+    frequent non-NULL value (ties: the one seen first), ``arg``'s type. ``corr``, ``covar_*``
+    and ``regr_*`` of (``arg``, ``arg2``) -- ``regr_*(y, x)`` -- over rows where both are
+    non-NULL -> FLOAT64 (``regr_count`` -> INT64); see ``backends/comoments.py``.
     """
 
     func: str

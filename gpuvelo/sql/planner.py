@@ -50,6 +50,10 @@ _CASTS = {"BOOLEAN": BOOL, "TINYINT": INT8, "SMALLINT": INT16, "INT": INT32, "BI
 _NUMERIC_AGGS = ("sum", "avg", "stddev_samp", "stddev_pop", "var_samp", "var_pop", "sum_distinct",
                  "avg_distinct")
 _QUANTILES = (exp.Median, exp.PercentileCont, exp.PercentileDisc, exp.Quantile)
+_COMOMENTS = {exp.Corr: "corr", exp.CovarPop: "covar_pop", exp.CovarSamp: "covar_samp",
+              exp.RegrSlope: "regr_slope", exp.RegrIntercept: "regr_intercept", exp.RegrR2: "regr_r2",
+              exp.RegrCount: "regr_count", exp.RegrAvgx: "regr_avgx", exp.RegrAvgy: "regr_avgy",
+              exp.RegrSxx: "regr_sxx", exp.RegrSyy: "regr_syy", exp.RegrSxy: "regr_sxy"}
 
 
 def _text(node) -> str:
@@ -371,6 +375,16 @@ class _Planner:
             func, param, arg_node = "string_agg", *self.string_agg(node)
         elif isinstance(node, exp.Mode):
             func = "mode"
+        elif type(node) in _COMOMENTS:
+            func = _COMOMENTS[type(node)]
+            arg2 = self.row(node.expression, "an aggregate's argument")
+            if arg2.dtype.is_null:
+                arg2 = Cast(INT32, arg2)
+            for a in (node.this, node.expression):
+                t = self.row(a, "an aggregate's argument").dtype
+                if not (t.is_numeric or t.is_null):
+                    self.fail(TypeMismatchError, f"{func.upper()} needs numbers, got {t} in "
+                              f"{_text(node)}", node)
         elif isinstance(node, (exp.ArgMax, exp.ArgMin)):
             func = "arg_max" if isinstance(node, exp.ArgMax) else "arg_min"
             if node.args.get("count") is not None:
@@ -448,6 +462,8 @@ class _Planner:
         if func.startswith("count"):
             return INT64
         t = arg.dtype
+        if func in _COMOMENTS.values():
+            return INT64 if func == "regr_count" else FLOAT64
         if func == "string_agg":
             if not (t.is_string or t.is_null):
                 self.fail(TypeMismatchError, f"STRING_AGG needs strings, got {t} (cast it to "
