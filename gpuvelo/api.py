@@ -12,7 +12,7 @@ import pyarrow as pa
 from . import io as gio
 from . import types as T
 from .backends import select_backend
-from .errors import DataError, GpuveloError, NotSupportedError
+from .errors import DataError, GpuveloError, NotSupportedError, PlanError
 from .exec.coordinator import Coordinator
 from .exec.processor import RunOptions, SingleProcessor, output_schema
 from .exec.routing import choose_routing
@@ -104,7 +104,7 @@ class Job:
         self.parsed = parse_query(query)
         self._stage_options = {"backend": backend, "batch_size": batch_size, "partitions": partitions,
                                "strategy": strategy}
-        if self.parsed.stages:     # one Source object per input: one-shot streams are read once
+        if self.parsed.stages or self.parsed.value_stages:   # one Source object per input
             sources = {k: gio.as_source(v, batch_size=batch_size) for k, v in sources.items()}
         self._sources = dict(sources)
         sources = {**sources, **_stage_placeholders(self.parsed, sources, self._stage_options)}
@@ -115,7 +115,9 @@ class Job:
         self.source = gio.as_source(obj, batch_size=batch_size)
         self.source.name = key
         self.sink = gio.as_sink(sink)
-        self.plan = plan_query(self.parsed, _schema_of(self.source))
+        self._schema = _schema_of(self.source)
+        self._stage_values = _value_stage_types(self.parsed, sources, self._stage_options)
+        self.plan = plan_query(self.parsed, self._schema, self._stage_values)
         if self.plan.window is not None and not self.plan.is_aggregate:
             raise NotSupportedError("a WINDOW clause needs GROUP BY or aggregates: windows group "
                                     "rows, and this query has nothing to aggregate")
@@ -139,9 +141,9 @@ class Job:
             raise GpuveloError("a Job runs once; create a new Job to run the query again")
         self._ran = True
         t0 = time.perf_counter()
-        cq = CompiledQuery(self.plan, self.backend)
         try:
             self._run_stages()
+            cq = CompiledQuery(self.plan, self.backend)
             self._runner(cq).run()
             self.stats.stopped = ("abort" if self._opts.abort.is_set()
                                   else "graceful" if self._opts.stop.is_set() else "")
@@ -160,7 +162,9 @@ class Job:
 
     def _run_stages(self) -> None:
         """Aggregating subqueries first, each a Job of its own to the end of its input; the
-        query then reads the last one's result (see ``ParsedQuery.stages``)."""
+        query then reads the last one's result (see ``ParsedQuery.stages``). Then the
+        subqueries used as values, whose results the query is planned again with."""
+        self._run_value_stages()
         if not self.parsed.stages:
             return
         tables = dict(self._sources)
@@ -174,6 +178,22 @@ class Job:
         key = self.source.name
         self.source = gio.as_source(tables[self.parsed.source], batch_size=self._stage_options["batch_size"])
         self.source.name = key
+
+    def _run_value_stages(self) -> None:
+        if not self.parsed.value_stages:
+            return
+        values = {}
+        for name, kind, text in self.parsed.value_stages:
+            sink = gio.MemorySink()
+            stage = Job(text, sources=self._sources, sink=sink, emit="final", **self._stage_options)
+            self._current = stage
+            self.stats.stages.append(stage.run())
+            column = sink.table().column(0)
+            if kind == "in":
+                column = column.unique()
+            values[name] = (self._stage_values[name][0], column.to_pylist())
+        self._current = None
+        self.plan = plan_query(self.parsed, self._schema, values)
 
     def _runner(self, cq: CompiledQuery):
         """V1 (one partition, on this thread) or the V2 coordinator, with the routing chosen."""
@@ -201,6 +221,20 @@ class Job:
         stage = getattr(self, "_current", None)
         if stage is not None:
             stage.stop(graceful)
+
+
+def _value_stage_types(parsed, sources: dict, options: dict) -> dict:
+    """name -> (result type, no values yet) of each value stage: enough to plan the query
+    (and report its errors) before anything runs."""
+    out = {}
+    for name, kind, text in parsed.value_stages:
+        stage = Job(text, sources=sources, sink=gio.MemorySink(), emit="final", **options)
+        schema = output_schema(CompiledQuery(stage.plan, stage.backend))
+        if len(schema) != 1:
+            raise PlanError(f"a subquery used as a value must return one column, not {len(schema)}: "
+                            f"{text}")
+        out[name] = (T.from_arrow(schema.field(0).type), [])
+    return out
 
 
 def _stage_placeholders(parsed, sources: dict, options: dict) -> dict[str, pa.Table]:
@@ -239,10 +273,12 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
     to a ``pyarrow.Schema``."""
     parsed = parse_query(query)
     src = None
-    if parsed.stages:
+    values = None
+    if parsed.stages or parsed.value_stages:
         if not sources:
-            raise DataError("explain of a query with an aggregating subquery needs sources=")
+            raise DataError("explain of a query with subqueries needs sources=")
         sources = {**sources, **_stage_placeholders(parsed, sources, {"backend": backend})}
+        values = _value_stage_types(parsed, sources, {"backend": backend})
         schemas = None
     if schemas:
         _, schema = _find_source(schemas, parsed.source)
@@ -254,7 +290,7 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
         dschema = _schema_of(src)
     else:
         raise DataError("explain needs the source's schema: pass sources= or schemas=")
-    plan = plan_query(parsed, dschema)
+    plan = plan_query(parsed, dschema, values)
     chosen = select_backend(backend)
     n = partitions if partitions is not None else default_partitions(chosen)
     if not plan.is_aggregate or plan.window is not None or (n == 1 and strategy is None):
@@ -265,4 +301,6 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
         route = f"{routing.name} over {n} partitions (V2): {why}"
     stages = "".join(f"stage {name} (runs first, to the end of its input): {text}\n"
                      for name, text in parsed.stages)
+    stages += "".join(f"value stage {name} ({kind}; runs first): {text}\n"
+                      for name, kind, text in parsed.value_stages)
     return stages + explain_plan(plan) + f"\nbackend: {chosen.name}\nstrategy: {route}"

@@ -158,3 +158,38 @@ def test_stage_errors_are_reported_before_running():
     with pytest.raises(gpuvelo.errors.NotSupportedError, match="WINDOW"):
         gpuvelo.sql("SELECT MAX(n) FROM (SELECT k1, COUNT(*) AS n FROM t GROUP BY k1 "
                     "WINDOW TUMBLING(ts, INTERVAL '1' HOUR))", t=T["t"])
+
+
+# --------------------------------------------------------------------------- value subqueries
+@_cases(
+    "SELECT k1, COUNT(*) AS n FROM t WHERE f > (SELECT AVG(f) FROM t) GROUP BY k1",
+    "SELECT k1, COUNT(*) AS n FROM t WHERE k2 IN (SELECT k2 FROM t WHERE i > 900) GROUP BY k1",
+    "SELECT k1, COUNT(*) AS n FROM t WHERE k1 NOT IN (SELECT k1 FROM t WHERE i > 990) GROUP BY k1",
+    "SELECT k1, SUM(i) AS s FROM t GROUP BY k1 HAVING SUM(i) > (SELECT SUM(i) / 10 FROM t)",
+    "SELECT i, f - (SELECT MIN(f) FROM t) AS d FROM t WHERE i > 980",
+    "SELECT k1, COUNT(*) AS n FROM t WHERE i IN (SELECT i FROM t WHERE i % 7 = 0) GROUP BY k1",
+    "SELECT k1, COUNT(*) AS n FROM t WHERE i NOT IN (SELECT i FROM t WHERE i % 7 = 0) GROUP BY k1",
+    "SELECT COUNT(*) AS n FROM t WHERE k2 IN (SELECT k2 FROM t WHERE FALSE)",
+    "SELECT COUNT(*) AS n FROM t WHERE f > (SELECT MAX(f) FROM t WHERE FALSE)",
+    "SELECT k1, COUNT(*) AS n FROM t WHERE dec > (SELECT AVG(dec) FROM t) GROUP BY k1",
+)
+def test_subqueries_used_as_values(query, backend):
+    run_both(query, T, backend=backend)
+    run_both(query, T, backend=backend, batch_size=7, partitions=2)
+
+
+def test_value_subquery_over_another_source():
+    watch = pa.table({"name": ["a", "é", "zz"]})
+    got = gpuvelo.sql("SELECT k2, COUNT(*) AS n FROM t WHERE k2 IN (SELECT name FROM w) GROUP BY k2 ORDER BY k2",
+                      t=T["t"], w=watch)
+    assert got.column("k2").to_pylist() == ["a", "é"]
+
+
+@pytest.mark.parametrize("query, error, message", [
+    ("SELECT COUNT(*) FROM t WHERE i > (SELECT i FROM t)", gpuvelo.errors.PlanError, "returned"),
+    ("SELECT COUNT(*) FROM t WHERE i IN (SELECT i, f FROM t)", gpuvelo.errors.PlanError, "one column"),
+    ("SELECT COUNT(*) FROM t WHERE EXISTS (SELECT i FROM t)", gpuvelo.errors.NotSupportedError, "EXISTS"),
+])
+def test_value_subquery_errors(query, error, message):
+    with pytest.raises(error, match=message):
+        gpuvelo.sql(query, t=T["t"])

@@ -18,7 +18,7 @@ from ..arrowcol import arrow_to_col
 from ..columns import Col
 from ..errors import NotSupportedError, UnknownColumnError
 from ..sql import plan as P
-from ..types import BOOL, STRING, DType, from_arrow, timestamp, to_arrow
+from ..types import BOOL, NULL, STRING, DType, from_arrow, timestamp, to_arrow
 from . import numeric, strings, temporal
 from .cast import cast_col, try_cast_col
 from .compare import compare
@@ -260,11 +260,36 @@ def _in(e: P.Call, xp) -> Fn:
                                          for i in items):
         values = [i.value for i in items]
         return lambda env: (lambda v: Col(strings.is_in(xp, v, values), v.valid, BOOL))(fv(env))
+    value_type = e.args[0].dtype
+    if len(items) > 4 and not value_type.is_string and all(
+            isinstance(i, P.Literal) and i.dtype in (value_type, NULL) for i in items):
+        return _in_values(fv, value_type, [i.value for i in items], xp)
     fitems = [_compile(i, xp) for i in items]
 
     def run(env):
         v = fv(env)
         return _kleene(xp, "or", [compare(xp, "eq", v, f(env), what) for f in fitems])
+    return run
+
+
+def _in_values(fv: Fn, d: DType, values: list, xp) -> Fn:
+    """``x IN (many literals of x's type)`` in one membership pass (``xp.isin``) instead of
+    one comparison per value: NULL where x is NULL, or where it matches nothing and the list
+    holds a NULL; NaN matches NaN, as DuckDB compares."""
+    present = [v for v in values if v is not None]
+    has_null = len(present) < len(values)
+    table = xp.asarray(arrow_to_col(pa.array(present, to_arrow(d)), d).data)
+    nan = d.is_float and bool(np.isnan(np.asarray(present, dtype=np.float64)).any()) if present else False
+
+    def run(env):
+        v = fv(env)
+        hit = xp.isin(v.data, table)
+        if nan:
+            hit = hit | xp.isnan(v.data)
+        valid = v.valid
+        if has_null:
+            valid = hit if valid is None else valid & hit
+        return Col(hit, valid, BOOL)
     return run
 
 

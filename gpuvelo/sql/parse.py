@@ -32,6 +32,8 @@ class ParsedQuery:
     # aggregating subqueries that run first, each as a query of its own: (name, SQL text);
     # the query then reads their final results as tables of those names
     stages: tuple[tuple[str, str], ...] = ()
+    # uncorrelated subqueries used as values, run first too: (name, 'scalar' | 'in', SQL text)
+    value_stages: tuple[tuple[str, str, str], ...] = ()
 
 
 def where(node, sql: str) -> dict:
@@ -117,10 +119,13 @@ def parse_query(sql: str) -> ParsedQuery:
         select = rewrite.inline_derived_tables(select, sql, stages=stages)
     table = _check_shape(select, sql)
     select = rewrite.expand_conveniences(select, sql)
+    value_stages: list = []
+    select = rewrite.extract_value_subqueries(select, sql, value_stages)
     node = select.args.get("stream_window")
     emit = select.args.get("emit")
     return ParsedQuery(sql=sql, tree=select, statement=statement, source=table.name.lower(),
                        output_name=output_name,
                        window=window_spec(node, sql) if node is not None else None,
                        emit=emit.this.name.lower() if emit is not None else None,
-                       stages=tuple((name, inner.sql(dialect=Gpuvelo)) for name, inner in stages))
+                       stages=tuple((name, inner.sql(dialect=Gpuvelo)) for name, inner in stages),
+                       value_stages=tuple(value_stages))

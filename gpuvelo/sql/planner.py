@@ -23,6 +23,7 @@ from ..types import (BOOL, DATE, FLOAT32, FLOAT64, INT8, INT16, INT32, INT64, NU
 from . import functions
 from .dialect import Gpuvelo
 from .parse import ParsedQuery, parse_query, where
+from .rewrite import STAGE_VALUE
 from .plan import (AggCall, AggRef, Call, Case, Cast, ColumnRef, Expr, KeyRef, Literal,
                    OrderKey, OutputColumn, QueryPlan, WindowRef)
 from .sqltypes import MAX_DECIMAL_PRECISION, comparable, common_type, result_type
@@ -91,8 +92,9 @@ def _find_agg(node):
 class _Planner:
     """Compiles sqlglot expressions of one query into plan expressions."""
 
-    def __init__(self, parsed: ParsedQuery, schema: dict[str, DType]):
+    def __init__(self, parsed: ParsedQuery, schema: dict[str, DType], stage_values: dict | None = None):
         self.parsed, self.sql, self.schema = parsed, parsed.sql, dict(schema)
+        self.stage_values = stage_values or {}
         self.by_lower = {name.lower(): name for name in schema}
         self.window = parsed.window
         self.group_keys: list[Expr] = []
@@ -160,8 +162,22 @@ class _Planner:
         if isinstance(node, exp.In):
             if node.args.get("query") or node.args.get("unnest"):
                 self.fail(NotSupportedError, f"IN with a subquery is not supported: {_text(node)}", node)
-            args = (sub(node.this), *(sub(e) for e in node.expressions))
-            return self.negated(self.call("in", args, node), node)
+            stage = self.stage_of(node.expressions[0]) if len(node.expressions) == 1 else None
+            if stage is not None:
+                dtype, values = stage
+                if not values:      # x IN (empty set) is FALSE, even for a NULL x
+                    return self.negated(Literal(BOOL, False), node)
+                items = tuple(Literal(dtype, v) for v in values)
+            else:
+                items = tuple(sub(e) for e in node.expressions)
+            return self.negated(self.call("in", (sub(node.this), *items), node), node)
+        stage = self.stage_of(node)
+        if stage is not None:
+            dtype, values = stage
+            if len(values) > 1:
+                self.fail(PlanError, f"a subquery used as a value returned {len(values)} rows "
+                          f"(at most one is allowed): {_text(node)}", node)
+            return Literal(dtype, values[0] if values else None)
         if isinstance(node, exp.Between):
             args = (sub(node.this), sub(node.args["low"]), sub(node.args["high"]))
             return self.negated(self.call("between", args, node), node)
@@ -207,6 +223,16 @@ class _Planner:
         if isinstance(node, exp.Var):
             return Literal(STRING, node.name.lower())
         return sub(node)
+
+    def stage_of(self, node):
+        """(type, values) of a value stage placeholder (``rewrite.STAGE_VALUE``), else None."""
+        if not (isinstance(node, exp.Anonymous) and node.name == STAGE_VALUE):
+            return None
+        name = node.expressions[0].this
+        if name not in self.stage_values:
+            self.fail(NotSupportedError, "subqueries used as values run as stages of a Job: "
+                      "plan them with their values (gpuvelo.sql / gpuvelo.Job do)", node)
+        return self.stage_values[name]
 
     def negated(self, e: Expr, node) -> Expr:
         return Call(BOOL, "not", (e,)) if node.args.get("negate") else e
@@ -700,8 +726,11 @@ class _Planner:
         return int(value.this)
 
 
-def plan_query(parsed_or_sql: ParsedQuery | str, schema: dict[str, DType]) -> QueryPlan:
+def plan_query(parsed_or_sql: ParsedQuery | str, schema: dict[str, DType],
+               stage_values: dict | None = None) -> QueryPlan:
     """Validate a query against its source ``schema`` (name -> DType, in column order) and
-    build its :class:`QueryPlan`. Raises PlanError (or a subclass) saying what and where."""
+    build its :class:`QueryPlan`. Raises PlanError (or a subclass) saying what and where.
+    ``stage_values``: name -> (DType, list of Python values) of the query's value stages
+    (``ParsedQuery.value_stages``; the values may be empty while only validating)."""
     parsed = parse_query(parsed_or_sql) if isinstance(parsed_or_sql, str) else parsed_or_sql
-    return _Planner(parsed, schema).plan()
+    return _Planner(parsed, schema, stage_values).plan()

@@ -164,6 +164,52 @@ def _inline(outer: exp.Select, inner: exp.Select, alias: str | None) -> exp.Sele
     return out
 
 
+# --------------------------------------------------------------------------- value subqueries
+STAGE_VALUE = "__stage_value"   # placeholder call: the result of a value stage, by name
+
+
+def extract_value_subqueries(select: exp.Select, sql: str, stages: list) -> exp.Select:
+    """Uncorrelated subqueries used as values -- ``x > (SELECT AVG(x) FROM t)`` (scalar) and
+    ``x IN (SELECT y FROM u ...)`` -- become value stages: appended to ``stages`` as (name,
+    'scalar' | 'in', the subquery's SQL), and replaced by a ``__stage_value('name')`` call
+    the planner reads the stage's values through (see ``plan_query``'s ``stage_values``)."""
+    def placeholder(name):
+        return exp.Anonymous(this=STAGE_VALUE, expressions=[exp.Literal.string(name)])
+
+    def swap(node):
+        if isinstance(node, exp.In) and isinstance(node.args.get("query"), (exp.Subquery, exp.Select)):
+            name = f"__value{len(stages) + 1}"
+            stages.append((name, "in", _subquery_select(node.args["query"]).sql(dialect=Gpuvelo)))
+            out = node.copy()
+            out.set("query", None)
+            out.set("expressions", [placeholder(name)])
+            return out
+        if isinstance(node, exp.Subquery) and not isinstance(node.parent, (exp.From, exp.Join)):
+            name = f"__value{len(stages) + 1}"
+            stages.append((name, "scalar", _subquery_select(node).sql(dialect=Gpuvelo)))
+            return placeholder(name)
+        if isinstance(node, exp.Exists):
+            raise NotSupportedError(f"EXISTS is not supported: {node.sql(dialect=Gpuvelo)[:80]}",
+                                    **_where(node, sql))
+        return node
+
+    out = select.copy()
+    for key in ("expressions", "where", "having"):
+        part = out.args.get(key)
+        if isinstance(part, list):
+            out.set(key, [e.transform(swap) for e in part])
+        elif part is not None:
+            out.set(key, part.transform(swap))
+    return out
+
+
+def _subquery_select(node):
+    inner = node.this if isinstance(node, exp.Subquery) else node
+    if not isinstance(inner, exp.Select):
+        raise NotSupportedError(f"a subquery must be one SELECT: {node.sql(dialect=Gpuvelo)[:80]}")
+    return inner
+
+
 # --------------------------------------------------------------------------- conveniences
 def expand_conveniences(select: exp.Select, sql: str) -> exp.Select:
     """DISTINCT, GROUP BY ALL, ORDER BY ALL, aggregate FILTER, count_if, bool_and/bool_or
