@@ -1,5 +1,7 @@
 """Every user mistake in SQL raises gpuvelo's own error type, saying what and where."""
 
+import re
+
 import pytest
 
 from gpuvelo import types as T
@@ -137,3 +139,15 @@ def test_bad_window_specs(clause, fragment):
     with pytest.raises(PlanError) as info:
         plan(f"SELECT symbol, COUNT(*) FROM t GROUP BY symbol {clause}")
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("sql, hint", [
+    ("SELECT approx_count_distinct(qty) FROM t", "COUNT(DISTINCT x) gives the exact count"),
+    ("SELECT approx_quantile(qty, 0.5) FROM t", "give exact quantiles"),
+    ("SELECT list(qty) FROM t", "STRING_AGG joins strings"),
+])
+def test_approximate_and_list_aggregates_point_to_exact_ones(sql, hint):
+    """Approximate aggregates differ from DuckDB's sketches even on small data: refused, with
+    the exact alternative named."""
+    with pytest.raises(NotSupportedError, match=re.escape(hint)):
+        plan(sql)

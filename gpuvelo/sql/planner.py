@@ -51,6 +51,9 @@ _CASTS = {"BOOLEAN": BOOL, "TINYINT": INT8, "SMALLINT": INT16, "INT": INT32, "BI
 _NUMERIC_AGGS = ("sum", "avg", "stddev_samp", "stddev_pop", "var_samp", "var_pop", "sum_distinct",
                  "avg_distinct")
 _QUANTILES = (exp.Median, exp.PercentileCont, exp.PercentileDisc, exp.Quantile)
+_AGG_HINTS = {"ApproxDistinct": " (COUNT(DISTINCT x) gives the exact count)",
+              "ApproxQuantile": " (QUANTILE_CONT / QUANTILE_DISC give exact quantiles)",
+              "ArrayAgg": " (gpuvelo has no list type; STRING_AGG joins strings)"}
 _COMOMENTS = {exp.Corr: "corr", exp.CovarPop: "covar_pop", exp.CovarSamp: "covar_samp",
               exp.RegrSlope: "regr_slope", exp.RegrIntercept: "regr_intercept", exp.RegrR2: "regr_r2",
               exp.RegrCount: "regr_count", exp.RegrAvgx: "regr_avgx", exp.RegrAvgy: "regr_avgy",
@@ -395,7 +398,7 @@ class _Planner:
                 func, arg_node = "count_distinct", arg_node.expressions[0]
             else:
                 func = "count"
-        elif isinstance(node, _QUANTILES):
+        elif isinstance(node, _QUANTILES) and not isinstance(node, exp.ApproxQuantile):
             func, param, arg_node = self.quantile(node)
         elif isinstance(node, exp.GroupConcat):
             func, param, arg_node = "string_agg", *self.string_agg(node)
@@ -435,7 +438,9 @@ class _Planner:
             if extra:
                 self.fail(NotSupportedError, f"{_display_name(node)} takes one argument", node)
         else:
-            self.fail(NotSupportedError, f"aggregate function '{node.key}' is not supported: {_text(node)}", node)
+            hint = _AGG_HINTS.get(type(node).__name__, "")
+            self.fail(NotSupportedError, f"aggregate function '{node.key}' is not supported{hint}: "
+                      f"{_text(node)}", node)
         arg = self.row(arg_node, "an aggregate's argument") if arg_node is not None else None
         if arg is not None and arg.dtype.is_null and func != "count":
             arg = Cast(STRING if func == "string_agg" else INT32, arg)   # DuckDB's typed NULL
