@@ -193,3 +193,18 @@ def test_value_subquery_over_another_source():
 def test_value_subquery_errors(query, error, message):
     with pytest.raises(error, match=message):
         gpuvelo.sql(query, t=T["t"])
+
+
+@_cases(
+    "SELECT k1, mean(f) AS a, favg(g) AS b, fsum(f) AS c, sumkahan(i) AS d, kahan_sum(dec) AS e FROM t GROUP BY k1",
+    "SELECT k1, arbitrary(s) AS a, count_star() AS n FROM t GROUP BY k1",
+    "SELECT k1, geomean(u) AS a, geometric_mean(ABS(f)) AS b, sem(f) AS c FROM t GROUP BY k1",
+    "SELECT k1, product(i16 % 3) AS a, product(f / 100) AS b, product(k1) AS c FROM t GROUP BY k1",
+    "SELECT product(fn) AS a, product(NULLIF(i, 0) / 500) AS b FROM t",
+    "SELECT k2, product(i % 5) AS p FROM t WHERE i BETWEEN -20 AND 20 GROUP BY k2",
+)
+def test_other_aggregate_spellings_and_formulas(query, backend):
+    """mean/fsum/arbitrary/count_star() are other names; geomean, sem and product are formulas
+    of plain aggregates (product: zeros, signs, NaN and infinities as DuckDB multiplies)."""
+    run_both(query, T, backend=backend)
+    run_both(query, T, backend=backend, batch_size=7)

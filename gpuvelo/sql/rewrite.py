@@ -11,7 +11,9 @@ know the convenience existed:
   without an aggregate; ``ORDER BY ALL`` -> every output column, left to right;
 * ``agg(x) FILTER (WHERE c)`` -> ``agg(CASE WHEN c THEN x END)`` (``COUNT(*)`` counts
   ``CASE WHEN c THEN 1 END``), ``count_if(c)`` -> ``SUM(c)`` (of the booleans, as DuckDB),
-  ``bool_and`` / ``bool_or`` -> ``MIN`` / ``MAX`` of the boolean;
+  ``bool_and`` / ``bool_or`` -> ``MIN`` / ``MAX`` of the boolean; DuckDB's other
+  spellings (``mean``, ``fsum``, ``arbitrary``, ``count_star()``, ...) and the aggregates that
+  are formulas of others (``geomean``, ``sem``, ``product``: see ``_AGG_SPELLINGS``);
 * ``a IS [NOT] DISTINCT FROM b`` -> ``COALESCE(a = b, FALSE) OR (a IS NULL AND b IS NULL)``
   (negated for IS DISTINCT FROM);
 * ``PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x)`` -> ``PERCENTILE_CONT(x, q)`` (likewise
@@ -282,7 +284,52 @@ def _within_group(node: exp.WithinGroup):
     return type(node.this)(this=order[0].this.copy(), expression=q)
 
 
+def _fn(name: str, *args) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _product(x) -> exp.Expression:
+    """PRODUCT(x) from sums: zero if a factor is zero, else the sign from the count of
+    negative factors times exp(sum of ln|x|) (relative error ~1e-15 per factor's log)."""
+    count = lambda cond: exp.Sum(this=_case_when(cond, exp.Literal.number(1)))   # noqa: E731
+    zero = exp.GT(this=count(exp.EQ(this=x.copy(), expression=exp.Literal.number(0))),
+                  expression=exp.Literal.number(0))
+    odd = exp.EQ(this=exp.Mod(this=exp.Coalesce(this=count(exp.LT(this=x.copy(), expression=exp.Literal.number(0))),
+                                                  expressions=[exp.Literal.number(0)]),
+                              expression=exp.Literal.number(2)), expression=exp.Literal.number(1))
+    magnitude = _fn("exp", exp.Sum(this=_fn("ln", exp.Abs(this=x.copy()))))
+    # with a zero factor: 0, or NaN when another factor is NaN or infinite (0 * inf), as DuckDB
+    others = exp.Sum(this=_case_when(exp.NEQ(this=x.copy(), expression=exp.Literal.number(0)),
+                                     _fn("ln", exp.Abs(this=x.copy()))))
+    zeroed = exp.Mul(this=exp.cast(exp.Literal.number(0), "DOUBLE"),
+                     expression=exp.Coalesce(this=others, expressions=[exp.Literal.number(0)]))
+    signed = exp.Mul(this=exp.Case(ifs=[exp.If(this=odd, true=exp.Literal.number(-1))],
+                                   default=exp.Literal.number(1)), expression=magnitude)
+    return exp.Case(ifs=[exp.If(this=exp.EQ(this=exp.Count(this=x.copy()), expression=exp.Literal.number(0)),
+                                true=exp.Null()),
+                         exp.If(this=zero, true=zeroed)],
+                    default=signed)
+
+
+# DuckDB's other spellings of aggregates, as the plain ones (x: the one argument)
+_AGG_SPELLINGS = {
+    "mean": lambda x: exp.Avg(this=x), "favg": lambda x: exp.Avg(this=x),
+    "fsum": lambda x: exp.Sum(this=x), "sumkahan": lambda x: exp.Sum(this=x),
+    "kahan_sum": lambda x: exp.Sum(this=x), "arbitrary": lambda x: exp.First(this=x),
+    "geomean": lambda x: _fn("exp", exp.Avg(this=_fn("ln", x))),
+    "geometric_mean": lambda x: _fn("exp", exp.Avg(this=_fn("ln", x))),
+    "sem": lambda x: exp.Div(this=exp.StddevPop(this=x),
+                             expression=_fn("sqrt", exp.Count(this=x.copy()))),
+    "product": _product,
+}
+
+
 def _plain_call(node):
+    if isinstance(node, exp.Anonymous) and node.name.lower() in _AGG_SPELLINGS \
+            and len(node.expressions) == 1:
+        return _AGG_SPELLINGS[node.name.lower()](node.expressions[0].copy())
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "count_star" and not node.expressions:
+        return exp.Count(this=exp.Star())
     if isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
         return node.this.copy()      # t.* over the one source is *
     if isinstance(node, exp.Filter) and isinstance(node.this, exp.AggFunc):
