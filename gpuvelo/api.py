@@ -19,6 +19,7 @@ from .exec.routing import choose_routing
 from .exec.query import CompiledQuery
 from .exec.stats import JobStats
 from .exec.windows import duration_ms, resolve_time_column
+from .io.join import JoinedSource
 from .sql import explain as explain_plan
 from .sql import parse_query, plan_query
 
@@ -114,10 +115,11 @@ class Job:
         key, obj = _find_source(dict(sources), self.parsed.source)
         self.source = gio.as_source(obj, batch_size=batch_size)
         self.source.name = key
+        self.source, self._qualified = _joined(self.parsed, self.source, sources, batch_size)
         self.sink = gio.as_sink(sink)
         self._schema = _schema_of(self.source)
         self._stage_values = _value_stage_types(self.parsed, sources, self._stage_options)
-        self.plan = plan_query(self.parsed, self._schema, self._stage_values)
+        self.plan = plan_query(self.parsed, self._schema, self._stage_values, self._qualified)
         if self.plan.window is not None and not self.plan.is_aggregate:
             raise NotSupportedError("a WINDOW clause needs GROUP BY or aggregates: windows group "
                                     "rows, and this query has nothing to aggregate")
@@ -193,7 +195,7 @@ class Job:
                 column = column.unique()
             values[name] = (self._stage_values[name][0], column.to_pylist())
         self._current = None
-        self.plan = plan_query(self.parsed, self._schema, values)
+        self.plan = plan_query(self.parsed, self._schema, values, self._qualified)
 
     def _runner(self, cq: CompiledQuery):
         """V1 (one partition, on this thread) or the V2 coordinator, with the routing chosen."""
@@ -221,6 +223,22 @@ class Job:
         stage = getattr(self, "_current", None)
         if stage is not None:
             stage.stop(graceful)
+
+
+def _joined(parsed, source, sources: dict, batch_size):
+    """(the source, {}) -- or for a query with a JOIN, the stream joined with the other
+    source and the planner's names of the columns qualified by table (``t.x``)."""
+    spec = parsed.join
+    if spec is None:
+        return source, {}
+    key, obj = _find_source(dict(sources), spec.table)
+    right = gio.as_source(obj)
+    right.name = key
+    joined = JoinedSource(source, right, left_keys=spec.left_keys, right_keys=spec.right_keys,
+                          kind=spec.kind, alias=spec.alias, using=spec.using, batch_size=batch_size)
+    qualified = {(spec.alias, n.lower()): out for n, out in joined.renames.items()}
+    qualified.update({(spec.left_alias, f.name.lower()): f.name for f in source.schema()})
+    return joined, qualified
 
 
 def _value_stage_types(parsed, sources: dict, options: dict) -> dict:
@@ -272,8 +290,7 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
     schema: pass ``sources`` like :class:`Job` takes, or ``schemas`` mapping the table name
     to a ``pyarrow.Schema``."""
     parsed = parse_query(query)
-    src = None
-    values = None
+    src, values, qualified = None, None, {}
     if parsed.stages or parsed.value_stages:
         if not sources:
             raise DataError("explain of a query with subqueries needs sources=")
@@ -287,10 +304,11 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
         key, obj = _find_source(sources, parsed.source)
         src = gio.as_source(obj)
         src.name = key
+        src, qualified = _joined(parsed, src, sources, None)
         dschema = _schema_of(src)
     else:
         raise DataError("explain needs the source's schema: pass sources= or schemas=")
-    plan = plan_query(parsed, dschema, values)
+    plan = plan_query(parsed, dschema, values, qualified)
     chosen = select_backend(backend)
     n = partitions if partitions is not None else default_partitions(chosen)
     if not plan.is_aggregate or plan.window is not None or (n == 1 and strategy is None):
@@ -303,4 +321,8 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
                      for name, text in parsed.stages)
     stages += "".join(f"value stage {name} ({kind}; runs first): {text}\n"
                       for name, kind, text in parsed.value_stages)
+    if parsed.join is not None:
+        j = parsed.join
+        on = ", ".join(f"{parsed.source}.{a} = {j.alias}.{b}" for a, b in zip(j.left_keys, j.right_keys))
+        stages += (f"join: {j.kind} join of each batch with {j.table} (read whole first) on {on}\n")
     return stages + explain_plan(plan) + f"\nbackend: {chosen.name}\nstrategy: {route}"

@@ -97,7 +97,7 @@ def test_type_mismatch_errors(sql, fragment):
 
 @pytest.mark.parametrize("sql, fragment", [
     ("SELECT 1", "needs FROM"),
-    ("SELECT qty FROM t JOIN u ON t.qty = u.qty", "joins are not supported"),
+    ("SELECT qty FROM t FULL JOIN u ON t.qty = u.qty", "only INNER and LEFT joins are supported"),
     ("SELECT n FROM (SELECT qty, n FROM t JOIN u ON t.a = u.a)", "uses JOINS, which is not supported"),
     ("SELECT qty FROM read_parquet('x.parquet')", "subqueries and table functions are not supported"),
     ("SELECT qty FROM (SELECT qty FROM t UNION ALL SELECT qty FROM t)", "in a subquery is not supported"),

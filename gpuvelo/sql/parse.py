@@ -12,7 +12,7 @@ from sqlglot.errors import ParseError, TokenError
 from ..errors import NotSupportedError, SqlSyntaxError
 from . import rewrite
 from .dialect import Gpuvelo
-from .plan import WindowSpec
+from .plan import JoinSpec, WindowSpec
 from .windows import position, window_spec
 
 
@@ -34,6 +34,7 @@ class ParsedQuery:
     stages: tuple[tuple[str, str], ...] = ()
     # uncorrelated subqueries used as values, run first too: (name, 'scalar' | 'in', SQL text)
     value_stages: tuple[tuple[str, str, str], ...] = ()
+    join: JoinSpec | None = None   # FROM ... JOIN: the second, finite source
 
 
 def where(node, sql: str) -> dict:
@@ -70,15 +71,53 @@ def _check_shape(select: exp.Expression, sql: str) -> exp.Table:
     if source is None:
         raise NotSupportedError("a query needs FROM <source>; SELECT without FROM is not supported",
                                 line=1, column=1, sql=sql)
-    if select.args.get("joins"):
-        join = select.args["joins"][0]
-        raise NotSupportedError(f"joins are not supported: {join.sql(dialect=Gpuvelo)}",
-                                **where(join, sql))
     table = source.this
     if not isinstance(table, exp.Table) or not isinstance(table.this, exp.Identifier):
         raise NotSupportedError(f"FROM must name one source, not {table.sql(dialect=Gpuvelo)} "
                                 "(subqueries and table functions are not supported)", **where(table, sql))
     return table
+
+
+def _join_spec(select: exp.Select, left: exp.Table, sql: str) -> JoinSpec | None:
+    """The one JOIN of the query (an equi-join of the stream with a named finite source)."""
+    joins = select.args.get("joins") or []
+    if not joins:
+        return None
+    join = joins[0]
+    text = join.sql(dialect=Gpuvelo)
+    if len(joins) > 1:
+        raise NotSupportedError(f"one JOIN per query is supported: {joins[1].sql(dialect=Gpuvelo)}",
+                                **where(joins[1], sql))
+    right = join.this
+    side, kind = (join.args.get("side") or "").upper(), (join.args.get("kind") or "").upper()
+    if not isinstance(right, exp.Table) or not isinstance(right.this, exp.Identifier):
+        raise NotSupportedError(f"JOIN must name a source, not {right.sql(dialect=Gpuvelo)}", **where(join, sql))
+    if side not in ("", "LEFT") or kind not in ("", "INNER", "OUTER"):
+        raise NotSupportedError(f"only INNER and LEFT joins are supported: {text}", **where(join, sql))
+    left_alias = (left.alias or left.name).lower()
+    alias = (right.alias or right.name).lower()
+    using = join.args.get("using")
+    if using:
+        keys = tuple(i.name for i in using)
+        return JoinSpec(right.name.lower(), alias, left_alias, "left" if side else "inner", keys, keys, True)
+    on = join.args.get("on")
+    pairs = []
+    for cond in (on.flatten() if isinstance(on, exp.And) else [on]) if on is not None else []:
+        sides = {}
+        if isinstance(cond, exp.EQ):
+            for col in (cond.this, cond.expression):
+                owner = col.table.lower() if isinstance(col, exp.Column) else None
+                if owner in (left_alias, alias) and owner not in sides:
+                    sides[owner] = col.name
+        if len(sides) != 2:
+            raise NotSupportedError(f"a JOIN condition must be equalities of a column of each side, "
+                                    f"qualified by table (a.x = b.y AND ...): {cond.sql(dialect=Gpuvelo)}",
+                                    **where(cond, sql))
+        pairs.append((sides[left_alias], sides[alias]))
+    if not pairs:
+        raise NotSupportedError(f"a JOIN needs ON a.x = b.y or USING (x): {text}", **where(join, sql))
+    return JoinSpec(right.name.lower(), alias, left_alias, "left" if side else "inner",
+                    tuple(p[0] for p in pairs), tuple(p[1] for p in pairs))
 
 
 def _check_commas(sql: str) -> None:
@@ -118,6 +157,7 @@ def parse_query(sql: str) -> ParsedQuery:
     if isinstance(select, exp.Select):
         select = rewrite.inline_derived_tables(select, sql, stages=stages)
     table = _check_shape(select, sql)
+    join = _join_spec(select, table, sql)
     select = rewrite.expand_conveniences(select, sql)
     value_stages: list = []
     select = rewrite.extract_value_subqueries(select, sql, value_stages)
@@ -128,4 +168,4 @@ def parse_query(sql: str) -> ParsedQuery:
                        window=window_spec(node, sql) if node is not None else None,
                        emit=emit.this.name.lower() if emit is not None else None,
                        stages=tuple((name, inner.sql(dialect=Gpuvelo)) for name, inner in stages),
-                       value_stages=tuple(value_stages))
+                       value_stages=tuple(value_stages), join=join)

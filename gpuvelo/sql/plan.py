@@ -135,6 +135,23 @@ class AggCall:
     arg2: Expr | None = None        # the ordering argument of arg_max / arg_min
 
 
+# --------------------------------------------------------------------------- joins
+@dataclass(frozen=True)
+class JoinSpec:
+    """``FROM left [AS a] [INNER | LEFT] JOIN table [AS b] ON a.x = b.y [AND ...]`` (or
+    ``USING (x, ...)``): the stream ``left`` enriched with the rows of a second, finite
+    source ``table``. Keys are column names on each side, in pairs; with ``using`` the
+    right side's key columns are not repeated in the joined rows."""
+
+    table: str
+    alias: str                 # the right side's name in the query (its alias or table name)
+    left_alias: str
+    kind: str                  # 'inner' or 'left'
+    left_keys: tuple[str, ...]
+    right_keys: tuple[str, ...]
+    using: bool = False
+
+
 # --------------------------------------------------------------------------- windows
 @dataclass(frozen=True)
 class WindowSpec:

@@ -95,9 +95,11 @@ def _find_agg(node):
 class _Planner:
     """Compiles sqlglot expressions of one query into plan expressions."""
 
-    def __init__(self, parsed: ParsedQuery, schema: dict[str, DType], stage_values: dict | None = None):
+    def __init__(self, parsed: ParsedQuery, schema: dict[str, DType], stage_values: dict | None = None,
+                 qualified: dict | None = None):
         self.parsed, self.sql, self.schema = parsed, parsed.sql, dict(schema)
         self.stage_values = stage_values or {}
+        self.qualified = qualified or {}     # (table alias, column) -> column, for joins
         self.by_lower = {name.lower(): name for name in schema}
         self.window = parsed.window
         self.group_keys: list[Expr] = []
@@ -111,7 +113,8 @@ class _Planner:
 
     # ------------------------------------------------------------------ columns
     def column(self, node: exp.Column) -> ColumnRef:
-        name = self.by_lower.get(node.name.lower())
+        name = self.qualified.get((node.table.lower(), node.name.lower())) if node.table else None
+        name = name or self.by_lower.get(node.name.lower())
         if name is None:
             self.fail(UnknownColumnError, f"unknown column '{node.name}'; available: "
                       + ", ".join(self.schema), node)
@@ -732,10 +735,12 @@ class _Planner:
 
 
 def plan_query(parsed_or_sql: ParsedQuery | str, schema: dict[str, DType],
-               stage_values: dict | None = None) -> QueryPlan:
+               stage_values: dict | None = None, qualified: dict | None = None) -> QueryPlan:
     """Validate a query against its source ``schema`` (name -> DType, in column order) and
     build its :class:`QueryPlan`. Raises PlanError (or a subclass) saying what and where.
     ``stage_values``: name -> (DType, list of Python values) of the query's value stages
-    (``ParsedQuery.value_stages``; the values may be empty while only validating)."""
+    (``ParsedQuery.value_stages``; the values may be empty while only validating).
+    ``qualified``: (table alias, column) -> the schema's column, for a joined source's
+    renamed columns (``t.x`` where both sides have an ``x``)."""
     parsed = parse_query(parsed_or_sql) if isinstance(parsed_or_sql, str) else parsed_or_sql
-    return _Planner(parsed, schema, stage_values).plan()
+    return _Planner(parsed, schema, stage_values, qualified).plan()

@@ -1,0 +1,104 @@
+"""A stream enriched with a finite table: the source behind ``FROM s JOIN t ON s.x = t.y``."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import DataError
+from .sources import Source
+
+_ROW = "__join_row"
+
+
+def right_names(left: pa.Schema, right: pa.Schema, alias: str, using: tuple[str, ...] = ()) -> dict[str, str]:
+    """The joined rows' name of each right column (USING keys: none, they are the left's):
+    its own, or ``alias.name`` where the left side has a column of that name."""
+    taken = {n.lower() for n in left.names}
+    return {n: (f"{alias}.{n}" if n.lower() in taken else n) for n in right.names
+            if n.lower() not in {u.lower() for u in using}}
+
+
+class JoinedSource(Source):
+    """Each batch of ``left`` equi-joined (inner or left outer) with every row of ``right``,
+    which is read whole when the first batch is needed; rows keep the left side's order.
+    Right columns are renamed by :func:`right_names`; ``progress`` is the left side's."""
+
+    def __init__(self, left: Source, right: Source, *, left_keys, right_keys, kind: str,
+                 alias: str, using: bool = False, batch_size: int | None = None):
+        self.left, self.right = left, right
+        self.left_keys, self.right_keys = list(left_keys), list(right_keys)
+        self.kind, self.using = kind, using
+        lschema, rschema = left.schema(), right.schema()
+        for side, keys, schema in (("left", self.left_keys, lschema), ("right", self.right_keys, rschema)):
+            missing = [k for k in keys if k not in schema.names]
+            if missing:
+                raise DataError(f"JOIN key {missing[0]!r} is not a column of the {side} side; it has "
+                                + ", ".join(schema.names))
+        self.renames = right_names(lschema, rschema, alias, tuple(self.right_keys) if using else ())
+        self._schema = pa.schema(list(lschema) + [pa.field(self.renames[f.name], f.type)
+                                                  for f in rschema if f.name in self.renames])
+        self._table: pa.Table | None = None
+        super().__init__(name=left.name, batch_size=batch_size)
+
+    def describe(self) -> str:
+        return f"{self.left.describe()} {self.kind} join {self.right.describe()}"
+
+    def schema(self) -> pa.Schema:
+        return self._schema
+
+    def _right_table(self) -> pa.Table:
+        """The right side, read whole, keys cast to the left keys' types, columns renamed."""
+        if self._table is None:
+            batches = list(self.right.batches())
+            t = pa.Table.from_batches(batches, schema=self.right.schema()) if batches else \
+                self.right.schema().empty_table()
+            lschema = self.left.schema()
+            for lk, rk in zip(self.left_keys, self.right_keys):
+                want = lschema.field(lk).type
+                if pa.types.is_dictionary(want):
+                    want = want.value_type
+                col = t.column(rk)
+                if col.type != want:
+                    try:
+                        col = pc.cast(col, want)
+                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                        raise DataError(f"JOIN keys {lk!r} ({want}) and {rk!r} ({col.type}) do "
+                                        f"not compare: {e}") from e
+                    t = t.set_column(t.schema.get_field_index(rk), rk, col)
+            keep = [n for n in t.column_names if n in self.renames or n in self.right_keys]
+            t = t.select(keep)
+            self._table = t.rename_columns([self.renames.get(n, f"__key_{n}") for n in t.column_names])
+        return self._table
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        self.rows_read = 0
+        yield from self._counted(self._joined())
+
+    def _joined(self) -> Iterator[pa.RecordBatch]:
+        right = self._right_table()
+        rkeys = [self.renames.get(k, f"__key_{k}") for k in self.right_keys]
+        names = self._schema.names
+        for batch in self.left.batches():
+            left = pa.Table.from_batches([batch]).append_column(
+                _ROW, pa.array(np.arange(batch.num_rows, dtype=np.int64)))
+            for k in self.left_keys:        # Arrow joins on plain values, not dictionaries
+                col = left.column(k)
+                if pa.types.is_dictionary(col.type):
+                    left = left.set_column(left.schema.get_field_index(k), k, col.cast(col.type.value_type))
+            joined = left.join(right, keys=self.left_keys, right_keys=rkeys,
+                               join_type="inner" if self.kind == "inner" else "left outer",
+                               coalesce_keys=False, use_threads=False)
+            joined = joined.sort_by(_ROW).select(names)
+            for b in joined.combine_chunks().to_batches():
+                yield b.cast(self._schema) if not b.schema.equals(self._schema) else b
+
+    def progress(self) -> tuple[int, int | None]:
+        return self.left.progress()
+
+    def close(self) -> None:
+        self.left.close()
+        self.right.close()
