@@ -202,6 +202,8 @@ def test_value_subquery_errors(query, error, message):
     "SELECT k1, product(i16 % 3) AS a, product(f / 100) AS b, product(k1) AS c FROM t GROUP BY k1",
     "SELECT product(fn) AS a, product(NULLIF(i, 0) / 500) AS b FROM t",
     "SELECT k2, product(i % 5) AS p FROM t WHERE i BETWEEN -20 AND 20 GROUP BY k2",
+    "SELECT k1, skewness(f) AS s, kurtosis(f) AS k, kurtosis_pop(i) AS kp FROM t GROUP BY k1",
+    "SELECT k1, k2, skewness(i16) AS s, kurtosis(dec) AS k FROM t GROUP BY k1, k2",
 )
 def test_other_aggregate_spellings_and_formulas(query, backend):
     """mean/fsum/arbitrary/count_star() are other names; geomean, sem and product are formulas

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import sqlglot
 from sqlglot import exp
 
 from ..errors import NotSupportedError
@@ -311,6 +312,25 @@ def _product(x) -> exp.Expression:
                     default=signed)
 
 
+def _moment_formula(x, which: str) -> exp.Expression:
+    """SKEWNESS / KURTOSIS / KURTOSIS_POP from COUNT and power sums, the way DuckDB computes
+    them (raw sums; sample corrections; NULL for too few rows or no spread)."""
+    v = f"CAST(({x.sql(dialect=Gpuvelo)}) AS DOUBLE)"
+    n, s1 = f"COUNT({v})", f"SUM({v})"
+    s2, s3, s4 = f"SUM({v} * {v})", f"SUM({v} * {v} * {v})", f"SUM({v} * {v} * {v} * {v})"
+    mean = f"({s1} / {n})"
+    m2 = f"({s2} / {n} - {mean} * {mean})"
+    m3 = f"({s3} / {n} - 3 * {mean} * {s2} / {n} + 2 * {mean} * {mean} * {mean})"
+    m4 = (f"({s4} / {n} - 4 * {mean} * {s3} / {n} + 6 * {mean} * {mean} * {s2} / {n}"
+          f" - 3 * {mean} * {mean} * {mean} * {mean})")
+    body, least = {
+        "skewness": (f"SQRT({n} * ({n} - 1)) / ({n} - 2) * {m3} / POWER({m2}, 1.5)", 3),
+        "kurtosis": (f"({n} - 1) / (({n} - 2) * ({n} - 3)) * (({n} + 1) * {m4} / ({m2} * {m2}) - 3 * ({n} - 1))", 4),
+        "kurtosis_pop": (f"{m4} / ({m2} * {m2}) - 3", 1),
+    }[which]
+    return sqlglot.parse_one(f"CASE WHEN {n} < {least} OR {m2} = 0 THEN NULL ELSE {body} END", read=Gpuvelo)
+
+
 # DuckDB's other spellings of aggregates, as the plain ones (x: the one argument)
 _AGG_SPELLINGS = {
     "mean": lambda x: exp.Avg(this=x), "favg": lambda x: exp.Avg(this=x),
@@ -321,6 +341,9 @@ _AGG_SPELLINGS = {
     "sem": lambda x: exp.Div(this=exp.StddevPop(this=x),
                              expression=_fn("sqrt", exp.Count(this=x.copy()))),
     "product": _product,
+    "skewness": lambda x: _moment_formula(x, "skewness"),
+    "kurtosis": lambda x: _moment_formula(x, "kurtosis"),
+    "kurtosis_pop": lambda x: _moment_formula(x, "kurtosis_pop"),
 }
 
 
@@ -328,6 +351,8 @@ def _plain_call(node):
     if isinstance(node, exp.Anonymous) and node.name.lower() in _AGG_SPELLINGS \
             and len(node.expressions) == 1:
         return _AGG_SPELLINGS[node.name.lower()](node.expressions[0].copy())
+    if isinstance(node, (exp.Skewness, exp.Kurtosis)):
+        return _AGG_SPELLINGS[node.key](node.this.copy())
     if isinstance(node, exp.Anonymous) and node.name.lower() == "count_star" and not node.expressions:
         return exp.Count(this=exp.Star())
     if isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
