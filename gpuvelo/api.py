@@ -22,6 +22,7 @@ from .exec.windows import duration_ms, resolve_time_column
 from .io.join import JoinedSource
 from .sql import explain as explain_plan
 from .sql import parse_query, plan_query
+from .sql.rewrite import UNION_TABLE
 
 
 def default_partitions(backend) -> int:
@@ -105,7 +106,7 @@ class Job:
         self.parsed = parse_query(query)
         self._stage_options = {"backend": backend, "batch_size": batch_size, "partitions": partitions,
                                "strategy": strategy}
-        if self.parsed.stages or self.parsed.value_stages:   # one Source object per input
+        if self.parsed.stages or self.parsed.value_stages or self.parsed.grouping_sets:   # one Source per input
             sources = {k: gio.as_source(v, batch_size=batch_size) for k, v in sources.items()}
         self._sources = dict(sources)
         sources = {**sources, **_stage_placeholders(self.parsed, sources, self._stage_options)}
@@ -167,19 +168,26 @@ class Job:
         query then reads the last one's result (see ``ParsedQuery.stages``). Then the
         subqueries used as values, whose results the query is planned again with."""
         self._run_value_stages()
-        if not self.parsed.stages:
+        if not (self.parsed.stages or self.parsed.grouping_sets):
             return
         tables = dict(self._sources)
         for name, text in self.parsed.stages:
-            sink = gio.MemorySink()
-            stage = Job(text, sources=tables, sink=sink, emit="final", **self._stage_options)
-            self._current = stage
-            self.stats.stages.append(stage.run())
-            tables[name] = sink.table()
+            tables[name] = self._run_stage(text, tables)
+        if self.parsed.grouping_sets:      # one query per key set, stacked
+            parts = [self._run_stage(text, tables) for text in self.parsed.grouping_sets]
+            tables[UNION_TABLE] = _stacked(parts)
         self._current = None
         key = self.source.name
         self.source = gio.as_source(tables[self.parsed.source], batch_size=self._stage_options["batch_size"])
         self.source.name = key
+
+    def _run_stage(self, text: str, tables: dict) -> pa.Table:
+        """Run one stage query to the end of its input; its final result."""
+        sink = gio.MemorySink()
+        stage = Job(text, sources=tables, sink=sink, emit="final", **self._stage_options)
+        self._current = stage
+        self.stats.stages.append(stage.run())
+        return sink.table()
 
     def _run_value_stages(self) -> None:
         if not self.parsed.value_stages:
@@ -259,10 +267,27 @@ def _stage_placeholders(parsed, sources: dict, options: dict) -> dict[str, pa.Ta
     """An empty table of each stage's result schema, so that the query plans (and reports
     its errors) before anything runs."""
     tables: dict[str, pa.Table] = {}
-    for name, text in parsed.stages:
+
+    def empty(text):
         stage = Job(text, sources={**sources, **tables}, sink=gio.MemorySink(), emit="final", **options)
-        tables[name] = output_schema(CompiledQuery(stage.plan, stage.backend)).empty_table()
+        return output_schema(CompiledQuery(stage.plan, stage.backend)).empty_table()
+
+    for name, text in parsed.stages:
+        tables[name] = empty(text)
+    if parsed.grouping_sets:
+        tables[UNION_TABLE] = _stacked([empty(text) for text in parsed.grouping_sets])
     return tables
+
+
+def _stacked(parts: list[pa.Table]) -> pa.Table:
+    """The grouping sets' results one after the other; a column that is NULL in some sets
+    (their missing keys) takes its type from the sets that have it."""
+    fields = []
+    for i, name in enumerate(parts[0].column_names):
+        types = [p.schema.field(i).type for p in parts if not pa.types.is_null(p.schema.field(i).type)]
+        fields.append(pa.field(name, types[0] if types else pa.null()))
+    schema = pa.schema(fields)
+    return pa.concat_tables([p.rename_columns(schema.names).cast(schema) for p in parts])
 
 
 def sql(query: str, /, *, backend: str = "auto", batch_size: int | None = None,
@@ -291,7 +316,7 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
     to a ``pyarrow.Schema``."""
     parsed = parse_query(query)
     src, values, qualified = None, None, {}
-    if parsed.stages or parsed.value_stages:
+    if parsed.stages or parsed.value_stages or parsed.grouping_sets:
         if not sources:
             raise DataError("explain of a query with subqueries needs sources=")
         sources = {**sources, **_stage_placeholders(parsed, sources, {"backend": backend})}

@@ -210,3 +210,18 @@ def test_other_aggregate_spellings_and_formulas(query, backend):
     of plain aggregates (product: zeros, signs, NaN and infinities as DuckDB multiplies)."""
     run_both(query, T, backend=backend)
     run_both(query, T, backend=backend, batch_size=7)
+
+
+# --------------------------------------------------------------------------- grouping sets
+@_cases(
+    "SELECT k1, k3, SUM(i) AS s, COUNT(*) AS n FROM t GROUP BY ROLLUP (k1, k3)",
+    "SELECT k1, k3, SUM(i) AS s, GROUPING(k1) AS g1, GROUPING(k3) AS g3 FROM t GROUP BY CUBE (k1, k3)",
+    "SELECT k1, k2, COUNT(*) AS n FROM t GROUP BY GROUPING SETS ((k1, k2), (k1), ())",
+    "SELECT k1, k3, SUM(i) AS s FROM t WHERE f > 0 GROUP BY k1, ROLLUP (k3) HAVING SUM(i) > 0",
+    "SELECT k1, k3, SUM(i) AS s FROM t GROUP BY ROLLUP (k1, k3) ORDER BY k1 NULLS FIRST, k3 NULLS FIRST, s DESC LIMIT 7",
+    "SELECT k2, AVG(f) AS a, MAX(s) AS m FROM t GROUP BY ROLLUP (k2) ORDER BY AVG(f) DESC NULLS LAST",
+)
+def test_rollup_cube_grouping_sets(query, backend):
+    """One query per key set (missing keys NULL, GROUPING() 0/1), stacked, then ordered."""
+    run_both(query, T, backend=backend)
+    run_both(query, T, backend=backend, batch_size=7, partitions=2)

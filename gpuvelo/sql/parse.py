@@ -35,6 +35,9 @@ class ParsedQuery:
     # uncorrelated subqueries used as values, run first too: (name, 'scalar' | 'in', SQL text)
     value_stages: tuple[tuple[str, str, str], ...] = ()
     join: JoinSpec | None = None   # FROM ... JOIN: the second, finite source
+    # GROUP BY ROLLUP / CUBE / GROUPING SETS: one query per key set (SQL text); their results,
+    # stacked, are the table rewrite.UNION_TABLE the query (ORDER BY / LIMIT) reads
+    grouping_sets: tuple[str, ...] = ()
 
 
 def where(node, sql: str) -> dict:
@@ -154,8 +157,10 @@ def parse_query(sql: str) -> ParsedQuery:
         raise SqlSyntaxError(f"cannot parse statement: {select.sql(dialect=Gpuvelo)[:60]}",
                              line=1, column=1, sql=sql)
     stages: list = []
+    grouping_sets: tuple[str, ...] = ()
     if isinstance(select, exp.Select):
         select = rewrite.inline_derived_tables(select, sql, stages=stages)
+        select, grouping_sets = rewrite.split_grouping_sets(select, sql)
     table = _check_shape(select, sql)
     join = _join_spec(select, table, sql)
     select = rewrite.expand_conveniences(select, sql)
@@ -168,4 +173,4 @@ def parse_query(sql: str) -> ParsedQuery:
                        window=window_spec(node, sql) if node is not None else None,
                        emit=emit.this.name.lower() if emit is not None else None,
                        stages=tuple((name, inner.sql(dialect=Gpuvelo)) for name, inner in stages),
-                       value_stages=tuple(value_stages), join=join)
+                       value_stages=tuple(value_stages), join=join, grouping_sets=grouping_sets)

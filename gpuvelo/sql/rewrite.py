@@ -167,6 +167,96 @@ def _inline(outer: exp.Select, inner: exp.Select, alias: str | None) -> exp.Sele
     return out
 
 
+# --------------------------------------------------------------------------- grouping sets
+UNION_TABLE = "__grouping_sets"
+
+
+def _grouping_sets(group: exp.Group) -> list[list[exp.Expression]] | None:
+    """The key sets of ``GROUP BY a, ROLLUP (b, c), CUBE (...), GROUPING SETS (...)`` (the
+    cross product of each element's sets), or None for a plain GROUP BY."""
+    parts = list(group.expressions) + [group.args[k] for k in ("rollup", "cube", "grouping_sets")
+                                       if isinstance(group.args.get(k), exp.Expression)]
+    if not any(isinstance(p, (exp.Rollup, exp.Cube, exp.GroupingSets)) for p in parts):
+        return None
+    sets: list[list] = [[]]
+    for part in parts:
+        if isinstance(part, exp.Rollup):
+            keys = list(part.expressions)
+            options = [keys[:i] for i in range(len(keys), -1, -1)]
+        elif isinstance(part, exp.Cube):
+            keys = list(part.expressions)
+            options = [[k for bit, k in enumerate(keys) if mask >> (len(keys) - 1 - bit) & 1]
+                       for mask in range(2 ** len(keys) - 1, -1, -1)]
+        elif isinstance(part, exp.GroupingSets):
+            options = [list(s.expressions) if isinstance(s, exp.Tuple) else
+                       [s.this] if isinstance(s, exp.Paren) else [s] for s in part.expressions]
+        else:
+            options = [[part]]
+        sets = [have + more for have in sets for more in options]
+    return sets
+
+
+def _output_name(item) -> str:
+    if isinstance(item, exp.Alias):
+        return item.alias
+    if isinstance(item, exp.Column):
+        return item.name
+    if isinstance(item, exp.Count) and isinstance(item.this, exp.Star):
+        return "count_star()"
+    return item.sql(dialect=Gpuvelo, normalize_functions="lower")
+
+
+def split_grouping_sets(select: exp.Select, sql: str) -> tuple[exp.Select, tuple[str, ...]]:
+    """``GROUP BY ROLLUP / CUBE / GROUPING SETS``: one plain query per key set (keys outside
+    the set are NULL there, ``GROUPING(k)`` is 0 or 1), whose results are stacked into the
+    table UNION_TABLE; returned is the query that orders and limits that table, and the
+    parts' SQL. A plain GROUP BY returns ``(select, ())``."""
+    group = select.args.get("group")
+    sets = _grouping_sets(group) if group is not None else None
+    if sets is None:
+        return select, ()
+    if select.args.get("stream_window") or select.args.get("distinct"):
+        raise NotSupportedError("ROLLUP / CUBE / GROUPING SETS with a WINDOW clause or DISTINCT is "
+                                "not supported", **_where(group, sql))
+    all_keys = {k.sql(dialect=Gpuvelo) for s in sets for k in s}
+    names = [_output_name(i) for i in select.expressions]
+    parts = []
+    for keys in sets:
+        present = {k.sql(dialect=Gpuvelo) for k in keys}
+
+        def blank(node, present=present):
+            if isinstance(node, exp.Grouping):
+                return exp.Literal.number(int(any(e.sql(dialect=Gpuvelo) not in present
+                                                  for e in node.expressions)))
+            text = node.sql(dialect=Gpuvelo) if isinstance(node, exp.Expression) else None
+            if text in all_keys and text not in present and not isinstance(node, exp.Alias):
+                return exp.Null()
+            return node
+
+        part = select.copy()
+        part.set("expressions", [exp.alias_((i.this if isinstance(i, exp.Alias) else i).transform(blank),
+                                            n, quoted=True) for i, n in zip(select.expressions, names)])
+        part.set("group", exp.Group(expressions=[k.copy() for k in keys]) if keys else None)
+        if part.args.get("having") is not None:
+            part.set("having", part.args["having"].transform(blank))
+        for key in ("order", "limit", "offset"):
+            part.set(key, None)
+        parts.append(part.sql(dialect=Gpuvelo))
+    texts = {(i.this if isinstance(i, exp.Alias) else i).sql(dialect=Gpuvelo): n
+             for i, n in zip(select.expressions, names)}
+
+    def by_name(node):
+        name = texts.get(node.sql(dialect=Gpuvelo)) if isinstance(node, exp.Expression) else None
+        return exp.column(name, quoted=True) if name is not None and not isinstance(node, exp.Literal) else node
+
+    outer = exp.select("*").from_(UNION_TABLE)
+    for key in ("order", "limit", "offset"):
+        part = select.args.get(key)
+        if part is not None:
+            outer.set(key, part.transform(by_name) if key == "order" else part.copy())
+    return outer, tuple(parts)
+
+
 # --------------------------------------------------------------------------- value subqueries
 STAGE_VALUE = "__stage_value"   # placeholder call: the result of a value stage, by name
 
