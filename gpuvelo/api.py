@@ -106,7 +106,7 @@ class Job:
         self.parsed = parse_query(query)
         self._stage_options = {"backend": backend, "batch_size": batch_size, "partitions": partitions,
                                "strategy": strategy}
-        if self.parsed.stages or self.parsed.value_stages or self.parsed.grouping_sets:   # one Source per input
+        if self.parsed.stages or self.parsed.value_stages or self.parsed.stacked:   # one Source per input
             sources = {k: gio.as_source(v, batch_size=batch_size) for k, v in sources.items()}
         self._sources = dict(sources)
         sources = {**sources, **_stage_placeholders(self.parsed, sources, self._stage_options)}
@@ -168,13 +168,13 @@ class Job:
         query then reads the last one's result (see ``ParsedQuery.stages``). Then the
         subqueries used as values, whose results the query is planned again with."""
         self._run_value_stages()
-        if not (self.parsed.stages or self.parsed.grouping_sets):
+        if not (self.parsed.stages or self.parsed.stacked):
             return
         tables = dict(self._sources)
         for name, text in self.parsed.stages:
             tables[name] = self._run_stage(text, tables)
-        if self.parsed.grouping_sets:      # one query per key set, stacked
-            parts = [self._run_stage(text, tables) for text in self.parsed.grouping_sets]
+        if self.parsed.stacked:      # one query per key set or UNION branch, stacked
+            parts = [self._run_stage(text, tables) for text in self.parsed.stacked]
             tables[UNION_TABLE] = _stacked(parts)
         self._current = None
         key = self.source.name
@@ -274,20 +274,22 @@ def _stage_placeholders(parsed, sources: dict, options: dict) -> dict[str, pa.Ta
 
     for name, text in parsed.stages:
         tables[name] = empty(text)
-    if parsed.grouping_sets:
-        tables[UNION_TABLE] = _stacked([empty(text) for text in parsed.grouping_sets])
+    if parsed.stacked:
+        tables[UNION_TABLE] = _stacked([empty(text) for text in parsed.stacked])
     return tables
 
 
 def _stacked(parts: list[pa.Table]) -> pa.Table:
-    """The grouping sets' results one after the other; a column that is NULL in some sets
-    (their missing keys) takes its type from the sets that have it."""
-    fields = []
-    for i, name in enumerate(parts[0].column_names):
-        types = [p.schema.field(i).type for p in parts if not pa.types.is_null(p.schema.field(i).type)]
-        fields.append(pa.field(name, types[0] if types else pa.null()))
-    schema = pa.schema(fields)
-    return pa.concat_tables([p.rename_columns(schema.names).cast(schema) for p in parts])
+    """The parts' results (grouping sets, UNION branches) one after the other, named as the
+    first names its columns; types promote (a NULL column or INTEGER with DOUBLE)."""
+    names = parts[0].column_names
+    for p in parts[1:]:
+        if p.num_columns != len(names):
+            raise PlanError(f"UNION branches return {len(names)} and {p.num_columns} columns")
+    try:
+        return pa.concat_tables([p.rename_columns(names) for p in parts], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise PlanError(f"UNION branches' column types do not combine: {e}") from e
 
 
 def sql(query: str, /, *, backend: str = "auto", batch_size: int | None = None,
@@ -316,7 +318,7 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
     to a ``pyarrow.Schema``."""
     parsed = parse_query(query)
     src, values, qualified = None, None, {}
-    if parsed.stages or parsed.value_stages or parsed.grouping_sets:
+    if parsed.stages or parsed.value_stages or parsed.stacked:
         if not sources:
             raise DataError("explain of a query with subqueries needs sources=")
         sources = {**sources, **_stage_placeholders(parsed, sources, {"backend": backend})}

@@ -103,7 +103,7 @@ def test_type_mismatch_errors(sql, fragment):
     ("SELECT qty FROM (SELECT qty FROM t UNION ALL SELECT qty FROM t)", "in a subquery is not supported"),
     ("SELECT qty FROM t WHERE EXISTS (SELECT qty FROM u)", "EXISTS is not supported"),
     ("SELECT (SELECT 1) FROM t", "subqueries used as values run as stages of a Job"),
-    ("SELECT qty FROM t UNION SELECT qty FROM u", "UNION is not supported"),
+    ("SELECT qty FROM t EXCEPT SELECT qty FROM u", "EXCEPT is not supported"),
     ("SELECT SUM(qty) OVER (PARTITION BY symbol) FROM t", "window functions (OVER) are not supported"),
     ("SELECT DISTINCT qty, COUNT(*) FROM t GROUP BY qty", "SELECT DISTINCT together with GROUP BY"),
     ("SELECT DISTINCT ON (qty) qty FROM t", "DISTINCT ON is not supported"),

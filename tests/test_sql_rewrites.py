@@ -225,3 +225,26 @@ def test_rollup_cube_grouping_sets(query, backend):
     """One query per key set (missing keys NULL, GROUPING() 0/1), stacked, then ordered."""
     run_both(query, T, backend=backend)
     run_both(query, T, backend=backend, batch_size=7, partitions=2)
+
+
+@_cases(
+    "SELECT k1, i FROM t WHERE i > 990 UNION ALL SELECT k1, i FROM t WHERE i < -990",
+    "SELECT k2 FROM t WHERE i > 900 UNION SELECT k2 FROM t WHERE i < -900",
+    "SELECT k1, COUNT(*) AS n FROM t GROUP BY k1 UNION ALL SELECT NULL, COUNT(*) FROM t ORDER BY n DESC",
+    "SELECT k2 AS key, SUM(i) AS s FROM t GROUP BY k2 UNION ALL SELECT s, SUM(u) FROM t GROUP BY s "
+    "ORDER BY key NULLS FIRST, s LIMIT 5",
+    "SELECT i FROM t WHERE i > 990 UNION ALL SELECT f FROM t WHERE f > 99",
+)
+def test_union(query, backend):
+    """UNION [ALL]: each branch runs as its own query; results stacked (types promoted,
+    named as the first branch), then DISTINCT / ORDER BY / LIMIT over them."""
+    run_both(query, T, backend=backend)
+
+
+def test_union_of_different_sources_and_errors():
+    got = gpuvelo.sql("SELECT x FROM a UNION ALL SELECT y FROM b ORDER BY x", a={"x": [3, 1]}, b={"y": [2]})
+    assert got.column("x").to_pylist() == [1, 2, 3]
+    with pytest.raises(gpuvelo.errors.PlanError, match="2 and 1 columns"):
+        gpuvelo.sql("SELECT x, x FROM a UNION ALL SELECT y FROM b", a={"x": [3]}, b={"y": [2]})
+    with pytest.raises(gpuvelo.errors.NotSupportedError, match="INTERSECT"):
+        gpuvelo.sql("SELECT x FROM a INTERSECT SELECT y FROM b", a={"x": [3]}, b={"y": [2]})

@@ -35,9 +35,10 @@ class ParsedQuery:
     # uncorrelated subqueries used as values, run first too: (name, 'scalar' | 'in', SQL text)
     value_stages: tuple[tuple[str, str, str], ...] = ()
     join: JoinSpec | None = None   # FROM ... JOIN: the second, finite source
-    # GROUP BY ROLLUP / CUBE / GROUPING SETS: one query per key set (SQL text); their results,
-    # stacked, are the table rewrite.UNION_TABLE the query (ORDER BY / LIMIT) reads
-    grouping_sets: tuple[str, ...] = ()
+    # GROUP BY ROLLUP / CUBE / GROUPING SETS (one query per key set) and UNION [ALL] (one per
+    # branch) run first, as SQL texts; their results, stacked, are the table
+    # rewrite.UNION_TABLE that the query (ORDER BY / LIMIT) reads
+    stacked: tuple[str, ...] = ()
 
 
 def where(node, sql: str) -> dict:
@@ -63,8 +64,8 @@ def _syntax_error(err: Exception, sql: str) -> SqlSyntaxError:
 def _check_shape(select: exp.Expression, sql: str) -> exp.Table:
     """Reject what gpuvelo cannot run (set operations, no FROM, joins, subqueries in FROM)."""
     if isinstance(select, exp.SetOperation):
-        raise NotSupportedError(f"{type(select).__name__.upper()} is not supported; "
-                                "run one SELECT per query", **where(select, sql))
+        raise NotSupportedError(f"{type(select).__name__.upper()} is not supported (UNION [ALL] "
+                                "is); run one SELECT per query", **where(select, sql))
     if not isinstance(select, exp.Select):
         raise SqlSyntaxError("expected a SELECT statement (or CREATE STREAM|TABLE name AS SELECT ...)",
                              line=1, column=1, sql=sql)
@@ -157,10 +158,12 @@ def parse_query(sql: str) -> ParsedQuery:
         raise SqlSyntaxError(f"cannot parse statement: {select.sql(dialect=Gpuvelo)[:60]}",
                              line=1, column=1, sql=sql)
     stages: list = []
-    grouping_sets: tuple[str, ...] = ()
-    if isinstance(select, exp.Select):
+    stacked: tuple[str, ...] = ()
+    if isinstance(select, exp.Union):
+        select, stacked = rewrite.split_union(select, sql)
+    elif isinstance(select, exp.Select):
         select = rewrite.inline_derived_tables(select, sql, stages=stages)
-        select, grouping_sets = rewrite.split_grouping_sets(select, sql)
+        select, stacked = rewrite.split_grouping_sets(select, sql)
     table = _check_shape(select, sql)
     join = _join_spec(select, table, sql)
     select = rewrite.expand_conveniences(select, sql)
@@ -173,4 +176,4 @@ def parse_query(sql: str) -> ParsedQuery:
                        window=window_spec(node, sql) if node is not None else None,
                        emit=emit.this.name.lower() if emit is not None else None,
                        stages=tuple((name, inner.sql(dialect=Gpuvelo)) for name, inner in stages),
-                       value_stages=tuple(value_stages), join=join, grouping_sets=grouping_sets)
+                       value_stages=tuple(value_stages), join=join, stacked=stacked)

@@ -168,7 +168,7 @@ def _inline(outer: exp.Select, inner: exp.Select, alias: str | None) -> exp.Sele
 
 
 # --------------------------------------------------------------------------- grouping sets
-UNION_TABLE = "__grouping_sets"
+UNION_TABLE = "__stacked"
 
 
 def _grouping_sets(group: exp.Group) -> list[list[exp.Expression]] | None:
@@ -255,6 +255,41 @@ def split_grouping_sets(select: exp.Select, sql: str) -> tuple[exp.Select, tuple
         if part is not None:
             outer.set(key, part.transform(by_name) if key == "order" else part.copy())
     return outer, tuple(parts)
+
+
+def split_union(union: exp.Union, sql: str) -> tuple[exp.Select, tuple[str, ...]]:
+    """``A UNION [ALL] B ...``: each branch a query of its own, their results stacked into
+    UNION_TABLE (named as the first branch names its columns); returned is the query over
+    that table -- DISTINCT for UNION -- with the union's ORDER BY / LIMIT."""
+    branches, node = [], union
+    distinct_all = bool(union.args.get("distinct"))
+    while isinstance(node, exp.Union):
+        branches.append(node.expression)
+        inner = node.this
+        if isinstance(inner, exp.Union) and inner.args.get("distinct") and not distinct_all:
+            raise NotSupportedError("UNION inside UNION ALL is not supported; use one kind",
+                                    **_where(inner, sql))
+        node = inner
+    branches.append(node)
+    branches.reverse()
+    for b in branches:
+        if isinstance(b, exp.SetOperation) or not isinstance(b, exp.Select):
+            raise NotSupportedError(f"{type(b).__name__.upper()} is not supported in a UNION",
+                                    **_where(b, sql))
+    first = branches[0]
+    if any(isinstance(i, exp.Star) for i in first.expressions) and distinct_all:
+        raise NotSupportedError("UNION (without ALL) of SELECT * is not supported; list the columns",
+                                **_where(first, sql))
+    names = [_output_name(i) for i in first.expressions]
+    outer = exp.select(*[exp.column(n, quoted=True) for n in names]) if distinct_all else exp.select("*")
+    outer = outer.from_(UNION_TABLE)
+    if distinct_all:
+        outer.set("distinct", exp.Distinct())
+    for key in ("order", "limit", "offset"):
+        part = union.args.get(key)
+        if part is not None:
+            outer.set(key, part.copy())
+    return outer, tuple(b.sql(dialect=Gpuvelo) for b in branches)
 
 
 # --------------------------------------------------------------------------- value subqueries
