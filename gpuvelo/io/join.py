@@ -25,7 +25,8 @@ def right_names(left: pa.Schema, right: pa.Schema, alias: str, using: tuple[str,
 class JoinedSource(Source):
     """Each batch of ``left`` equi-joined (inner or left outer) with every row of ``right``,
     which is read whole when the first batch is needed; rows keep the left side's order.
-    Right columns are renamed by :func:`right_names`; ``progress`` is the left side's."""
+    Right columns are renamed by :func:`right_names`; ``progress`` is the left side's. A
+    right side with one unique key column (the usual dimension table) is joined by lookup."""
 
     def __init__(self, left: Source, right: Source, *, left_keys, right_keys, kind: str,
                  alias: str, using: bool = False, batch_size: int | None = None):
@@ -78,11 +79,39 @@ class JoinedSource(Source):
         self.rows_read = 0
         yield from self._counted(self._joined())
 
+    def _unique_key(self, right: pa.Table, rkeys: list[str]) -> pa.Array | None:
+        """The right side's one key column when its values are unique (a dimension table):
+        rows then join by looking their key up, in place, without a hash join and a sort."""
+        if len(rkeys) != 1:
+            return None
+        key = right.column(rkeys[0]).combine_chunks()
+        if pa.types.is_dictionary(key.type):
+            key = key.cast(key.type.value_type)
+        if pc.count_distinct(key, mode="only_valid").as_py() != len(key) - key.null_count:
+            return None
+        return key
+
+    def _looked_up(self, batch: pa.RecordBatch, right: pa.Table, key: pa.Array) -> pa.RecordBatch:
+        left_key = batch.column(self.left_keys[0])
+        if pa.types.is_dictionary(left_key.type):
+            left_key = left_key.cast(left_key.type.value_type)
+        at = pc.index_in(left_key, value_set=key)         # NULL keys and misses: NULL
+        if self.kind == "inner":
+            hit = at.is_valid()
+            batch, at = batch.filter(hit), at.filter(hit)
+        extra = self._schema.names[batch.num_columns:]
+        cols = list(batch.columns) + [right.column(n).combine_chunks().take(at) for n in extra]
+        return pa.RecordBatch.from_arrays(cols, schema=self._schema)
+
     def _joined(self) -> Iterator[pa.RecordBatch]:
         right = self._right_table()
         rkeys = [self.renames.get(k, f"__key_{k}") for k in self.right_keys]
         names = self._schema.names
+        unique = self._unique_key(right, rkeys)
         for batch in self.left.batches():
+            if unique is not None:
+                yield self._looked_up(batch, right, unique)
+                continue
             left = pa.Table.from_batches([batch]).append_column(
                 _ROW, pa.array(np.arange(batch.num_rows, dtype=np.int64)))
             for k in self.left_keys:        # Arrow joins on plain values, not dictionaries
