@@ -194,11 +194,7 @@ class Job:
             return
         values = {}
         for name, kind, text in self.parsed.value_stages:
-            sink = gio.MemorySink()
-            stage = Job(text, sources=self._sources, sink=sink, emit="final", **self._stage_options)
-            self._current = stage
-            self.stats.stages.append(stage.run())
-            column = sink.table().column(0)
+            column = self._run_stage(text, self._sources).column(0)
             if kind == "in":
                 column = column.unique()
             values[name] = (self._stage_values[name][0], column.to_pylist())
@@ -249,13 +245,18 @@ def _joined(parsed, source, sources: dict, batch_size):
     return joined, qualified
 
 
+def _result_schema(text: str, sources: dict, options: dict) -> pa.Schema:
+    """The result schema of a stage's query, planned (and checked) without running it."""
+    stage = Job(text, sources=sources, sink=gio.MemorySink(), emit="final", **options)
+    return output_schema(CompiledQuery(stage.plan, stage.backend))
+
+
 def _value_stage_types(parsed, sources: dict, options: dict) -> dict:
     """name -> (result type, no values yet) of each value stage: enough to plan the query
     (and report its errors) before anything runs."""
     out = {}
     for name, kind, text in parsed.value_stages:
-        stage = Job(text, sources=sources, sink=gio.MemorySink(), emit="final", **options)
-        schema = output_schema(CompiledQuery(stage.plan, stage.backend))
+        schema = _result_schema(text, sources, options)
         if len(schema) != 1:
             raise PlanError(f"a subquery used as a value must return one column, not {len(schema)}: "
                             f"{text}")
@@ -269,8 +270,7 @@ def _stage_placeholders(parsed, sources: dict, options: dict) -> dict[str, pa.Ta
     tables: dict[str, pa.Table] = {}
 
     def empty(text):
-        stage = Job(text, sources={**sources, **tables}, sink=gio.MemorySink(), emit="final", **options)
-        return output_schema(CompiledQuery(stage.plan, stage.backend)).empty_table()
+        return _result_schema(text, {**sources, **tables}, options).empty_table()
 
     for name, text in parsed.stages:
         tables[name] = empty(text)

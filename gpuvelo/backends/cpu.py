@@ -880,10 +880,7 @@ class CpuGroupState:
             elif f == "string_agg":
                 arr = string_aggs(*self._value_lists(j, agg, gids), gids.size, *agg.param)
             elif f == "mode":
-                arr = modes(*self._value_lists(j, agg, gids), gids.size, self._arrow_val_type(agg))
-                if agg.arg_dtype.is_decimal:
-                    arr = col_to_arrow(Col(np.asarray(arr.fill_null(0), dtype=np.int64),
-                                           np.asarray(arr.is_valid()), agg.arg_dtype))
+                arr = modes(*self._value_lists(j, agg, gids), gids.size, agg.arg_dtype)
             else:
                 m2 = s[acc_name(j, "m2")][gids]
                 samp = f.endswith("samp")

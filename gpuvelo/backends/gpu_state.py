@@ -86,6 +86,13 @@ class Interner:
         return self._chunks[0]
 
 
+def _floats(vals, d: T.DType):
+    """Value words of type ``d`` (``_values``) as float64 values: moments are of the value,
+    so decimals are unscaled."""
+    x = vals.astype(_cp().float64)
+    return x / float(10 ** d.scale) if d.is_decimal else x
+
+
 def _u8(mask):
     """A device bool mask as the kernels' ``const unsigned char*`` (None stays None)."""
     return None if mask is None else _cp().ascontiguousarray(mask).view(_cp().uint8)
@@ -390,10 +397,7 @@ class GpuGroupState:
         elif f in ("min", "max"):
             self._acc_num(j, gids, n, vals, kind, valid, nadd, F_MIN if f == "min" else F_MAX)
         elif f in VAR_FUNCS:
-            x = vals.astype(cp.float64)
-            if agg.arg_dtype.is_decimal:      # moments of the value, not of the unscaled int
-                x = x / float(10 ** agg.arg_dtype.scale)
-            self._moments(j, gids, n, x, valid, nadd, extra)
+            self._moments(j, gids, n, _floats(vals, agg.arg_dtype), valid, nadd, extra)
         elif f in POSITIONAL:
             # eligible rows: merged partials say by their position's validity; any_value
             # chooses among non-NULL values
@@ -411,19 +415,14 @@ class GpuGroupState:
             pos = positions[keep] if f in POSLIST_FUNCS else None
             self._add_pairs(j, gids[keep], self._words(col, vals, canonical=distinct)[keep], distinct, pos)
 
-    def _floats(self, col: Col):
-        """An argument as float64 values (decimals unscaled)."""
-        cp = _cp()
-        x = self._values(col).astype(cp.float64)
-        return x / float(10 ** col.dtype.scale) if col.dtype.is_decimal else x
-
     def _comoment_update(self, j, pair: ColPair, gids) -> None:
         """CORR / COVAR / REGR_*: the batch's co-moments per group, merged into the stored ones."""
         cp = _cp()
         a, b = pair.value, pair.order
         ok = a.valid if b.valid is None else (b.valid if a.valid is None else a.valid & b.valid)
         rows = cp.arange(gids.shape[0], dtype=cp.int64) if ok is None else cp.flatnonzero(ok)
-        new = comoments.batch(cp, gids[rows], self._floats(a)[rows], self._floats(b)[rows], self._gcap)
+        new = comoments.batch(cp, gids[rows], _floats(self._values(a), a.dtype)[rows],
+                              _floats(self._values(b), b.dtype)[rows], self._gcap)
         self._comoment_merge(j, slice(None), new)
 
     def _comoment_merge(self, j, at, new: dict) -> None:

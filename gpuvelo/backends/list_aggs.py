@@ -17,6 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import types as T
+from .quantiles import pick_values
+
 
 def _flat(values: pa.Array, positions: pa.Array):
     """(group index, values, positions) of two aligned list arrays, NULL values dropped."""
@@ -73,11 +76,11 @@ def string_aggs(values: pa.Array, positions: pa.Array, groups: int, sep: str,
     return pc.if_else(pa.array(counts == 0), pa.nulls(groups, pa.string()), joined)
 
 
-def modes(values: pa.Array, positions: pa.Array, groups: int, value_type) -> pa.Array:
-    """MODE of each group (see the module docstring)."""
+def modes(values: pa.Array, positions: pa.Array, groups: int, arg: T.DType) -> pa.Array:
+    """MODE of each group (see the module docstring), in the argument's type ``arg``."""
     parent, v, p = _flat(values, positions)
     if len(v) == 0:
-        return pa.nulls(groups, value_type)
+        return pick_values(v, np.zeros(groups, np.int64), np.ones(groups, bool), arg)
     idx = _sorted(parent, v, p, "asc")
     parent, v, p = parent[idx], v.take(pa.array(idx)), p[idx]
     run_start = np.flatnonzero(_new_value(parent, v))
@@ -90,6 +93,4 @@ def modes(values: pa.Array, positions: pa.Array, groups: int, value_type) -> pa.
     chosen = best[head]
     out_rows = np.full(groups, -1, dtype=np.int64)
     out_rows[run_group[chosen]] = run_start[chosen]
-    empty = out_rows < 0
-    picked = v.take(pa.array(np.where(empty, 0, out_rows)))
-    return pc.if_else(pa.array(empty), pa.nulls(groups, picked.type), picked) if empty.any() else picked
+    return pick_values(v, out_rows, out_rows < 0, arg)

@@ -46,12 +46,12 @@ def quantiles(lists: pa.Array, func: str, q: Fraction, arg: T.DType, out: T.DTyp
     if func == "quantile_disc":
         num, den = q.numerator, q.denominator
         at = np.maximum(1, -((-n * num) // den)) - 1          # ceil(n q) - 1, exactly
-        return _pick(ordered, start + np.minimum(at, last), empty, arg)
+        return pick_values(ordered, start + np.minimum(at, last), empty, arg)
     r = last.astype(np.float64) * float(q)
     lo_i, hi_i = np.floor(r).astype(np.int64), np.ceil(r).astype(np.int64)
     d = r - lo_i
     if not (arg.is_numeric or arg.is_temporal):
-        return _pick(ordered, start + lo_i, empty, arg)
+        return pick_values(ordered, start + lo_i, empty, arg)
     take = lambda at: ordered.take(pa.array(np.where(empty, 0, at)))   # noqa: E731
     if len(ordered) == 0:
         return pa.nulls(n.size, T.to_arrow(out))
@@ -70,7 +70,7 @@ def quantiles(lists: pa.Array, func: str, q: Fraction, arg: T.DType, out: T.DTyp
     return pa.array(v.astype(out.kind), mask=empty)
 
 
-def _pick(ordered: pa.Array, at: np.ndarray, empty: np.ndarray, arg: T.DType) -> pa.Array:
+def pick_values(ordered: pa.Array, at: np.ndarray, empty: np.ndarray, arg: T.DType) -> pa.Array:
     """The values at positions ``at`` (NULL where ``empty``), in the argument's type."""
     if len(ordered) == 0:
         picked = pa.nulls(at.size, ordered.type)

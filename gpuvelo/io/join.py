@@ -72,7 +72,8 @@ class JoinedSource(Source):
                     t = t.set_column(t.schema.get_field_index(rk), rk, col)
             keep = [n for n in t.column_names if n in self.renames or n in self.right_keys]
             t = t.select(keep)
-            self._table = t.rename_columns([self.renames.get(n, f"__key_{n}") for n in t.column_names])
+            t = t.rename_columns([self.renames.get(n, f"__key_{n}") for n in t.column_names])
+            self._table = t.combine_chunks() if t.num_rows else t   # one chunk per column
         return self._table
 
     def batches(self) -> Iterator[pa.RecordBatch]:
@@ -82,7 +83,7 @@ class JoinedSource(Source):
     def _unique_key(self, right: pa.Table, rkeys: list[str]) -> pa.Array | None:
         """The right side's one key column when its values are unique (a dimension table):
         rows then join by looking their key up, in place, without a hash join and a sort."""
-        if len(rkeys) != 1:
+        if len(rkeys) != 1 or right.num_rows == 0:
             return None
         key = right.column(rkeys[0]).combine_chunks()
         if pa.types.is_dictionary(key.type):
@@ -100,7 +101,7 @@ class JoinedSource(Source):
             hit = at.is_valid()
             batch, at = batch.filter(hit), at.filter(hit)
         extra = self._schema.names[batch.num_columns:]
-        cols = list(batch.columns) + [right.column(n).combine_chunks().take(at) for n in extra]
+        cols = list(batch.columns) + [right.column(n).chunk(0).take(at) for n in extra]
         return pa.RecordBatch.from_arrays(cols, schema=self._schema)
 
     def _joined(self) -> Iterator[pa.RecordBatch]:
