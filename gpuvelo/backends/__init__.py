@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import BackendError
 from .cpu import CpuBackend
+from .hostmem import tune_malloc
 from .protocol import AggSlot, Backend, GroupState, StateSpec
 
 BACKENDS = ("auto", "cpu", "gpu", "cudf")
@@ -26,6 +27,7 @@ def select_backend(name: str = "auto", **options) -> Backend:
     if not isinstance(name, str) or name.lower() not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     name = name.lower()
+    tune_malloc()
     if name == "cpu" or (name == "auto" and not gpu_usable()):
         return CpuBackend()
     if name in ("gpu", "cudf") and not gpu_usable():

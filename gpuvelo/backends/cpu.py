@@ -108,6 +108,25 @@ def _words_hash(words: np.ndarray) -> np.ndarray:
     return h
 
 
+_SPREAD = np.uint64(0x9E3779B97F4A7C15)                    # odd: invertible modulo 2**64
+_UNSPREAD = np.uint64(pow(0x9E3779B97F4A7C15, -1, 2**64))
+
+
+def _spread(w: np.ndarray) -> np.ndarray:
+    """Key words remixed, invertibly, for Arrow's group-by: its integer hash clusters words
+    that differ only in their high bits (the bit patterns of floats such as 1.5, 3.0: 80x
+    slower than the same number of distinct small integers)."""
+    with np.errstate(over="ignore"):
+        return (w ^ (w >> np.uint64(32))) * _SPREAD
+
+
+def _unspread(w: np.ndarray) -> np.ndarray:
+    """The key words :func:`_spread` was given."""
+    with np.errstate(over="ignore"):
+        x = w * _UNSPREAD
+    return x ^ (x >> np.uint64(32))
+
+
 def _checked_add(a: np.ndarray, b: np.ndarray, what: str) -> np.ndarray:
     with np.errstate(over="ignore"):
         r = a + b
@@ -267,6 +286,74 @@ class _Store:
         return self.arrays[name]
 
 
+# ---------------------------------------------------------------------------- partials readers
+class TablePartials:
+    """A partials table (``partials.py`` layout) read as state arrays by ``_merge``."""
+
+    def __init__(self, table: pa.Table, state: "CpuGroupState"):
+        self.table, self.state = table, state
+        self.num_rows = table.num_rows
+
+    def array(self, name: str, fill=None) -> np.ndarray:
+        """Accumulator ``name`` as a NumPy array, NULLs replaced by ``fill``."""
+        col = self.table.column(name)
+        return np.asarray(col if fill is None else pc.fill_null(col, fill))
+
+    def values(self, name: str, agg, d: T.DType | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """A value column (of the aggregate's argument, or of type ``d``) as (state values,
+        valid)."""
+        col = self.table.column(name)
+        return self.state._to_store_values(col, agg, d), np.asarray(col.is_valid())
+
+    def arrow(self, name: str) -> pa.Array:
+        """Column ``name`` as one Arrow array (sets, lists, keys)."""
+        return self.table.column(name).combine_chunks()
+
+    def key_words(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The group-key words of the partials' rows (all, or ``rows``)."""
+        keys = [arrow_to_col(self.arrow(key_name(i)), d)
+                for i, d in enumerate(self.state.spec.key_dtypes)]
+        if not keys:
+            return np.zeros((self.num_rows if rows is None else len(rows), 1), np.uint64)
+        return group_words(keys if rows is None else [k.take(rows) for k in keys])
+
+    def to_table(self) -> pa.Table:
+        return self.table
+
+
+class ArrayPartials:
+    """One batch's partials made directly as state arrays (the dense path): ``_merge`` reads
+    them without an Arrow round trip; :meth:`to_table` gives the partials table."""
+
+    def __init__(self, state: "CpuGroupState", keys: list[Col], arrays: dict[str, np.ndarray],
+                 valid: dict[str, np.ndarray]):
+        self.state, self.keys, self.arrays, self.valid = state, keys, arrays, valid
+        self.num_rows = len(keys[0]) if keys else 0
+
+    def array(self, name: str, fill=None) -> np.ndarray:
+        return self.arrays[name]
+
+    def values(self, name: str, agg, d: T.DType | None = None) -> tuple[np.ndarray, np.ndarray]:
+        valid = self.valid.get(name)
+        return self.arrays[name], np.ones(self.num_rows, bool) if valid is None else valid
+
+    def arrow(self, name: str) -> pa.Array:
+        return col_to_arrow(self.keys[int(name[1:])])       # only keys: k0, k1, ...
+
+    def key_words(self, rows: np.ndarray | None = None) -> np.ndarray:
+        return group_words(self.keys if rows is None else [k.take(rows) for k in self.keys])
+
+    def to_table(self) -> pa.Table:
+        """The partials table of ``partials.py`` (``local_partials``)."""
+        schema = self.state.partials_schema()
+        cols = [col_to_arrow(col) for col in self.keys]
+        for field in list(schema)[len(self.keys):]:
+            valid = self.valid.get(field.name)
+            cols.append(pa.array(self.arrays[field.name], mask=None if valid is None else ~valid)
+                        .cast(field.type))
+        return pa.Table.from_arrays(cols, schema=schema)
+
+
 # ---------------------------------------------------------------------------- the state
 class CpuGroupState:
     """Aggregation state on the host. See the module docstring and ``protocol.GroupState``."""
@@ -279,6 +366,8 @@ class CpuGroupState:
         self._keys: list[list[pa.Array]] = [[] for _ in spec.key_dtypes]   # chunks, gid order
         self._key_cache: list[pa.Array | None] = [None] * self._nkeys
         self._store = _Store()
+        self._slot_gids: tuple | None = None   # (dense layout, gid of each slot or -1)
+        self._partials_schema: pa.Schema | None = None
         self._changed = np.zeros(0, dtype=bool)
         self._distinct: dict[int, tuple[KeyTable, GroupValues]] = {}   # (set membership, values)
         self._lists: dict[int, GroupValues] = {}      # quantiles: every value of each group
@@ -329,6 +418,11 @@ class CpuGroupState:
 
     def partials_schema(self) -> pa.Schema:
         """The Arrow schema of this state's partials."""
+        if self._partials_schema is None:
+            self._partials_schema = self._make_partials_schema()
+        return self._partials_schema
+
+    def _make_partials_schema(self) -> pa.Schema:
         fields = [pa.field(key_name(i), self._arrow_key_type(i)) for i in range(self._nkeys)]
         for j, agg in enumerate(self.spec.aggs):
             for f in ACC_FIELDS[agg.func]:
@@ -386,18 +480,19 @@ class CpuGroupState:
     def local_partials(self, keys: Sequence[Col], args: Sequence[Col | None],
                        positions: np.ndarray) -> pa.Table:
         """Aggregate one batch's rows into a partials table (one row per distinct key)."""
-        return self._local(keys, args, positions)[0]
+        return self._local(keys, args, positions)[0].to_table()
 
-    def _local(self, keys, args, positions) -> tuple[pa.Table, np.ndarray]:
-        """The batch's partials and their group-key words (which ``_merge`` would otherwise
-        recompute from the key values)."""
+    def _local(self, keys, args, positions) -> tuple:
+        """The batch's partials (a reader: ``TablePartials`` / ``ArrayPartials``), their
+        group-key words (None: ``_merge`` makes those it needs) and, from the dense path,
+        its slots."""
         dense = dense_partials(self, keys, args, positions)
         if dense is not None:
             return dense
         n = positions.shape[0]
         word_cols, nullmask = group_word_columns(keys)
         nwords = len(word_cols) + 1           # the NULL-bits word is the last
-        cols: dict[str, pa.Array] = {f"w{c}": pa.array(w) for c, w in enumerate(word_cols)}
+        cols: dict[str, pa.Array] = {f"w{c}": pa.array(_spread(w)) for c, w in enumerate(word_cols)}
         if nullmask is not None:
             cols[f"w{nwords - 1}"] = pa.array(nullmask)
         if not cols:     # global aggregate: one constant key keeps Arrow on its hash kernels
@@ -530,7 +625,7 @@ class CpuGroupState:
             nulls = (np.asarray(grouped.column(f"w{nwords - 1}").combine_chunks())
                      if nullmask is not None else None)
             for i, col in enumerate(keys):
-                w = np.asarray(grouped.column(f"w{i}").combine_chunks())
+                w = _unspread(np.asarray(grouped.column(f"w{i}").combine_chunks()))
                 valid = None if nulls is None else ((nulls >> np.uint64(i)) & np.uint64(1)) == 0
                 result[key_name(i)] = col_to_arrow(Col(_word_values(w, col.dtype), valid, col.dtype))
         for name, src, how in out:
@@ -598,32 +693,50 @@ class CpuGroupState:
         schema = self.partials_schema()
         table = pa.Table.from_arrays([result[f.name].cast(f.type) for f in schema], schema=schema)
         m = table.num_rows
-        words = [np.asarray(grouped.column(f"w{c}").combine_chunks()) for c in range(nwords - 1)] \
-            if keys else []
+        words = [_unspread(np.asarray(grouped.column(f"w{c}").combine_chunks()))
+                 for c in range(nwords - 1)] if keys else []
         words.append(np.asarray(grouped.column(f"w{nwords - 1}").combine_chunks())
                      if nullmask is not None else np.zeros(m, np.uint64))
-        return table, np.stack(words, axis=1).astype(np.uint64, copy=False)
+        return TablePartials(table, self), np.stack(words, axis=1).astype(np.uint64, copy=False), None
 
     # ------------------------------------------------------------------ merge
-    def _gids_for(self, partials: pa.Table, words: np.ndarray | None = None):
-        """Group ids of the partials' keys (inserting new groups), and which are new."""
-        if words is None:
-            keys = [arrow_to_col(partials.column(key_name(i)), d)
-                    for i, d in enumerate(self.spec.key_dtypes)]
-            words = group_words(keys) if keys else np.zeros((partials.num_rows, 1), np.uint64)
-        return self._table.lookup_or_insert(words, _words_hash(words))
+    def _gids_for(self, partials, words: np.ndarray | None = None, dense=None):
+        """Group ids of the partials' keys (inserting new groups), and which are new.
+        ``words``: the keys' words when the caller has them (else made here, as needed)."""
+        layout, present = dense if dense is not None else (None, None)
+        if layout is None:
+            if words is None:
+                words = partials.key_words()
+            return self._table.lookup_or_insert(words, _words_hash(words))
+        # dense slots: batches of one key domain meet the same groups again, so the slot ->
+        # gid map of the last layout answers them without hashing; only unseen slots probe
+        if self._slot_gids is None or self._slot_gids[0] != layout:
+            self._slot_gids = (layout, np.full(layout[1], -1, np.int64))
+        gid_of = self._slot_gids[1]
+        gids = gid_of[present]
+        is_new = np.zeros(gids.shape[0], dtype=bool)
+        miss = np.flatnonzero(gids < 0)
+        if miss.size:
+            sub = partials.key_words(miss) if words is None else words[miss]
+            gids[miss], is_new[miss] = self._table.lookup_or_insert(sub, _words_hash(sub))
+            gid_of[present[miss]] = gids[miss]
+        return gids, is_new
+
+    def gids_of(self, partials: pa.Table) -> np.ndarray:
+        """The group id of each row of a partials table (new groups are inserted)."""
+        return self._gids_for(TablePartials(partials, self))[0]
 
     def merge(self, partials: pa.Table) -> None:
         """Fold a partials table in (``partials.py`` layout; at most one row per group, as
         every GroupState's ``partials()`` gives). Atomic: on error nothing changes."""
-        self._merge(partials, None)
+        self._merge(TablePartials(partials, self), None)
 
-    def _merge(self, partials: pa.Table, words: np.ndarray | None) -> None:
+    def _merge(self, partials, words: np.ndarray | None, dense=None) -> None:
         m = partials.num_rows
         if m == 0:
             return
         size_before = self._table.size
-        gids, is_new = self._gids_for(partials, words)
+        gids, is_new = self._gids_for(partials, words, dense)
         try:
             self._store.grow(self._table.size)
             updates = self._combine(partials, gids)
@@ -638,7 +751,7 @@ class CpuGroupState:
             new_ids = gids[is_new]
             order = np.argsort(new_ids)
             for i in range(self._nkeys):
-                self._keys[i].append(partials.column(key_name(i)).combine_chunks().take(
+                self._keys[i].append(partials.arrow(key_name(i)).take(
                     pa.array(np.flatnonzero(is_new)[order])))
                 self._key_cache[i] = None
         if self._changed.shape[0] < self._table.size:
@@ -648,24 +761,25 @@ class CpuGroupState:
         self._changed[gids] = True
 
     def _forget_new(self, size_before: int) -> None:
-        new = np.arange(size_before, self._table.size)
-        if new.size:
-            self._table.remove(new)
+        """Undo the groups a failed merge inserted; their ids are handed out again (the key
+        columns and accumulators are indexed by id, so no id may be skipped)."""
+        if self._table.size > size_before:
+            self._table.truncate(size_before)
+            self._slot_gids = None
 
-    def _combine(self, p: pa.Table, gids: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    def _combine(self, p, gids: np.ndarray) -> list[tuple[str, np.ndarray]]:
         """New accumulator values for ``gids`` (computed without touching the state)."""
         s = self._store
         out = []
         for j, agg in enumerate(self.spec.aggs):
             f = agg.func
-            col = lambda fld: p.column(acc_name(j, fld))   # noqa: E731
             if "n" in ACC_FIELDS[f]:
-                n_new = np.asarray(col("n"), dtype=np.int64)
+                n_new = p.array(acc_name(j, "n")).astype(np.int64, copy=False)
                 n_old = s[acc_name(j, "n")][gids]
                 out.append((acc_name(j, "n"), n_old + n_new))
             if f in ("sum", "avg"):
                 name = acc_name(j, "sum")
-                old, new = s[name][gids], np.asarray(pc.fill_null(col("sum"), 0))
+                old, new = s[name][gids], p.array(name, 0)
                 if agg.arg_dtype.is_float:
                     out.append((name, old + new))
                 else:
@@ -673,9 +787,7 @@ class CpuGroupState:
             elif f in ("min", "max"):
                 name = acc_name(j, "val")
                 old = s[name][gids]
-                new_col = col("val")
-                new = self._to_store_values(new_col, agg)
-                has_new = np.asarray(new_col.is_valid())
+                new, has_new = p.values(name, agg)
                 has_old = n_old > 0
                 if agg.arg_dtype.is_string:
                     cmp = pc.less if f == "min" else pc.greater
@@ -688,8 +800,8 @@ class CpuGroupState:
                 out.append((name, np.where(better, new, old)))
             elif f in ("var_samp", "var_pop", "stddev_samp", "stddev_pop"):
                 na, nb = n_old.astype(np.float64), n_new.astype(np.float64)
-                ma, mb = s[acc_name(j, "mean")][gids], np.asarray(col("mean"), dtype=np.float64)
-                qa, qb = s[acc_name(j, "m2")][gids], np.asarray(col("m2"), dtype=np.float64)
+                ma, mb = s[acc_name(j, "mean")][gids], p.array(acc_name(j, "mean")).astype(np.float64)
+                qa, qb = s[acc_name(j, "m2")][gids], p.array(acc_name(j, "m2")).astype(np.float64)
                 tot = na + nb
                 with np.errstate(invalid="ignore", divide="ignore"):
                     # an empty side contributes nothing (not even NaN * 0): Welford's result
@@ -703,12 +815,10 @@ class CpuGroupState:
             elif f in POSITIONAL:
                 pname, vname = acc_name(j, "pos"), acc_name(j, "val")
                 earliest = f in EARLIEST
-                pos_new = np.asarray(pc.fill_null(col("pos"), INT64_MAX if earliest else -1))
+                pos_new = p.array(pname, INT64_MAX if earliest else -1)
                 pos_old = s[pname][gids]
                 better = (pos_new < pos_old) if earliest else (pos_new > pos_old)
-                new_col = col("val")
-                vals = self._to_store_values(new_col, agg)
-                valid = np.asarray(new_col.is_valid())
+                vals, valid = p.values(vname, agg)
                 out += [(pname, np.where(better, pos_new, pos_old)),
                         (vname, np.where(better, vals, s[vname][gids])),
                         (vname + "_valid", np.where(better, valid, s[vname + "_valid"][gids]))]
@@ -716,30 +826,28 @@ class CpuGroupState:
                 out += self._combine_arg(j, agg, p, gids)
             elif f in comoments.FUNCS:
                 old = {k: s[acc_name(j, k)][gids] for k in comoments.FIELDS}
-                new = {k: np.asarray(pc.fill_null(col(k), 0)) for k in comoments.FIELDS}
+                new = {k: p.array(acc_name(j, k), 0) for k in comoments.FIELDS}
                 merged = comoments.merge(np, old, new)
                 out += [(acc_name(j, k), merged[k]) for k in comoments.FIELDS if k != "n"]
         return out
 
-    def _combine_arg(self, j: int, agg, p: pa.Table, gids: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    def _combine_arg(self, j: int, agg, p, gids: np.ndarray) -> list[tuple[str, np.ndarray]]:
         """ARG_MAX / ARG_MIN: the side with the better ordering value wins, the earlier
         position among equal ones (NaN is the largest value)."""
         s = self._store
         pname, oname, vname = (acc_name(j, f) for f in ("pos", "ord", "val"))
-        pos_col = p.column(pname)
-        has_new = np.asarray(pos_col.is_valid())
-        pos_new = np.asarray(pc.fill_null(pos_col, INT64_MAX))
+        pos_new, has_new = p.values(pname, agg, T.INT64)
+        pos_new = np.where(has_new, pos_new, INT64_MAX)
         pos_old = s[pname][gids]
-        ord_new = self._to_store_values(p.column(oname), agg, agg.arg2_dtype)
+        ord_new, _ = p.values(oname, agg, agg.arg2_dtype)
         ord_old = s[oname][gids]
         less, more = (_float_less(ord_new, ord_old), _float_less(ord_old, ord_new))
         strictly = more if agg.func == "arg_max" else less
         better = has_new & ((pos_old == INT64_MAX) | strictly | (~less & ~more & (pos_new < pos_old)))
-        val_col = p.column(vname)
-        vals = self._to_store_values(val_col, agg)
+        vals, valid = p.values(vname, agg)
         return [(pname, np.where(better, pos_new, pos_old)), (oname, np.where(better, ord_new, ord_old)),
                 (vname, np.where(better, vals, s[vname][gids])),
-                (vname + "_valid", np.where(better, np.asarray(val_col.is_valid()), s[vname + "_valid"][gids]))]
+                (vname + "_valid", np.where(better, valid, s[vname + "_valid"][gids]))]
 
     def _to_store_values(self, arr, agg, d: T.DType | None = None) -> np.ndarray:
         """Partials values as a state array (of the aggregate's argument, or of type ``d``)."""
@@ -752,9 +860,9 @@ class CpuGroupState:
             arr = arr.cast(pa.int64() if d.kind != "date" else pa.int32())
         return np.asarray(pc.fill_null(arr, fill).to_numpy(zero_copy_only=False), dtype=dt)
 
-    def _apply_distinct(self, p: pa.Table, gids: np.ndarray) -> None:
+    def _apply_distinct(self, p, gids: np.ndarray) -> None:
         for j, (table, kept) in self._distinct.items():
-            lists = p.column(acc_name(j, "set")).combine_chunks()
+            lists = p.arrow(acc_name(j, "set"))
             values = lists.flatten()
             if len(values) == 0:
                 continue
@@ -769,15 +877,15 @@ class CpuGroupState:
                 cnt = self._store[acc_name(j, "set")]
                 cnt += np.bincount(owner[is_new], minlength=cnt.shape[0])[: cnt.shape[0]]
 
-    def _apply_lists(self, p: pa.Table, gids: np.ndarray) -> None:
+    def _apply_lists(self, p, gids: np.ndarray) -> None:
         for j, kept in self._lists.items():
-            lists = p.column(acc_name(j, "vals")).combine_chunks()
+            lists = p.arrow(acc_name(j, "vals"))
             values = lists.flatten()
             if len(values) == 0:
                 continue
             owner = gids[np.asarray(lists.value_parent_indices())]
             if self.spec.aggs[j].func in POSLIST_FUNCS:
-                pos = p.column(acc_name(j, "vpos")).combine_chunks().flatten()
+                pos = p.arrow(acc_name(j, "vpos")).flatten()
                 values = pa.StructArray.from_arrays([values, pos], names=["v", "p"],
                                                     mask=pc.invert(values.is_valid()))
             valid = np.asarray(values.is_valid())
@@ -804,7 +912,8 @@ class CpuGroupState:
         t = _arrow_value_type(d)
         if d.is_string:
             return pa.array(np.where(valid, vals, None), type=t)
-        return pa.array(vals, mask=~valid).cast(t)
+        arr = pa.array(vals, mask=None if valid.all() else ~valid)
+        return arr if arr.type == t else arr.cast(t)
 
     def partials(self, gids=None) -> pa.Table:
         """This state's accumulators for ``gids`` as a partials table."""
@@ -926,6 +1035,7 @@ class CpuGroupState:
         if gids.size == 0:
             return
         self._table.remove(gids)
+        self._slot_gids = None
         self._changed[gids] = False
         dead = np.zeros(self._store.capacity, dtype=bool)
         dead[gids] = True
@@ -1017,7 +1127,7 @@ def _dense_index(key: Col, n: int, limit: int) -> tuple[np.ndarray, int, int, in
     d = key.dtype
     if d.is_string:
         span = len(key.dictionary)
-        if span > limit or pc.count_distinct(key.dictionary).as_py() != span:
+        if span > limit or len(pc.unique(key.dictionary)) != span:   # unique: 3x count_distinct
             return None
         idx = key.data.astype(np.int64)
         return (idx if key.valid is None else np.where(key.valid, idx, span)), 0, 1, span
@@ -1030,11 +1140,13 @@ def _dense_index(key: Col, n: int, limit: int) -> tuple[np.ndarray, int, int, in
     lo, hi = int(vals.min()), int(vals.max())
     if hi - lo >= 2**62:
         return None
-    # distances from lo in modular uint64 arithmetic: exact for any int64/uint64 values
-    words = data.astype(np.uint64) if (d.is_unsigned_integer or d.is_bool) else \
-        data.astype(np.int64).view(np.uint64)
-    with np.errstate(over="ignore"):
-        idx = (words - np.uint64(lo % 2**64)).astype(np.int64)
+    # distances from lo in modular 64-bit arithmetic: exact for any int64/uint64 values (the
+    # distance is below 2**62); one pass, no temporaries (they dominate at streaming sizes)
+    if data.dtype.itemsize == 8:
+        idx = data.view(np.int64) - np.int64(lo - 2**64 if lo >= 2**63 else lo)
+    else:
+        idx = data.astype(np.int64)
+        idx -= np.int64(lo)
     stride = 1
     if hi - lo + 1 > limit:
         stride = int(np.gcd.reduce(idx if key.valid is None else idx[key.valid]))
@@ -1066,10 +1178,12 @@ def _dense_slots(keys: Sequence[Col], n: int):
 
 
 def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[Col | None],
-                   positions: np.ndarray) -> tuple[pa.Table, np.ndarray] | None:
-    """Partials of one batch (and their group-key words) by direct addressing (``bincount``
-    and ``ufunc.at`` over a slot computed from the keys, see ``_dense_slots``), the fast path
-    for keys of modest range -- DuckDB's "perfect hash" aggregate. None when the batch does not qualify (the general path
+                   positions: np.ndarray) -> tuple[pa.Table, np.ndarray, tuple] | None:
+    """Partials of one batch, their group-key words and ``(layout, slots)``, by direct
+    addressing (``bincount`` and ``ufunc.at`` over a slot computed from the keys, see
+    ``_dense_slots``), the fast path for keys of modest range -- DuckDB's "perfect hash"
+    aggregate. ``layout`` (None for string keys) says what each slot means: batches with the
+    same layout map slots to the same groups, which ``CpuGroupState`` caches. None when the batch does not qualify (the general path
     then runs): float keys, keys whose combined range is too wide, COUNT DISTINCT,
     non-numeric MIN/MAX, or an integer SUM that could overflow int64."""
     spec = state.spec
@@ -1094,9 +1208,8 @@ def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[C
                 _may_overflow(_sum_input(col)):
             return None
     present = np.flatnonzero(rows)
-    result: dict[str, pa.Array] = {}
     key_cols = []
-    for i, (key, (lo, stride, span, mult)) in enumerate(zip(keys, parts)):
+    for key, (lo, stride, span, mult) in zip(keys, parts):
         own = (present // mult) % (span + 1)
         kvalid = own < span
         valid = None if kvalid.all() else kvalid
@@ -1107,7 +1220,8 @@ def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[C
                 kwords = own.astype(np.uint64) * np.uint64(stride) + np.uint64(lo % 2**64)
             col = Col(_word_values(kwords, key.dtype), valid, key.dtype)
         key_cols.append(col)
-        result[key_name(i)] = col_to_arrow(col)
+    arrays: dict[str, np.ndarray] = {}      # accumulators of the present slots, as state arrays
+    valids: dict[str, np.ndarray] = {}      # ... and where a value accumulator is NULL
     cache: dict[int, tuple] = {}
 
     def valid_rows(col: Col):
@@ -1123,7 +1237,7 @@ def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[C
     for j, (agg, col) in enumerate(zip(spec.aggs, args)):
         f = agg.func
         if f == "count_star":
-            result[acc_name(j, "n")] = pa.array(rows[present])
+            arrays[acc_name(j, "n")] = rows[present]
             continue
         if f in POSITIONAL:
             earliest = f in EARLIEST
@@ -1136,12 +1250,17 @@ def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[C
             rows_at = pick[present]
             none = rows_at == n      # any_value: the slot has rows, none of them non-NULL
             rows_at = np.where(none, 0, rows_at)
-            mask = none if none.any() else None
-            result[acc_name(j, "pos")] = pa.array(positions[rows_at], mask=mask)
-            result[acc_name(j, "val")] = _masked(_value_array(col), rows_at, mask)
+            pname, vname = acc_name(j, "pos"), acc_name(j, "val")
+            arrays[pname] = np.where(none, INT64_MAX if earliest else -1, positions[rows_at])
+            arrays[vname] = col.data[rows_at].astype(_store_dtype(agg.arg_dtype)[0], copy=False)
+            vvalid = ~none if col.valid is None else col.valid[rows_at] & ~none
+            valids[vname] = vvalid
+            if none.any():
+                valids[pname] = ~none
             continue
         i, x, cnt = valid_rows(col)
-        result[acc_name(j, "n")] = pa.array(cnt[present])
+        present_cnt = cnt[present]
+        arrays[acc_name(j, "n")] = present_cnt
         d = agg.arg_dtype
         if f in ("sum", "avg"):
             if d.is_float:
@@ -1149,9 +1268,12 @@ def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[C
             else:
                 sums = np.zeros(slots, np.int64)
                 np.add.at(sums, i, x.astype(np.int64))
-            result[acc_name(j, "sum")] = pa.array(sums[present])
+            arrays[acc_name(j, "sum")] = sums[present]
         elif f in ("min", "max"):
-            result[acc_name(j, "val")] = _dense_extreme(f, i, x, cnt, slots, present, d)
+            vname = acc_name(j, "val")
+            arrays[vname] = _dense_extreme(f, i, x, cnt, slots)[present] \
+                .astype(_store_dtype(d)[0], copy=False)
+            valids[vname] = present_cnt > 0
         else:
             xf = x.astype(np.float64)
             if d.is_decimal:
@@ -1161,33 +1283,29 @@ def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[C
             dev = xf - mean[i]
             m2 = np.bincount(i, weights=dev * dev, minlength=slots)
             m2[cnt == 1] = 0.0      # one value (even NaN) has no spread, as Welford/DuckDB say
-            result[acc_name(j, "mean")] = pa.array(mean[present])
-            result[acc_name(j, "m2")] = pa.array(m2[present])
-    schema = state.partials_schema()
-    table = pa.Table.from_arrays([result[f.name].cast(f.type) for f in schema], schema=schema)
-    return table, group_words(key_cols)
+            arrays[acc_name(j, "mean")] = mean[present]
+            arrays[acc_name(j, "m2")] = m2[present]
+    # string slots are dictionary codes: they mean other strings in the next batch
+    layout = None if any(k.dtype.is_string for k in keys) else (tuple(parts), slots)
+    local = ArrayPartials(state, key_cols, arrays, valids)
+    return local, (local.key_words() if layout is None else None), (layout, present)
 
 
-def _dense_extreme(func: str, i: np.ndarray, x: np.ndarray, cnt: np.ndarray, slots: int,
-                   present: np.ndarray, dtype: T.DType) -> pa.Array:
-    """MIN/MAX per slot; floats in SQL order (NaN above every number: MIN skips NaN unless
-    all values are NaN, MAX is NaN when any is)."""
+def _dense_extreme(func: str, i: np.ndarray, x: np.ndarray, cnt: np.ndarray, slots: int) -> np.ndarray:
+    """MIN/MAX per slot (meaningless where ``cnt`` is 0); floats in SQL order (NaN above
+    every number: MIN skips NaN unless all values are NaN, MAX is NaN when any is)."""
     if x.dtype.kind == "f":
         init = np.inf if func == "min" else -np.inf
         out = np.full(slots, init, dtype=x.dtype)
-        with np.errstate(invalid="ignore"):
-            (np.fmin if func == "min" else np.maximum).at(out, i, x)
-        if func == "min":
-            nan = np.isnan(x)
-            if nan.any():          # a group whose values are all NaN has MIN NaN
-                numbers = np.bincount(i[~nan], minlength=slots)
-                out[(cnt > 0) & (numbers == 0)] = np.nan
-    else:
-        info = np.iinfo(x.dtype)
-        out = np.full(slots, info.max if func == "min" else info.min, dtype=x.dtype)
-        (np.minimum if func == "min" else np.maximum).at(out, i, x)
-    vals = out[present]
-    valid = cnt[present] > 0
-    if dtype.is_decimal:
-        return pa.array(vals.astype(np.int64), mask=~valid)
-    return col_to_arrow(Col(vals, None if valid.all() else valid, dtype))
+        nan = np.isnan(x) if func == "min" else None
+        has_nan = nan is not None and nan.any()
+        with np.errstate(invalid="ignore"):     # fmin skips NaN; minimum.at is twice as fast
+            (np.fmin if has_nan else np.minimum if func == "min" else np.maximum).at(out, i, x)
+        if has_nan:                # a group whose values are all NaN has MIN NaN
+            numbers = np.bincount(i[~nan], minlength=slots)
+            out[(cnt > 0) & (numbers == 0)] = np.nan
+        return out
+    info = np.iinfo(x.dtype)
+    out = np.full(slots, info.max if func == "min" else info.min, dtype=x.dtype)
+    (np.minimum if func == "min" else np.maximum).at(out, i, x)
+    return out

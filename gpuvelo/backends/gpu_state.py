@@ -865,5 +865,4 @@ class GpuGroupState:
         if not self.spec.key_dtypes and part.num_rows == 0:
             return ref.finalize(np.zeros(0, np.int64))
         ref.merge(part)
-        ref_gids, _ = ref._gids_for(part)    # the reference's ids of our rows, in our order
-        return ref.finalize(ref_gids)
+        return ref.finalize(ref.gids_of(part))    # the reference's ids of our rows, in our order

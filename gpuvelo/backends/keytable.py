@@ -130,6 +130,14 @@ class KeyTable:
         pos[miss] = (pos[miss] + 1) & mask
         return miss, pending[~occupied]
 
+    def truncate(self, size: int) -> None:
+        """Take back every id from ``size`` on (the last ones handed out): they will be handed
+        out again, as if never inserted. Rebuilds the slots."""
+        if size < self.size:
+            self._live[size: self.size] = False
+            self.size = size
+            self._rehash(self._slots.shape[0])
+
     def remove(self, ids: np.ndarray) -> None:
         """Forget these ids' keys (they are never handed out again). Rebuilds the slots."""
         self._live[ids] = False

@@ -106,7 +106,9 @@ class Emitter:
             table = table.drop_columns(hidden)
         if table.num_rows == 0:
             return
-        table = table.rename_columns(self.schema.names).cast(self.schema)
+        table = table.rename_columns(self.schema.names)
+        if not table.schema.equals(self.schema):
+            table = table.cast(self.schema)
         t0 = time.perf_counter()
         try:
             self.sink.write(table)

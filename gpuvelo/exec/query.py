@@ -56,6 +56,24 @@ def referenced_columns(plan: P.QueryPlan) -> list[str]:
     return [n for n in plan.schema if n in names]
 
 
+def _direct_columns(plan: P.QueryPlan) -> tuple[list[str], list[str]] | None:
+    """(result names, finalized columns) when an aggregate query's result columns (ORDER BY
+    keys too) are all plain group keys or aggregates and there is no HAVING: the result is
+    then the finalized table's columns, renamed, with nothing to evaluate."""
+    if not plan.is_aggregate or plan.having is not None:
+        return None
+    names = [o.name for o in plan.outputs] + [f"__order{i}" for i in range(len(plan.order_by))]
+    picked = []
+    for e in [o.expr for o in plan.outputs] + [k.expr for k in plan.order_by]:
+        if isinstance(e, P.KeyRef):
+            picked.append(key_name(e.index))
+        elif isinstance(e, P.AggRef):
+            picked.append(agg_name(e.index))
+        else:
+            return None
+    return names, picked
+
+
 def _compile_args(a: P.AggCall, xp):
     """The compiled argument of an aggregate: None (COUNT(*)), ``f(cols, n) -> Col``, or for
     two-argument aggregates ``f(cols, n) -> ColPair``."""
@@ -104,6 +122,7 @@ class CompiledQuery:
         self.outputs = [compile_expr(o.expr, row_xp) for o in plan.outputs]
         self.having = compile_predicate(plan.having, np) if plan.having is not None else None
         self.order = [compile_expr(k.expr, row_xp) for k in plan.order_by]
+        self._direct = _direct_columns(plan)
         self._schema_seen: pa.Schema | None = None
 
     # ------------------------------------------------------------------ row stage
@@ -208,6 +227,9 @@ class CompiledQuery:
 
     def results(self, finalized: pa.Table) -> pa.Table:
         """HAVING and the SELECT list over finalized groups (ORDER BY columns kept hidden)."""
+        if self._direct is not None:      # every column is a key or an aggregate, as it is
+            names, picked = self._direct
+            return pa.Table.from_arrays([finalized.column(c) for c in picked], names=names)
         n = finalized.num_rows
         cols = self.result_columns(finalized)
         if self.having is not None and n:
