@@ -511,14 +511,16 @@ def _last_day(xp, call, cols, n):
 
 
 def _name_function(which: str):
-    names = pa.array(DAY_NAMES if which == "dayname" else MONTH_NAMES, pa.string())
+    names = []     # the dictionary, made on first use: pa.array of a list imports pandas (0.3 s)
 
     @_nullable
     def impl(xp, call, cols, n):
+        if not names:
+            names.append(pa.array(DAY_NAMES if which == "dayname" else MONTH_NAMES, pa.string()))
         col = cols[0]
         days = _days(xp, col)
         code = (days + 4) % 7 if which == "dayname" else civil_from_days(xp, days)[1] - 1
-        return Col(code.astype(xp.int32), col.valid, call.dtype, names)
+        return Col(code.astype(xp.int32), col.valid, call.dtype, names[0])
     return impl
 
 
