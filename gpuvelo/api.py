@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from typing import Any, Callable
 
@@ -13,6 +12,7 @@ from . import io as gio
 from . import types as T
 from .backends import select_backend
 from .errors import DataError, GpuveloError, NotSupportedError, PlanError
+from .exec.analytic import apply_analytic
 from .exec.coordinator import Coordinator
 from .exec.processor import RunOptions, SingleProcessor, output_schema
 from .exec.routing import choose_routing
@@ -22,17 +22,19 @@ from .exec.windows import duration_ms, resolve_time_column
 from .io.join import JoinedSource
 from .sql import explain as explain_plan
 from .sql import parse_query, plan_query
+from .sql.analytic import ANALYTIC_TABLE
 from .sql.rewrite import UNION_TABLE
 
 
 def default_partitions(backend) -> int:
-    """Partitions when the caller names none: the usable cores on the CPU, 4 on a GPU."""
-    if backend.name != "cpu":
-        return 4
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
+    """Partitions when the caller names none: 4 on a GPU (streams overlap), 1 on the CPU.
+
+    CPU partitions are threads, and the per-batch kernels of the CPU backend (NumPy's
+    ``bincount`` and ``ufunc.at``) hold the GIL: measured on 2 cores (``benchmarks/
+    bench_scaling.py`` and 2M-row int, float and string key streams of 1,000 to 1,000,000
+    keys), one partition beat two in every case, by 1.2x to 2x. Ask for more with
+    ``partitions=N`` (or run partitions on Dask workers) when the work is Arrow-bound."""
+    return 4 if backend.name != "cpu" else 1
 
 
 def _find_source(sources: dict[str, Any], name: str):
@@ -104,6 +106,9 @@ class Job:
         ooo = None if max_out_of_orderness is None else duration_ms(max_out_of_orderness,
                                                                     "max_out_of_orderness")
         self.parsed = parse_query(query)
+        if emit == "changes" and self.parsed.analytic is not None:
+            raise NotSupportedError("window functions (OVER) and QUALIFY need the whole result: "
+                                    "emit='changes' is not supported with them")
         self._stage_options = {"backend": backend, "batch_size": batch_size, "partitions": partitions,
                                "strategy": strategy}
         if self.parsed.stages or self.parsed.value_stages or self.parsed.stacked:   # one Source per input
@@ -176,6 +181,9 @@ class Job:
         if self.parsed.stacked:      # one query per key set or UNION branch, stacked
             parts = [self._run_stage(text, tables) for text in self.parsed.stacked]
             tables[UNION_TABLE] = _stacked(parts)
+        if self.parsed.analytic is not None:
+            spec = self.parsed.analytic
+            tables[ANALYTIC_TABLE] = apply_analytic(tables[spec.input], spec)
         self._current = None
         key = self.source.name
         self.source = gio.as_source(tables[self.parsed.source], batch_size=self._stage_options["batch_size"])
@@ -245,9 +253,16 @@ def _joined(parsed, source, sources: dict, batch_size):
     return joined, qualified
 
 
-def _result_schema(text: str, sources: dict, options: dict) -> pa.Schema:
-    """The result schema of a stage's query, planned (and checked) without running it."""
+def _result_schema(text: str, sources: dict, options: dict, window_aliases=()) -> pa.Schema:
+    """The result schema of a stage's query, planned (and checked) without running it.
+    ``window_aliases``: names the query's analytic step reads as aliases of window
+    functions (``AnalyticSpec.window_aliases``); none may be a column of the stage's source."""
     stage = Job(text, sources=sources, sink=gio.MemorySink(), emit="final", **options)
+    clash = [a for a in window_aliases if a.lower() in {c.lower() for c in stage._schema}]
+    if clash:
+        raise NotSupportedError(f"'{clash[0]}' names both a source column and a window function's "
+                                "alias in the select list; DuckDB would read the column, gpuvelo "
+                                "does not guess: rename the alias")
     return output_schema(CompiledQuery(stage.plan, stage.backend))
 
 
@@ -269,13 +284,16 @@ def _stage_placeholders(parsed, sources: dict, options: dict) -> dict[str, pa.Ta
     its errors) before anything runs."""
     tables: dict[str, pa.Table] = {}
 
-    def empty(text):
-        return _result_schema(text, {**sources, **tables}, options).empty_table()
+    def empty(text, window_aliases=()):
+        return _result_schema(text, {**sources, **tables}, options, window_aliases).empty_table()
 
+    analytic = parsed.analytic
     for name, text in parsed.stages:
-        tables[name] = empty(text)
+        tables[name] = empty(text, analytic.window_aliases if analytic and name == analytic.input else ())
     if parsed.stacked:
         tables[UNION_TABLE] = _stacked([empty(text) for text in parsed.stacked])
+    if analytic is not None:      # also checks the analytic functions' argument types
+        tables[ANALYTIC_TABLE] = apply_analytic(tables[analytic.input], analytic)
     return tables
 
 
@@ -319,6 +337,8 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
     parsed = parse_query(query)
     src, values, qualified = None, None, {}
     if parsed.stages or parsed.value_stages or parsed.stacked:
+        if not sources and schemas:      # plan the stages over empty tables of those schemas
+            sources = {name: schema.empty_table() for name, schema in schemas.items()}
         if not sources:
             raise DataError("explain of a query with subqueries needs sources=")
         sources = {**sources, **_stage_placeholders(parsed, sources, {"backend": backend})}
@@ -348,6 +368,11 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
                      for name, text in parsed.stages)
     stages += "".join(f"value stage {name} ({kind}; runs first): {text}\n"
                       for name, kind, text in parsed.value_stages)
+    if parsed.analytic is not None:
+        spec = parsed.analytic
+        stages += (f"analytic step (window functions, on the host, over the whole result of "
+                   f"stage {spec.input}) -> table {ANALYTIC_TABLE}:\n")
+        stages += "".join(f"  {c.text()}   -- {c.sql}\n" for c in spec.calls)
     if parsed.join is not None:
         j = parsed.join
         on = ", ".join(f"{parsed.source}.{a} = {j.alias}.{b}" for a, b in zip(j.left_keys, j.right_keys))

@@ -11,6 +11,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from ..errors import NotSupportedError, SqlSyntaxError
 from . import rewrite
+from .analytic import ANALYTIC_INPUT, AnalyticSpec, split_analytic, uses_analytic
 from .dialect import Gpuvelo
 from .plan import JoinSpec, WindowSpec
 from .windows import position, window_spec
@@ -39,6 +40,10 @@ class ParsedQuery:
     # branch) run first, as SQL texts; their results, stacked, are the table
     # rewrite.UNION_TABLE that the query (ORDER BY / LIMIT) reads
     stacked: tuple[str, ...] = ()
+    # window functions (OVER) / QUALIFY: the query was split (see gpuvelo.sql.analytic); its
+    # inner query is the stage ANALYTIC_INPUT, this step computes the analytic columns on
+    # that stage's result, and ``tree`` is the outer query over the table it makes
+    analytic: AnalyticSpec | None = None
 
 
 def where(node, sql: str) -> dict:
@@ -159,6 +164,10 @@ def parse_query(sql: str) -> ParsedQuery:
                              line=1, column=1, sql=sql)
     stages: list = []
     stacked: tuple[str, ...] = ()
+    analytic = None
+    if isinstance(select, exp.Select) and uses_analytic(select):
+        select, inner, analytic = split_analytic(select, sql)
+        stages.append((ANALYTIC_INPUT, inner))
     if isinstance(select, exp.Union):
         select, stacked = rewrite.split_union(select, sql)
     elif isinstance(select, exp.Select):
@@ -175,5 +184,7 @@ def parse_query(sql: str) -> ParsedQuery:
                        output_name=output_name,
                        window=window_spec(node, sql) if node is not None else None,
                        emit=emit.this.name.lower() if emit is not None else None,
-                       stages=tuple((name, inner.sql(dialect=Gpuvelo)) for name, inner in stages),
-                       value_stages=tuple(value_stages), join=join, stacked=stacked)
+                       stages=tuple((name, inner if isinstance(inner, str) else inner.sql(dialect=Gpuvelo))
+                                    for name, inner in stages),
+                       value_stages=tuple(value_stages), join=join, stacked=stacked,
+                       analytic=analytic)

@@ -6,7 +6,8 @@ know the convenience existed:
 * derived tables -- ``FROM (SELECT ... FROM src WHERE ...)`` and ``WITH x AS (...)`` -- whose
   query only filters and projects one source are inlined: the outer query reads ``src``
   with the inner WHERE added and the inner expressions substituted for their names; those
-  that aggregate become *stages* that run first (see :func:`inline_derived_tables`);
+  that aggregate (or call window functions, or QUALIFY) become *stages* that run first
+  (see :func:`inline_derived_tables`);
 * ``t.*`` -> ``*`` (one source); ``SELECT DISTINCT a, b`` -> ``GROUP BY a, b``; ``GROUP BY ALL`` -> every select item
   without an aggregate; ``ORDER BY ALL`` -> every output column, left to right;
 * ``agg(x) FILTER (WHERE c)`` -> ``agg(CASE WHEN c THEN x END)`` (``COUNT(*)`` counts
@@ -73,7 +74,8 @@ def inline_derived_tables(select: exp.Select, sql: str, ctes: dict | None = None
     return _inline(select, inner, alias.lower() if alias else None)
 
 
-_STAGEABLE = ("group", "having", "order", "limit", "offset", "distinct", "aggregates")
+_STAGEABLE = ("group", "having", "order", "limit", "offset", "distinct", "aggregates",
+              "qualify", "windows", "over")
 
 
 def _stage(select: exp.Select, inner: exp.Select, alias: str | None, stages: list, sql: str):
@@ -97,6 +99,8 @@ def _check_inlinable(inner, table, sql: str, staging: bool = False) -> str | Non
     blocker = next((k for k in _INLINE_BLOCKERS if inner.args.get(k)), None)
     if blocker is None and any(_has_aggregate(e) for e in inner.expressions):
         blocker = "aggregates"
+    if blocker is None and any(e.find(exp.Window) for e in inner.expressions):
+        blocker = "over"      # window functions: the subquery runs first (gpuvelo.sql.analytic)
     if blocker in _STAGEABLE and staging:
         return blocker
     if blocker is not None:

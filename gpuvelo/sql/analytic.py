@@ -1,0 +1,561 @@
+"""Analytic (SQL window) functions -- ``f(...) OVER (PARTITION BY ... ORDER BY ... frame)``
+and ``QUALIFY`` -- over the finite result of a query.
+
+Not to be confused with the *stream* windows (``WINDOW TUMBLING/HOPPING/SESSION``,
+:mod:`gpuvelo.sql.windows`). Analytic functions need the query's whole result (after WHERE,
+GROUP BY and HAVING), so a query that uses them is split in three (:func:`split_analytic`):
+
+1. the INNER query: the same SELECT without the analytic functions, QUALIFY, ORDER BY,
+   LIMIT/OFFSET and DISTINCT. It outputs the user's other select items (as written, so
+   aliases, GROUP BY aliases and HAVING keep working) and, under hidden names
+   ``__gv_a<j>``, every expression the analytic functions and the rest of the query need
+   (arguments, PARTITION BY and ORDER BY expressions, the parts of QUALIFY / ORDER BY /
+   select items around an analytic function: ``SUM(x)`` in ``SUM(x) / SUM(SUM(x)) OVER ()``).
+   It runs as a *stage* (``ParsedQuery.stages``) to the end of its input;
+2. the ANALYTIC step (:class:`AnalyticSpec`, computed by :mod:`gpuvelo.exec.analytic` on
+   the host): names the inner result's columns (user item ``i`` becomes ``__gv_c<i>``, an
+   unaliased plain column keeps its name) and appends one column ``__gv_w<k>`` per
+   distinct analytic call; the result is the table ANALYTIC_TABLE;
+3. the OUTER query over ANALYTIC_TABLE, an ordinary stateless query: QUALIFY as its
+   WHERE, the user's select list (analytic calls replaced by their columns), DISTINCT,
+   ORDER BY, LIMIT/OFFSET, the output names as the user wrote them.
+
+Supported: ROW_NUMBER, RANK, DENSE_RANK, PERCENT_RANK, CUME_DIST, NTILE(n), LAG/LEAD(x
+[, offset [, default]]), FIRST_VALUE, LAST_VALUE, NTH_VALUE(x, n) (those five also with
+IGNORE NULLS), and COUNT(*), COUNT, SUM, AVG, MIN, MAX over a frame: the defaults, ``ROWS``
+with ``UNBOUNDED PRECEDING`` / ``n PRECEDING`` / ``CURRENT ROW`` / ``n FOLLOWING`` /
+``UNBOUNDED FOLLOWING`` bounds, and ``RANGE`` with ``UNBOUNDED`` / ``CURRENT ROW`` bounds.
+Named windows (``WINDOW w AS (...)``, ``OVER w``, ``OVER (w ORDER BY ...)``) too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from ..errors import NotSupportedError, PlanError
+from .dialect import Gpuvelo
+from .rewrite import _is_all, _output_name, _plain_call
+
+ANALYTIC_INPUT = "__gv_analytic_in"   # the stage running the inner query
+ANALYTIC_TABLE = "__gv_analytic"      # the inner result with the analytic columns: the outer's source
+HIDDEN_PREFIX = "__gv_"
+
+RANKING = {exp.RowNumber: "row_number", exp.Rank: "rank", exp.DenseRank: "dense_rank",
+           exp.PercentRank: "percent_rank", exp.CumeDist: "cume_dist"}
+VALUE = {exp.FirstValue: "first_value", exp.LastValue: "last_value", exp.NthValue: "nth_value",
+         exp.Lag: "lag", exp.Lead: "lead"}
+AGGREGATES = {exp.Count: "count", exp.Sum: "sum", exp.Avg: "avg", exp.Min: "min", exp.Max: "max"}
+SUPPORTED = ("ROW_NUMBER, RANK, DENSE_RANK, PERCENT_RANK, CUME_DIST, NTILE, LAG, LEAD, "
+             "FIRST_VALUE, LAST_VALUE, NTH_VALUE, COUNT, SUM, AVG, MIN, MAX")
+FRAMED = ("first_value", "last_value", "nth_value", "count_star", "count", "sum", "avg", "min", "max")
+
+
+# --------------------------------------------------------------------------- the spec
+@dataclass(frozen=True)
+class AnalyticOrder:
+    """One ORDER BY key of an OVER clause: a column of the inner result."""
+
+    column: str
+    descending: bool = False
+    nulls_first: bool = False
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A window frame. ``unit`` 'rows' or 'range'; ``start``/``end`` are offsets from the
+    current row (-n: n PRECEDING, 0: CURRENT ROW, +n: n FOLLOWING), None for UNBOUNDED
+    (PRECEDING for the start, FOLLOWING for the end). In 'range' frames the offsets are 0
+    or None, and CURRENT ROW takes in the row's peers (equal ORDER BY values)."""
+
+    unit: str = "rows"
+    start: int | None = None
+    end: int | None = None
+
+    def text(self) -> str:
+        """The frame as SQL."""
+        def bound(v, unbounded):
+            return unbounded if v is None else "CURRENT ROW" if v == 0 else \
+                f"{abs(v)} {'PRECEDING' if v < 0 else 'FOLLOWING'}"
+        return (f"{self.unit.upper()} BETWEEN {bound(self.start, 'UNBOUNDED PRECEDING')} "
+                f"AND {bound(self.end, 'UNBOUNDED FOLLOWING')}")
+
+
+WHOLE_PARTITION = Frame("rows", None, None)
+UP_TO_PEERS = Frame("range", None, 0)
+
+
+@dataclass(frozen=True)
+class AnalyticCall:
+    """One analytic function call over the inner result.
+
+    ``func``: row_number rank dense_rank percent_rank cume_dist ntile lag lead first_value
+    last_value nth_value count_star count sum avg min max. ``arg``: the column of its value
+    argument; ``default``: the column of LAG/LEAD's default; ``param``: LAG/LEAD's offset,
+    NTILE's bucket count, NTH_VALUE's n (None: a NULL literal, so the result is NULL).
+    ``frame`` applies to the functions in FRAMED. ``output``: the column it adds."""
+
+    func: str
+    output: str
+    sql: str
+    arg: str | None = None
+    default: str | None = None
+    param: int | None = None
+    partition_by: tuple[str, ...] = ()
+    order_by: tuple[AnalyticOrder, ...] = ()
+    frame: Frame = WHOLE_PARTITION
+    ignore_nulls: bool = False
+
+    def text(self) -> str:
+        """A readable one-line description (for EXPLAIN)."""
+        args = ["*"] if self.func == "count_star" else [self.arg] if self.arg else []
+        if self.func in ("lag", "lead", "ntile", "nth_value"):
+            args.append("NULL" if self.param is None else str(self.param))
+        if self.default:
+            args.append(self.default)
+        over = []
+        if self.partition_by:
+            over.append("PARTITION BY " + ", ".join(self.partition_by))
+        if self.order_by:
+            over.append("ORDER BY " + ", ".join(
+                f"{o.column} {'DESC' if o.descending else 'ASC'} "
+                f"NULLS {'FIRST' if o.nulls_first else 'LAST'}" for o in self.order_by))
+        if self.func in FRAMED:
+            over.append(self.frame.text())
+        nulls = " IGNORE NULLS" if self.ignore_nulls else ""
+        return f"{self.output} = {self.func}({', '.join(args)}{nulls}) OVER ({' '.join(over)})"
+
+
+@dataclass(frozen=True)
+class AnalyticSpec:
+    """The analytic step between the inner query (stage ``input``) and the outer query.
+
+    ``columns``: one entry per select item the inner query outputs first (in order): the
+    name that item's column gets, or None to keep the inner result's name (an unaliased
+    plain column, or all the columns of a ``*``); ``star``: the index of the ``*`` item,
+    if any. ``hidden``: how many ``__gv_a<j>`` columns follow them. ``calls``: the
+    analytic functions, each appending its ``output`` column. ``window_aliases``: see below."""
+
+    input: str
+    columns: tuple[str | None, ...]
+    star: int | None
+    hidden: int
+    calls: tuple[AnalyticCall, ...]
+    # names read as the alias of an analytic select item (QUALIFY r <= 3); DuckDB reads a
+    # source column of that name instead, so the job rejects a query whose source has one
+    window_aliases: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- the split
+def _where(node, sql: str) -> dict:
+    from .parse import where   # noqa: PLC0415 (parse imports this module)
+    return where(node, sql)
+
+
+def uses_analytic(select: exp.Select) -> bool:
+    """Whether ``select`` (not its subqueries) calls analytic functions or has QUALIFY."""
+    parts = list(select.expressions) + [select.args.get(k) for k in ("qualify", "order", "where",
+                                                                   "group", "having")]
+    return any(p is not None and (isinstance(p, exp.Qualify) or _find_window(p) is not None)
+               for p in parts)
+
+
+def _find_window(node) -> exp.Window | None:
+    """The first OVER call in ``node``, not looking into subqueries."""
+    for n in node.walk(prune=lambda n: isinstance(n, (exp.Select, exp.Subquery)) and n is not node):
+        if isinstance(n, exp.Window):
+            return n
+    return None
+
+
+def _hidden_column(name: str) -> exp.Column:
+    return exp.column(name, quoted=True)
+
+
+class _Split:
+    """The state of one split: the hidden inner outputs and the analytic calls so far."""
+
+    def __init__(self, select: exp.Select, sql: str):
+        self.sql = sql
+        self.hidden: dict[str, str] = {}          # expression SQL -> hidden name
+        self.hidden_items: list[exp.Expression] = []
+        self.calls: dict[str, AnalyticCall] = {}  # OVER call SQL -> its call
+        self.named = {w.this.name.lower(): w for w in select.args.get("windows") or []}
+        self.window_aliases = {i.alias.lower(): i.this for i in select.expressions
+                               if isinstance(i, exp.Alias) and _find_window(i.this) is not None}
+        self.aliases_used: set[str] = set()      # window aliases read as such (not as columns)
+
+    def fail(self, cls, message: str, node):
+        raise cls(message, **_where(node, self.sql))
+
+    # -------------------------------------------------------------- inner outputs
+    def hide(self, node) -> str:
+        """The hidden inner output computing ``node`` (one per distinct expression)."""
+        window = _find_window(node)
+        if window is not None:
+            self.fail(NotSupportedError, "window functions inside window functions, their "
+                      f"arguments or OVER clauses are not supported: {window.sql(dialect=Gpuvelo)}", window)
+        key = node.sql(dialect=Gpuvelo)
+        if key not in self.hidden:
+            name = f"{HIDDEN_PREFIX}a{len(self.hidden)}"
+            self.hidden[key] = name
+            self.hidden_items.append(exp.alias_(node.copy(), name, quoted=True))
+        return self.hidden[key]
+
+    def with_window_aliases(self, node):
+        """``node`` with names of select items that are analytic (``QUALIFY r <= 3``)
+        replaced by those items' expressions (not inside OVER calls and subqueries)."""
+        node = node.copy()
+        stop = (exp.Window, exp.Select, exp.Subquery)
+        names = [n for n in node.walk(prune=lambda n: isinstance(n, stop))
+                 if isinstance(n, exp.Column) and not n.table and n.name.lower() in self.window_aliases]
+        for n in names:
+            self.aliases_used.add(n.name)
+            window = self.window_aliases[n.name.lower()].copy()
+            if n is node:
+                return window
+            n.replace(window)
+        return node
+
+    def outer(self, node) -> exp.Expression:
+        """``node`` for the outer query: OVER calls become their analytic columns, and the
+        largest parts around them that read data become hidden inner outputs."""
+        def swap(n):
+            if isinstance(n, exp.Window):
+                return _hidden_column(self.call(n))
+            if _reads_data(n) and _find_window(n) is None and not isinstance(n, _STRUCTURAL):
+                return _hidden_column(self.hide(n))
+            return n
+        return self.with_window_aliases(node).transform(swap)
+
+    # -------------------------------------------------------------- OVER calls
+    def call(self, node: exp.Window) -> str:
+        """The analytic column of one OVER call (one per distinct call)."""
+        key = node.sql(dialect=Gpuvelo)
+        if key in self.calls:
+            return self.calls[key].output
+        if node.args.get("within_group") or node.args.get("first"):
+            self.fail(NotSupportedError, f"this OVER form is not supported: {key}", node)
+        fn, ignore_nulls = node.this, False
+        if isinstance(fn, (exp.IgnoreNulls, exp.RespectNulls)):
+            ignore_nulls, fn = isinstance(fn, exp.IgnoreNulls), fn.this
+        fn = fn.transform(_plain_call)
+        partition, order, spec = self.over(node)
+        order_by = tuple(self.order_key(o) for o in order)
+        call = self.function(fn, node, ignore_nulls)
+        # ranking and offset functions ignore the frame, as in DuckDB
+        frame = self.frame(spec, bool(order_by), node) if call["func"] in FRAMED else WHOLE_PARTITION
+        out = AnalyticCall(**call, output=f"{HIDDEN_PREFIX}w{len(self.calls)}", sql=key,
+                           partition_by=tuple(self.hide(p) for p in partition),
+                           order_by=order_by, frame=frame)
+        self.calls[key] = out
+        return out.output
+
+    def over(self, node: exp.Window) -> tuple[list, list, exp.WindowSpec | None]:
+        """(PARTITION BY expressions, ORDER BY keys, frame spec) of an OVER clause, a
+        named window's merged in (``OVER w`` / ``OVER (w ORDER BY ...)``)."""
+        partition = list(node.args.get("partition_by") or [])
+        order = list(node.args["order"].expressions) if node.args.get("order") else []
+        spec = node.args.get("spec")
+        alias = node.args.get("alias")
+        if alias is None:
+            return partition, order, spec
+        base = self.named.get(alias.name.lower())
+        if base is None:
+            self.fail(PlanError, f"window '{alias.name}' is not defined (WINDOW {alias.name} AS (...))", node)
+        base_order = list(base.args["order"].expressions) if base.args.get("order") else []
+        if partition:
+            self.fail(PlanError, f"cannot override the PARTITION BY of window '{alias.name}'", node)
+        if order and base_order:
+            self.fail(PlanError, f"cannot override the ORDER BY of window '{alias.name}'", node)
+        if base.args.get("spec") is not None:
+            self.fail(NotSupportedError, f"a named window with a frame is not supported: "
+                      f"{base.sql(dialect=Gpuvelo)}", base)
+        return list(base.args.get("partition_by") or []), order or base_order, spec
+
+    def order_key(self, o: exp.Ordered) -> AnalyticOrder:
+        return AnalyticOrder(self.hide(o.this), bool(o.args.get("desc")),
+                             bool(o.args.get("nulls_first")))
+
+    def function(self, fn, node, ignore_nulls: bool) -> dict:
+        """func / arg / default / param / ignore_nulls of the function called OVER."""
+        text = node.sql(dialect=Gpuvelo)
+        kind = type(fn)
+        if kind in VALUE:
+            return {**self.value_function(fn, node), "ignore_nulls": ignore_nulls}
+        if ignore_nulls:
+            self.fail(NotSupportedError, "IGNORE NULLS is supported with LAG, LEAD, FIRST_VALUE, "
+                      f"LAST_VALUE and NTH_VALUE: {text}", node)
+        if kind is exp.Ntile:
+            if fn.this is None:
+                self.fail(PlanError, f"NTILE needs the number of buckets: {text}", node)
+            return {"func": "ntile", "param": self.int_param(fn.this, "NTILE's bucket count", node, 1)}
+        if kind in RANKING:
+            if any(fn.args.values()):
+                self.fail(PlanError, f"{RANKING[kind].upper()} takes no arguments: {text}", node)
+            return {"func": RANKING[kind]}
+        if kind in AGGREGATES:
+            return self.aggregate(fn, node)
+        name = fn.sql(dialect=Gpuvelo, normalize_functions="upper").split("(")[0]
+        self.fail(NotSupportedError, f"{name} is not supported over a window (OVER works with "
+                  f"{SUPPORTED}): {text}", node)
+
+    def value_function(self, fn, node) -> dict:
+        """LAG / LEAD (value, offset, default), FIRST_VALUE / LAST_VALUE, NTH_VALUE (value, n)."""
+        kind = type(fn)
+        if fn.this is None:
+            self.fail(PlanError, f"{VALUE[kind].upper()} needs an argument: "
+                      f"{node.sql(dialect=Gpuvelo)}", node)
+        out = {"func": VALUE[kind], "arg": self.hide(fn.this)}
+        if kind in (exp.Lag, exp.Lead):
+            offset = fn.args.get("offset")
+            out["param"] = 1 if offset is None else self.int_param(offset, "the offset", node)
+            if fn.args.get("default") is not None:
+                out["default"] = self.hide(fn.args["default"])
+        elif kind is exp.NthValue:
+            out["param"] = self.int_param(fn.args.get("offset"), "NTH_VALUE's n", node)
+        return out
+
+    def aggregate(self, fn, node) -> dict:
+        """COUNT(*) / COUNT / SUM / AVG / MIN / MAX of one argument, without DISTINCT."""
+        text, arg = node.sql(dialect=Gpuvelo), fn.this
+        if isinstance(arg, exp.Distinct):
+            self.fail(NotSupportedError, f"DISTINCT in an aggregate over a window is not "
+                      f"supported: {text}", node)
+        if isinstance(fn, exp.Count) and (arg is None or isinstance(arg, exp.Star)):
+            return {"func": "count_star"}       # COUNT() is COUNT(*) in DuckDB
+        extra = [k for k, v in fn.args.items() if v and k not in ("this", "big_int")]
+        if extra or arg is None:
+            self.fail(PlanError, f"{AGGREGATES[type(fn)].upper()} over a window takes one "
+                      f"argument: {text}", node)
+        return {"func": AGGREGATES[type(fn)], "arg": self.hide(arg)}
+
+    def int_param(self, node, what: str, where_node, least: int | None = None) -> int | None:
+        """An integer literal argument (None for NULL); ``least``: its smallest allowed value."""
+        value = _int_literal(node)
+        if value is _NOT_INT:
+            self.fail(NotSupportedError, f"{what} must be an integer literal: "
+                      f"{where_node.sql(dialect=Gpuvelo)}", where_node)
+        if value is not None and least is not None and value < least:
+            self.fail(PlanError, f"{what} must be at least {least}: {where_node.sql(dialect=Gpuvelo)}",
+                      where_node)
+        return value
+
+    def frame(self, spec, ordered: bool, node) -> Frame:
+        """The frame of an OVER clause (the default when it names none)."""
+        if spec is None:
+            return UP_TO_PEERS if ordered else WHOLE_PARTITION
+        text = node.sql(dialect=Gpuvelo)
+        unit = (spec.args.get("kind") or "").upper()
+        if unit not in ("ROWS", "RANGE"):
+            self.fail(NotSupportedError, f"{unit} frames are not supported (ROWS and RANGE are): "
+                      f"{text}", node)
+        exclude = spec.args.get("exclude")
+        if exclude is not None and exclude.name.upper() != "NO OTHERS":
+            self.fail(NotSupportedError, f"EXCLUDE in a window frame is not supported: {text}", node)
+        start = self.bound(spec.args.get("start"), spec.args.get("start_side"), unit, node)
+        end_node = spec.args.get("end")
+        end = 0 if end_node is None else self.bound(end_node, spec.args.get("end_side"), unit, node)
+        if start == "end":
+            self.fail(PlanError, f"a frame cannot start at UNBOUNDED FOLLOWING: {text}", node)
+        if end == "start":
+            self.fail(PlanError, f"a frame cannot end at UNBOUNDED PRECEDING: {text}", node)
+        start = None if start == "start" else start
+        end = None if end == "end" else end
+        if start is not None and end is not None and (start >= 0 and end < 0 or start > 0 and end == 0):
+            self.fail(PlanError, f"a frame starting at the current or a following row cannot end "
+                      f"before it: {text}", node)
+        return Frame(unit.lower(), start, end)
+
+    def bound(self, value, side, unit: str, node):
+        """One frame bound: an offset, or 'start' / 'end' for UNBOUNDED PRECEDING / FOLLOWING."""
+        side = (side or "").upper()
+        if isinstance(value, str):
+            if value.upper() == "CURRENT ROW":
+                return 0
+            if value.upper() == "UNBOUNDED":
+                return "start" if side == "PRECEDING" else "end"
+        n = _int_literal(value)
+        if n is _NOT_INT or n is None or n < 0:
+            self.fail(NotSupportedError, "a frame offset must be a non-negative integer literal: "
+                      f"{node.sql(dialect=Gpuvelo)}", node)
+        if unit == "RANGE":
+            self.fail(NotSupportedError, "RANGE frames with offsets are not supported (ROWS "
+                      "frames are; RANGE takes UNBOUNDED and CURRENT ROW bounds): "
+                      f"{node.sql(dialect=Gpuvelo)}", node)
+        return -n if side == "PRECEDING" else n
+
+
+_NOT_INT = object()
+# nodes that read data but are not values of their own (CASE's WHEN branches)
+_STRUCTURAL = (exp.If, exp.Ordered, exp.Order, exp.Where, exp.Distinct)
+
+
+def _int_literal(node):
+    """The integer value of an integer literal node (``-1`` too), None for NULL, else _NOT_INT."""
+    if isinstance(node, exp.Null):
+        return None
+    sign = 1
+    if isinstance(node, exp.Neg):
+        sign, node = -1, node.this
+    if isinstance(node, exp.Paren):
+        return _int_literal(node.this)
+    if isinstance(node, exp.Literal) and not node.is_string and node.this.isdigit():
+        return sign * int(node.this)
+    return _NOT_INT
+
+
+def _reads_data(node) -> bool:
+    """Whether ``node`` reads rows (a column, an aggregate, a subquery): the parts of an
+    expression that the inner query must compute; constants stay in the outer query."""
+    return any(isinstance(n, (exp.Column, exp.AggFunc, exp.Star, exp.Subquery, exp.Select))
+               for n in node.walk())
+
+
+def _check_clause(select: exp.Select, sql: str) -> None:
+    """OVER is not allowed in WHERE, GROUP BY and HAVING, nor inside an aggregate (as in DuckDB)."""
+    for key, what in (("where", "WHERE"), ("group", "GROUP BY"), ("having", "HAVING")):
+        part = select.args.get(key)
+        window = _find_window(part) if part is not None else None
+        if window is not None:
+            raise PlanError(f"window functions are not allowed in {what}: {window.sql(dialect=Gpuvelo)}",
+                            **_where(window, sql))
+    parts = list(select.expressions) + [select.args[k] for k in ("qualify", "order") if select.args.get(k)]
+    for part in parts:
+        for agg in part.find_all(exp.AggFunc):
+            if not isinstance(agg.parent, exp.Window) and _find_window(agg) is not None:
+                raise PlanError(f"aggregate functions cannot contain window functions: "
+                                f"{agg.sql(dialect=Gpuvelo)}", **_where(agg, sql))
+
+
+def _plain_group(select: exp.Select, sql: str) -> exp.Group | None:
+    """The GROUP BY for the inner query: positions and ALL replaced by the select items
+    they name (the inner query's select list differs from the user's)."""
+    group = select.args.get("group")
+    if group is None:
+        return None
+    items = select.expressions
+    plain = [i for i in items if _find_window(i) is None and not isinstance(i, exp.Star)]
+    group = group.copy()
+    if group.args.get("all"):
+        keys = [(i.this if isinstance(i, exp.Alias) else i).copy() for i in plain
+                if not any(isinstance(n, exp.AggFunc) for n in i.walk())]
+        return exp.Group(expressions=keys) if keys else None
+    keys = []
+    for g in group.expressions:
+        if isinstance(g, exp.Literal) and not g.is_string and g.this.isdigit() \
+                and 1 <= int(g.this) <= len(items):
+            item = items[int(g.this) - 1]
+            if _find_window(item) is not None:
+                raise PlanError(f"window functions are not allowed in GROUP BY: "
+                                f"{item.sql(dialect=Gpuvelo)}", **_where(g, sql))
+            g = (item.this if isinstance(item, exp.Alias) else item).copy()
+        keys.append(g)
+    group.set("expressions", keys)
+    return group
+
+
+def split_analytic(select: exp.Select, sql: str) -> tuple[exp.Select, str, AnalyticSpec]:
+    """(outer query, inner query's SQL, analytic step) of a query with analytic functions
+    or QUALIFY; see the module docstring."""
+    emit = select.args.get("emit")
+    if emit is not None and emit.this.name.upper() == "CHANGES":
+        raise NotSupportedError("window functions (OVER) and QUALIFY need the whole result: "
+                                "EMIT CHANGES is not supported with them (EMIT FINAL is)",
+                                **_where(emit, sql))
+    _check_clause(select, sql)
+    split = _Split(select, sql)
+    outer_items, inner_items, columns, star = _split_items(select, split, sql)
+    qualify = select.args.get("qualify")
+    where = split.outer(qualify.this) if qualify is not None else None
+    if not split.calls:
+        raise PlanError("QUALIFY needs a window function in the SELECT list or in QUALIFY",
+                        **_where(qualify, sql))
+    names = {i.alias.lower() for i in select.expressions if isinstance(i, exp.Alias)} | \
+        {o.name.lower() for o in outer_items if isinstance(o, exp.Column)}
+    order = _outer_order(select.args.get("order"), split, names)
+    if star is not None:     # * stands for the inner result's columns, less those added here
+        hidden = [c for c in columns if c] + list(split.hidden.values()) + \
+            [c.output for c in split.calls.values()]
+        at = outer_items.index(None)
+        outer_items[at] = exp.Star(except_=[_hidden_column(h) for h in hidden]) if hidden else exp.Star()
+    outer = exp.select(*outer_items).from_(ANALYTIC_TABLE)
+    if where is not None:
+        outer.set("where", exp.Where(this=where))
+    if order is not None:
+        outer.set("order", order)
+    for key in ("limit", "offset", "distinct", "emit"):
+        if select.args.get(key) is not None:
+            outer.set(key, select.args[key].copy())
+    inner = select.copy()
+    inner.set("expressions", inner_items + split.hidden_items)
+    inner.set("group", _plain_group(select, sql))
+    for key in ("qualify", "order", "limit", "offset", "distinct", "emit", "windows"):
+        inner.set(key, None)
+    if not inner.expressions:
+        inner.set("expressions", [exp.alias_(exp.Literal.number(1), f"{HIDDEN_PREFIX}one", quoted=True)])
+    spec = AnalyticSpec(ANALYTIC_INPUT, tuple(columns), star,
+                        len(inner.expressions) - len(inner_items), tuple(split.calls.values()),
+                        tuple(sorted(split.aliases_used)))
+    return outer, _inner_text(inner, select, sql), spec
+
+
+def _split_items(select: exp.Select, split: _Split, sql: str):
+    """The select list split: (outer items -- None for a ``*``, filled in later --, inner
+    items, the analytic step's column names of the inner items, the index of ``*`` among
+    the inner items or None). An item with an analytic call is computed in the outer query;
+    any other is an inner output the outer one names: an unaliased plain column by its name
+    (unless a ``*`` is there too), others as ``__gv_c<i>``."""
+    items = select.expressions
+    stars = [i for i, item in enumerate(items) if isinstance(item, exp.Star)]
+    if len(stars) > 1:
+        raise NotSupportedError("more than one * with window functions is not supported",
+                                **_where(items[stars[1]], sql))
+    outer_items, inner_items, columns, star = [], [], [], None
+    for i, item in enumerate(items):
+        node = item.this if isinstance(item, exp.Alias) else item
+        if _find_window(split.with_window_aliases(node)) is not None:
+            outer_items.append(exp.alias_(split.outer(node), _output_name(item), quoted=True))
+            continue
+        if isinstance(item, exp.Star):
+            star = len(inner_items)
+            columns.append(None)
+            outer_items.append(None)
+        elif isinstance(item, exp.Column) and not item.table and not stars:
+            columns.append(None)
+            outer_items.append(exp.column(item.this.copy()))
+        else:
+            columns.append(f"{HIDDEN_PREFIX}c{i}")
+            outer_items.append(exp.alias_(_hidden_column(columns[-1]), _output_name(item), quoted=True))
+        inner_items.append(item.copy())
+    return outer_items, inner_items, columns, star
+
+
+def _inner_text(inner: exp.Select, select: exp.Select, sql: str) -> str:
+    """The inner query as SQL. sqlglot does not print a stream WINDOW clause (TUMBLING,
+    ...), so that clause is appended as the query wrote it."""
+    node = select.args.get("stream_window")
+    if node is None:
+        return inner.sql(dialect=Gpuvelo)
+    args = node.meta.get("args") or []
+    plain = inner.copy()
+    plain.set("stream_window", None)
+    text = sql[args[0][0].start:args[-1][-1].end + 1] if args else ""
+    return f"{plain.sql(dialect=Gpuvelo)} WINDOW {node.this.name}({text})"
+
+
+def _outer_order(order: exp.Order | None, split: _Split, names: set[str]) -> exp.Order | None:
+    """The ORDER BY of the outer query: positions and output names as they are (they name
+    the outer's outputs), other expressions through :meth:`_Split.outer`."""
+    if order is None:
+        return None
+    keys = []
+    for o in order.expressions:
+        key = o.this
+        by_output = (isinstance(key, exp.Literal) and not key.is_string) or _is_all(key) or (
+            isinstance(key, exp.Column) and not key.table and key.name.lower() in names)
+        out = o.copy()
+        out.set("this", key.copy() if by_output else split.outer(key))
+        keys.append(out)
+    return exp.Order(expressions=keys)
