@@ -185,9 +185,11 @@ class Job:
             spec = self.parsed.analytic
             tables[ANALYTIC_TABLE] = apply_analytic(tables[spec.input], spec)
         self._current = None
-        key = self.source.name
-        self.source = gio.as_source(tables[self.parsed.source], batch_size=self._stage_options["batch_size"])
+        key, obj = _find_source(tables, self.parsed.source)
+        batch_size = self._stage_options["batch_size"]
+        self.source = gio.as_source(obj, batch_size=batch_size)
         self.source.name = key
+        self.source, _ = _joined(self.parsed, self.source, tables, batch_size)
 
     def _run_stage(self, text: str, tables: dict) -> pa.Table:
         """Run one stage query to the end of its input; its final result."""
@@ -238,19 +240,28 @@ class Job:
 
 
 def _joined(parsed, source, sources: dict, batch_size):
-    """(the source, {}) -- or for a query with a JOIN, the stream joined with the other
-    source and the planner's names of the columns qualified by table (``t.x``)."""
-    spec = parsed.join
-    if spec is None:
+    """(the source, {}) -- or for a query with JOINs, the stream joined with each joined
+    source in turn, and the planner's names of the columns qualified by table (``t.x``)."""
+    if not parsed.joins:
         return source, {}
-    key, obj = _find_source(dict(sources), spec.table)
-    right = gio.as_source(obj)
-    right.name = key
-    joined = JoinedSource(source, right, left_keys=spec.left_keys, right_keys=spec.right_keys,
-                          kind=spec.kind, alias=spec.alias, using=spec.using, batch_size=batch_size)
-    qualified = {(spec.alias, n.lower()): out for n, out in joined.renames.items()}
-    qualified.update({(spec.left_alias, f.name.lower()): f.name for f in source.schema()})
-    return joined, qualified
+    qualified = {(parsed.source_alias, f.name.lower()): f.name for f in source.schema()}
+    last = len(parsed.joins) - 1
+    for i, spec in enumerate(parsed.joins):
+        key, obj = _find_source(dict(sources), spec.table)
+        right = gio.as_source(obj)
+        right.name = key
+        left_keys = [qualified.get((owner, name.lower()), name) if owner else _named(source, name)
+                     for owner, name in spec.left_keys]
+        source = JoinedSource(source, right, left_keys=left_keys, right_keys=spec.right_keys,
+                              kind=spec.kind, alias=spec.alias, using=spec.using,
+                              batch_size=batch_size if i == last else None)
+        qualified.update({(spec.alias, n.lower()): out for n, out in source.renames.items()})
+    return source, qualified
+
+
+def _named(source, name: str) -> str:
+    """The source's column called ``name`` (any case), or ``name`` when it has none."""
+    return next((n for n in source.schema().names if n.lower() == name.lower()), name)
 
 
 def _result_schema(text: str, sources: dict, options: dict, window_aliases=()) -> pa.Schema:
@@ -373,8 +384,9 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
         stages += (f"analytic step (window functions, on the host, over the whole result of "
                    f"stage {spec.input}) -> table {ANALYTIC_TABLE}:\n")
         stages += "".join(f"  {c.text()}   -- {c.sql}\n" for c in spec.calls)
-    if parsed.join is not None:
-        j = parsed.join
-        on = ", ".join(f"{parsed.source}.{a} = {j.alias}.{b}" for a, b in zip(j.left_keys, j.right_keys))
-        stages += (f"join: {j.kind} join of each batch with {j.table} (read whole first) on {on}\n")
+    for j in parsed.joins:
+        on = ", ".join(f"{a or parsed.source_alias}.{b} = {j.alias}.{c}"
+                       for (a, b), c in zip(j.left_keys, j.right_keys))
+        stages += (f"join: {j.kind} join of each batch with {j.table} (read whole first)"
+                   + (f" on {on}" if on else "") + "\n")
     return stages + explain_plan(plan) + f"\nbackend: {chosen.name}\nstrategy: {route}"

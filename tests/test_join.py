@@ -1,4 +1,5 @@
-"""FROM stream JOIN table: a stream enriched with a finite source (io/join.py), against DuckDB."""
+"""FROM stream JOIN table [JOIN ...], CROSS and comma joins: a stream enriched with finite
+sources (io/join.py), against DuckDB."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ T = random_table(np.random.default_rng(1), 2000)
 D = pa.table({"k": pa.array([0, 1, 2, 2, None], pa.int64()), "label": ["zero", "one", "two", "two-b", "none"],
               "weight": [1.0, 2.0, 0.5, 3.0, 9.0], "i": [10, 20, 30, 40, 50]})
 S2 = pa.table({"k2": ["a", "é", "", "x"], "score": [1, 2, 3, 4]})
-TABLES = {"t": T, "d": D, "s2": S2}
+# dimension tables with unique keys (joined by lookup), one with a NULL key that matches nothing
+DIM = pa.table({"k": pa.array([0, 1, 2, 3, None], pa.int32()), "sector": [10, 20, 10, None, 30],
+                "name": ["n0", "n1", "n2", "n3", "nnull"]})
+SEC = pa.table({"id": [10, 20, 40], "name": ["tech", "fin", "unused"]})
+THR = pa.table({"lo": [-100], "hi": [500]})
+EMPTY = pa.table({"z": pa.array([], pa.int64())})
+TABLES = {"t": T, "d": D, "s2": S2, "dim": DIM, "sec": SEC, "thr": THR, "empty": EMPTY}
 
 
 @pytest.mark.parametrize("query", [
@@ -44,12 +51,109 @@ def test_join_windowed_and_stream_order():
     assert got.column("f").to_pylist()[:2] == [1, 31] and got.column("l").to_pylist()[:2] == [28, 58]
 
 
+CHAINS = [
+    # star / snowflake: a later ON reads an earlier join's column; INNER and LEFT mixed
+    "SELECT x.name, COUNT(*) AS n, SUM(t.i) AS s FROM t JOIN dim s ON t.k1 = s.k "
+    "LEFT JOIN sec x ON s.sector = x.id GROUP BY x.name",
+    "SELECT s.name AS sn, x.name AS xn, COUNT(*) AS n FROM t LEFT JOIN dim s ON t.k1 = s.k "
+    "LEFT JOIN sec x ON s.sector = x.id GROUP BY s.name, x.name",
+    "SELECT t.i, s.name, x.name AS xn FROM t JOIN dim s ON t.k1 = s.k JOIN sec x ON x.id = s.sector "
+    "WHERE t.i > 900",
+    "SELECT d.label, s.name, COUNT(*) AS n, SUM(t.f) AS sf FROM t JOIN d ON t.k1 = d.k "
+    "LEFT JOIN dim s ON d.k = s.k GROUP BY d.label, s.name",
+    "SELECT k2, s.name, COUNT(*) AS n FROM t JOIN s2 USING (k2) LEFT JOIN dim s ON t.k1 = s.k "
+    "GROUP BY k2, s.name",
+    # the same dimension twice, under two aliases (the second join by hash: b.sector repeats)
+    "SELECT a.name AS an, b.name AS bn, COUNT(*) AS n FROM t JOIN dim a ON t.k1 = a.k "
+    "LEFT JOIN dim b ON a.sector = b.sector GROUP BY a.name, b.name",
+    # comma joins: WHERE's equalities become the keys, the other terms stay a filter
+    "SELECT t.k1, COUNT(*) AS n, SUM(t.i) AS s FROM t, dim s WHERE t.k1 = s.k AND t.i > 3 GROUP BY t.k1",
+    "SELECT x.name, COUNT(*) AS n FROM t, dim s, sec x WHERE s.k = t.k1 AND x.id = s.sector "
+    "AND (t.f > 0 OR t.f IS NULL) GROUP BY x.name",
+    # cross joins: a one-row table of thresholds, a comma join without equality, an empty side
+    "SELECT t.k1, COUNT(*) AS n FROM t CROSS JOIN thr WHERE t.i BETWEEN thr.lo AND thr.hi GROUP BY t.k1",
+    "SELECT t.k1, COUNT(*) AS n, MAX(hi) AS h FROM t, thr WHERE t.i > thr.lo GROUP BY t.k1",
+    "SELECT COUNT(*) AS n, SUM(t.i) AS s FROM t CROSS JOIN empty",
+    "SELECT d.label, COUNT(*) AS n, SUM(t.i) AS s FROM t, d GROUP BY d.label",
+    # an INNER JOIN's other conditions filter (non-equi: a cross join and a filter)
+    "SELECT d.label, COUNT(*) AS n FROM t JOIN d ON t.k1 = d.k AND t.i > d.i AND d.weight > 1 GROUP BY d.label",
+    "SELECT t.k1, COUNT(*) AS n FROM t JOIN thr ON t.i < thr.hi GROUP BY t.k1",
+    # aggregating derived tables and CTEs as the joined side (each runs first, as a stage)
+    "SELECT t.k2, COUNT(*) AS n FROM t CROSS JOIN (SELECT AVG(f) AS m FROM t) a WHERE t.f > a.m GROUP BY t.k2",
+    "SELECT t.k2, COUNT(*) AS n, SUM(a.m) AS sm FROM t JOIN (SELECT k2, AVG(f) AS m FROM t GROUP BY k2) a "
+    "ON t.k2 = a.k2 WHERE t.f > a.m GROUP BY t.k2",
+    "SELECT t.k1, COUNT(a.m) AS n, SUM(a.m) AS s FROM t LEFT JOIN (SELECT k1, MAX(i) AS m FROM t "
+    "WHERE i > 900 GROUP BY k1) a ON t.k1 = a.k1 GROUP BY t.k1",
+    "WITH m AS (SELECT k1, SUM(i) AS si FROM t GROUP BY k1) SELECT m.si, COUNT(*) AS n FROM t "
+    "JOIN m ON t.k1 = m.k1 GROUP BY m.si",
+    "SELECT s.name, COUNT(*) AS n FROM t JOIN (SELECT * FROM dim WHERE sector > 10) s ON t.k1 = s.k "
+    "GROUP BY s.name",
+]
+
+
+@pytest.mark.parametrize("query", CHAINS)
+@pytest.mark.parametrize("opts", [{}, {"batch_size": 7}, {"batch_size": 1000, "partitions": 3}])
+def test_join_chains_match_duckdb(query, opts, backend):
+    run_both(query, TABLES, backend=backend, **opts)
+
+
+@pytest.mark.parametrize("query", CHAINS[:2] + CHAINS[8:9] + CHAINS[14:16])
+def test_join_chains_one_row_batches(query, backend):
+    run_both(query, {**TABLES, "t": T.slice(0, 150)}, backend=backend, batch_size=1)
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT t.k1, COUNT(*) AS n FROM t JOIN dim s ON t.k1 = s.k WHERE t.i > (SELECT AVG(i) FROM t) "
+    "GROUP BY t.k1",
+    "SELECT s.name, x.name AS xn, SUM(t.i) AS si FROM t JOIN dim s ON t.k1 = s.k "
+    "LEFT JOIN sec x ON s.sector = x.id GROUP BY ROLLUP (s.name, x.name)",
+    "SELECT s.name, COUNT(*) AS n FROM t, dim s WHERE t.k1 = s.k GROUP BY s.name ORDER BY n DESC, 1 LIMIT 2",
+    "SELECT s.name, SUM(t.i) AS si, RANK() OVER (ORDER BY SUM(t.i)) AS r FROM t JOIN dim s ON t.k1 = s.k "
+    "GROUP BY s.name",
+    "SELECT a.k1, b.m FROM (SELECT k1, SUM(i) AS si FROM t GROUP BY k1) a "
+    "JOIN (SELECT k1, MAX(i) AS m FROM t GROUP BY k1) b ON a.k1 = b.k1",
+    "SELECT s.name, COUNT(*) AS n FROM (SELECT * FROM t WHERE i > 0) a JOIN dim s ON a.k1 = s.k GROUP BY s.name",
+    "SELECT t.k1, COUNT(*) AS n FROM t JOIN d ON t.k1 = d.k OR t.i = d.i GROUP BY t.k1",
+    "SELECT t.k1, COUNT(*) AS n FROM t INNER JOIN thr ON TRUE GROUP BY t.k1",
+])
+@pytest.mark.parametrize("opts", [{}, {"batch_size": 7, "partitions": 3}])
+def test_join_with_other_features(query, opts, backend):
+    """Joins beside value subqueries, ROLLUP, ORDER BY / LIMIT, window functions, derived
+    tables on both sides, and ON conditions that are not key pairs."""
+    run_both(query, TABLES, backend=backend, **opts)
+
+
+def test_join_chain_uses_lookup_per_unique_key(monkeypatch):
+    """Each join of a chain whose right key is unique is a lookup, not a hash join."""
+    from gpuvelo.io.join import JoinedSource
+
+    calls = []
+    looked_up = JoinedSource._looked_up
+    monkeypatch.setattr(JoinedSource, "_looked_up",
+                        lambda self, *a: calls.append(self.right.name) or looked_up(self, *a))
+    got = gpuvelo.sql(CHAINS[0], **TABLES, backend="cpu")
+    assert sorted(set(calls)) == ["dim", "sec"]
+    assert got.num_rows == 3
+
+
+def test_join_explain_lists_the_chain():
+    text = gpuvelo.explain(CHAINS[0], sources=TABLES, backend="cpu")
+    assert "inner join of each batch with dim (read whole first) on t.k1 = s.k" in text
+    assert "left join of each batch with sec (read whole first) on s.sector = x.id" in text
+
+
 @pytest.mark.parametrize("query, message", [
-    ("SELECT * FROM t RIGHT JOIN d ON t.k1 = d.k", "only INNER and LEFT joins"),
-    ("SELECT * FROM t JOIN d ON t.k1 > d.k", "equalities of a column of each side"),
+    ("SELECT * FROM t RIGHT JOIN d ON t.k1 = d.k", "stream on the left side"),
+    ("SELECT * FROM t FULL OUTER JOIN d ON t.k1 = d.k", "only INNER and LEFT joins"),
+    ("SELECT * FROM t NATURAL JOIN d", "only INNER, LEFT and CROSS joins"),
+    ("SELECT * FROM t SEMI JOIN d ON t.k1 = d.k", "only INNER, LEFT and CROSS joins"),
+    ("SELECT * FROM t LEFT JOIN d ON t.k1 > d.k", "LEFT JOIN's other conditions are not supported"),
+    ("SELECT * FROM t LEFT JOIN d ON t.k1 = d.k AND d.weight > 1", "LEFT JOIN's other conditions"),
     ("SELECT * FROM t JOIN d ON k1 = k", "qualified by table"),
-    ("SELECT * FROM t JOIN d ON t.k1 = d.k JOIN s2 USING (k2)", "one JOIN per query"),
+    ("SELECT * FROM t LEFT JOIN d", "a JOIN needs ON"),
+    ("SELECT * FROM t JOIN d ON t.k1 = d.k JOIN d ON t.k1 = d.i", "used by two tables"),
     ("SELECT * FROM t JOIN d ON t.nope = d.k", "JOIN key 'nope'"),
+    ("SELECT * FROM t JOIN dim s ON t.k1 = s.k JOIN sec x ON s.nope = x.id", "JOIN key 'nope'"),
 ])
 def test_join_errors(query, message):
     with pytest.raises(gpuvelo.errors.GpuveloError, match=message):

@@ -1,4 +1,5 @@
-"""A stream enriched with a finite table: the source behind ``FROM s JOIN t ON s.x = t.y``."""
+"""A stream enriched with a finite table: the source behind ``FROM s JOIN t ON s.x = t.y``
+(one :class:`JoinedSource` per join of a chain, each the left side of the next)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ..errors import DataError
 from .sources import Source
 
 _ROW = "__join_row"
+_CROSS_ROWS = 1 << 20          # a cross join hands out batches of about this many rows
 
 
 def right_names(left: pa.Schema, right: pa.Schema, alias: str, using: tuple[str, ...] = ()) -> dict[str, str]:
@@ -23,10 +25,11 @@ def right_names(left: pa.Schema, right: pa.Schema, alias: str, using: tuple[str,
 
 
 class JoinedSource(Source):
-    """Each batch of ``left`` equi-joined (inner or left outer) with every row of ``right``,
-    which is read whole when the first batch is needed; rows keep the left side's order.
-    Right columns are renamed by :func:`right_names`; ``progress`` is the left side's. A
-    right side with one unique key column (the usual dimension table) is joined by lookup."""
+    """Each batch of ``left`` equi-joined (``kind`` 'inner' or 'left' outer) with every row
+    of ``right``, or paired with each of them ('cross'); ``right`` is read whole when the
+    first batch is needed, and rows keep the left side's order. Right columns are renamed
+    by :func:`right_names`; ``progress`` is the left side's. A right side with one unique
+    key column (the usual dimension table) is joined by lookup."""
 
     def __init__(self, left: Source, right: Source, *, left_keys, right_keys, kind: str,
                  alias: str, using: bool = False, batch_size: int | None = None):
@@ -96,7 +99,7 @@ class JoinedSource(Source):
         left_key = batch.column(self.left_keys[0])
         if pa.types.is_dictionary(left_key.type):
             left_key = left_key.cast(left_key.type.value_type)
-        at = pc.index_in(left_key, value_set=key)         # NULL keys and misses: NULL
+        at = pc.index_in(left_key, value_set=key, skip_nulls=True)   # NULL keys, misses: NULL
         if self.kind == "inner":
             hit = at.is_valid()
             batch, at = batch.filter(hit), at.filter(hit)
@@ -110,6 +113,9 @@ class JoinedSource(Source):
         names = self._schema.names
         unique = self._unique_key(right, rkeys)
         for batch in self.left.batches():
+            if self.kind == "cross":
+                yield from self._crossed(batch, right)
+                continue
             if unique is not None:
                 yield self._looked_up(batch, right, unique)
                 continue
@@ -125,6 +131,21 @@ class JoinedSource(Source):
             joined = joined.sort_by(_ROW).select(names)
             for b in joined.combine_chunks().to_batches():
                 yield b.cast(self._schema) if not b.schema.equals(self._schema) else b
+
+    def _crossed(self, batch: pa.RecordBatch, right: pa.Table) -> Iterator[pa.RecordBatch]:
+        """Each row of ``batch`` with each row of ``right`` (left rows in order), in batches
+        of about ``_CROSS_ROWS`` rows."""
+        m = right.num_rows
+        if m == 0 or batch.num_rows == 0:
+            return
+        extra = [right.column(n).chunk(0) for n in self._schema.names[batch.num_columns:]]
+        step = max(1, _CROSS_ROWS // m)
+        for start in range(0, batch.num_rows, step):
+            part = batch.slice(start, step)
+            left_at = pa.array(np.repeat(np.arange(part.num_rows, dtype=np.int64), m))
+            right_at = pa.array(np.tile(np.arange(m, dtype=np.int64), part.num_rows))
+            cols = [c.take(left_at) for c in part.columns] + [c.take(right_at) for c in extra]
+            yield pa.RecordBatch.from_arrays(cols, schema=self._schema)
 
     def progress(self) -> tuple[int, int | None]:
         return self.left.progress()

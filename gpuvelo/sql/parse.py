@@ -35,7 +35,9 @@ class ParsedQuery:
     stages: tuple[tuple[str, str], ...] = ()
     # uncorrelated subqueries used as values, run first too: (name, 'scalar' | 'in', SQL text)
     value_stages: tuple[tuple[str, str, str], ...] = ()
-    join: JoinSpec | None = None   # FROM ... JOIN: the second, finite source
+    # FROM s JOIN a ... JOIN b ...: the finite sources joined to the stream, in order
+    joins: tuple[JoinSpec, ...] = ()
+    source_alias: str = ""        # the stream's name in the query (alias or name)
     # GROUP BY ROLLUP / CUBE / GROUPING SETS (one query per key set) and UNION [ALL] (one per
     # branch) run first, as SQL texts; their results, stacked, are the table
     # rewrite.UNION_TABLE that the query (ORDER BY / LIMIT) reads
@@ -67,7 +69,7 @@ def _syntax_error(err: Exception, sql: str) -> SqlSyntaxError:
 
 
 def _check_shape(select: exp.Expression, sql: str) -> exp.Table:
-    """Reject what gpuvelo cannot run (set operations, no FROM, joins, subqueries in FROM)."""
+    """Reject what gpuvelo cannot run (set operations, no FROM, a FROM that is not a source)."""
     if isinstance(select, exp.SetOperation):
         raise NotSupportedError(f"{type(select).__name__.upper()} is not supported (UNION [ALL] "
                                 "is); run one SELECT per query", **where(select, sql))
@@ -87,46 +89,72 @@ def _check_shape(select: exp.Expression, sql: str) -> exp.Table:
     return table
 
 
-def _join_spec(select: exp.Select, left: exp.Table, sql: str) -> JoinSpec | None:
-    """The one JOIN of the query (an equi-join of the stream with a named finite source)."""
-    joins = select.args.get("joins") or []
-    if not joins:
-        return None
-    join = joins[0]
+def _join_specs(select: exp.Select, left: exp.Table, sql: str) -> tuple[JoinSpec, ...]:
+    """The query's chain of joins, in order (after rewrite.explicit_joins): each an INNER,
+    LEFT or CROSS join of the rows so far with a named finite source."""
+    seen = [(left.alias or left.name).lower()]
+    specs = []
+    star = next((c for i in select.expressions for c in i.find_all(exp.Column)
+                 if isinstance(c.this, exp.Star)), None)
+    if star is not None and select.args.get("joins"):
+        raise NotSupportedError(f"{star.sql(dialect=Gpuvelo)} with a JOIN is not supported: name the "
+                                "columns (or SELECT *)", **where(star, sql))
+    for join in select.args.get("joins") or []:
+        spec = _join_spec(join, seen, sql)
+        if spec.alias in seen:
+            raise NotSupportedError(f"the name '{spec.alias}' is used by two tables of FROM; give "
+                                    f"each its own alias (JOIN {spec.table} AS {spec.alias}2 ...)",
+                                    **where(join, sql))
+        seen.append(spec.alias)
+        specs.append(spec)
+    return tuple(specs)
+
+
+def _join_spec(join: exp.Join, seen: list[str], sql: str) -> JoinSpec:
+    """One join of the chain; ``seen`` are the aliases of the sides before it."""
     text = join.sql(dialect=Gpuvelo)
-    if len(joins) > 1:
-        raise NotSupportedError(f"one JOIN per query is supported: {joins[1].sql(dialect=Gpuvelo)}",
-                                **where(joins[1], sql))
     right = join.this
     side, kind = (join.args.get("side") or "").upper(), (join.args.get("kind") or "").upper()
-    if not isinstance(right, exp.Table) or not isinstance(right.this, exp.Identifier):
-        raise NotSupportedError(f"JOIN must name a source, not {right.sql(dialect=Gpuvelo)}", **where(join, sql))
-    if side not in ("", "LEFT") or kind not in ("", "INNER", "OUTER"):
-        raise NotSupportedError(f"only INNER and LEFT joins are supported: {text}", **where(join, sql))
-    left_alias = (left.alias or left.name).lower()
-    alias = (right.alias or right.name).lower()
-    using = join.args.get("using")
+    method = (join.args.get("method") or "").upper()
+    if not isinstance(right, exp.Table) or not isinstance(right.this, exp.Identifier) \
+            or right.args.get("joins"):
+        raise NotSupportedError(f"JOIN must name a source or a subquery, not {right.sql(dialect=Gpuvelo)}",
+                                **where(join, sql))
+    if side in ("RIGHT", "FULL"):
+        raise NotSupportedError(f"{side} JOIN is not supported: only INNER and LEFT joins are supported "
+                                f"(and CROSS JOIN), with the stream on the left side: write FROM "
+                                f"<stream> LEFT JOIN <table>: {text}", **where(join, sql))
+    if method or side not in ("", "LEFT") or kind not in ("", "INNER", "OUTER", "CROSS") \
+            or join.args.get("match_condition"):
+        raise NotSupportedError(f"only INNER, LEFT and CROSS joins are supported: {text}", **where(join, sql))
+    table, alias = right.name.lower(), (right.alias or right.name).lower()
+    using, on = join.args.get("using"), join.args.get("on")
+    if kind == "CROSS":
+        if using or on is not None:
+            raise NotSupportedError(f"a CROSS JOIN takes no ON or USING: {text}", **where(join, sql))
+        return JoinSpec(table, alias, "cross")
+    kind = "left" if side else "inner"
     if using:
         keys = tuple(i.name for i in using)
-        return JoinSpec(right.name.lower(), alias, left_alias, "left" if side else "inner", keys, keys, True)
-    on = join.args.get("on")
+        return JoinSpec(table, alias, kind, tuple(("", k) for k in keys), keys, True)
+    if on is None:
+        raise NotSupportedError(f"a JOIN needs ON a.x = b.y or USING (x) (or write CROSS JOIN): "
+                                f"{text.lstrip(', ')}",
+                                **where(join, sql))
     pairs = []
-    for cond in (on.flatten() if isinstance(on, exp.And) else [on]) if on is not None else []:
-        sides = {}
-        if isinstance(cond, exp.EQ):
-            for col in (cond.this, cond.expression):
-                owner = col.table.lower() if isinstance(col, exp.Column) else None
-                if owner in (left_alias, alias) and owner not in sides:
-                    sides[owner] = col.name
-        if len(sides) != 2:
-            raise NotSupportedError(f"a JOIN condition must be equalities of a column of each side, "
-                                    f"qualified by table (a.x = b.y AND ...): {cond.sql(dialect=Gpuvelo)}",
+    for cond in on.flatten() if isinstance(on, exp.And) else [on]:
+        if not rewrite.join_key_pair(cond, seen, alias):
+            hint = ("qualify both columns by table" if kind == "inner" else
+                    "a LEFT JOIN's other conditions are not supported; an INNER JOIN's are "
+                    "applied as a filter")
+            raise NotSupportedError(f"a JOIN condition must be equalities of a column of the joined "
+                                    f"table and one of an earlier table, qualified by table (a.x = "
+                                    f"b.y AND ...); {hint}: {cond.sql(dialect=Gpuvelo)}",
                                     **where(cond, sql))
-        pairs.append((sides[left_alias], sides[alias]))
-    if not pairs:
-        raise NotSupportedError(f"a JOIN needs ON a.x = b.y or USING (x): {text}", **where(join, sql))
-    return JoinSpec(right.name.lower(), alias, left_alias, "left" if side else "inner",
-                    tuple(p[0] for p in pairs), tuple(p[1] for p in pairs))
+        mine, other = (cond.this, cond.expression) if cond.this.table.lower() == alias \
+            else (cond.expression, cond.this)
+        pairs.append(((other.table.lower(), other.name), mine.name))
+    return JoinSpec(table, alias, kind, tuple(p[0] for p in pairs), tuple(p[1] for p in pairs))
 
 
 def _check_commas(sql: str) -> None:
@@ -173,8 +201,9 @@ def parse_query(sql: str) -> ParsedQuery:
     elif isinstance(select, exp.Select):
         select = rewrite.inline_derived_tables(select, sql, stages=stages)
         select, stacked = rewrite.split_grouping_sets(select, sql)
+    select = rewrite.explicit_joins(select, sql)
     table = _check_shape(select, sql)
-    join = _join_spec(select, table, sql)
+    joins = _join_specs(select, table, sql)
     select = rewrite.expand_conveniences(select, sql)
     value_stages: list = []
     select = rewrite.extract_value_subqueries(select, sql, value_stages)
@@ -186,5 +215,6 @@ def parse_query(sql: str) -> ParsedQuery:
                        emit=emit.this.name.lower() if emit is not None else None,
                        stages=tuple((name, inner if isinstance(inner, str) else inner.sql(dialect=Gpuvelo))
                                     for name, inner in stages),
-                       value_stages=tuple(value_stages), join=join, stacked=stacked,
+                       value_stages=tuple(value_stages), joins=joins, stacked=stacked,
+                       source_alias=(table.alias or table.name).lower(),
                        analytic=analytic)

@@ -138,17 +138,19 @@ class AggCall:
 # --------------------------------------------------------------------------- joins
 @dataclass(frozen=True)
 class JoinSpec:
-    """``FROM left [AS a] [INNER | LEFT] JOIN table [AS b] ON a.x = b.y [AND ...]`` (or
-    ``USING (x, ...)``): the stream ``left`` enriched with the rows of a second, finite
-    source ``table``. Keys are column names on each side, in pairs; with ``using`` the
-    right side's key columns are not repeated in the joined rows."""
+    """One join of FROM's chain ``FROM s [AS a] [INNER | LEFT] JOIN table [AS b] ON a.x = b.y
+    [AND ...]`` (or ``USING (x, ...)``, or ``CROSS JOIN``): the rows so far (the stream,
+    enriched by the joins before this one) joined with the rows of a finite source
+    ``table``, read whole first. Keys come in pairs: ``left_keys`` are (alias, column) of
+    the stream or an earlier join -- alias '' for a USING key, the rows' column of that
+    name -- and ``right_keys`` the right side's columns; with ``using`` the right side's key
+    columns are not repeated in the joined rows. A cross join has no keys."""
 
     table: str
     alias: str                 # the right side's name in the query (its alias or table name)
-    left_alias: str
-    kind: str                  # 'inner' or 'left'
-    left_keys: tuple[str, ...]
-    right_keys: tuple[str, ...]
+    kind: str                  # 'inner', 'left' or 'cross'
+    left_keys: tuple[tuple[str, str], ...] = ()
+    right_keys: tuple[str, ...] = ()
     using: bool = False
 
 

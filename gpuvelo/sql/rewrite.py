@@ -59,8 +59,10 @@ def inline_derived_tables(select: exp.Select, sql: str, ctes: dict | None = None
         select = select.copy()
         select.set("with_", None)
     source = select.args.get("from_")
-    if source is None or select.args.get("joins"):
+    if source is None:
         return select
+    if select.args.get("joins"):
+        return _stage_join_sides(select, sql, ctes, stages)
     table = source.this
     if isinstance(table, exp.Subquery):
         inner, alias = inline_derived_tables(table.this, sql, ctes, stages), table.alias
@@ -168,6 +170,108 @@ def _inline(outer: exp.Select, inner: exp.Select, alias: str | None) -> exp.Sele
             exp.paren(inner_where.this.copy()), exp.paren(outer_where.this))
         out.set("where", exp.Where(this=cond))
     out.set("from_", inner.args["from_"].copy())
+    return out
+
+
+def _stage_join_sides(select: exp.Select, sql: str, ctes: dict, stages: list | None) -> exp.Select:
+    """``select`` with each derived table or CTE reference of its FROM and JOINs made a
+    stage (see inline_derived_tables) that the join reads as a table of the alias' name:
+    beside a JOIN, even a subquery that only filters runs first, to the end of its input."""
+    out = select.copy()
+    for part in [out.args["from_"]] + list(out.args.get("joins") or []):
+        table = part.this
+        if isinstance(table, exp.Subquery):
+            inner, alias = inline_derived_tables(table.this, sql, ctes, stages), table.alias
+        elif isinstance(table, exp.Table) and not table.db and table.name.lower() in ctes:
+            inner, alias = ctes[table.name.lower()], table.alias or table.name
+        else:
+            continue
+        if stages is None:
+            raise NotSupportedError("a subquery or CTE beside a JOIN is not supported here",
+                                    **_where(table, sql))
+        _check_inlinable(inner, table, sql, staging=True)
+        if inner.args.get("stream_window"):
+            raise NotSupportedError("a WINDOW clause in a joined subquery is not supported",
+                                    **_where(table, sql))
+        name = (alias or f"__stage{len(stages) + 1}").lower()
+        stages.append((name, inner))
+        part.set("this", exp.to_table(name))
+    return out
+
+
+# --------------------------------------------------------------------------- joins
+def _side_name(table) -> str:
+    """The name a FROM / JOIN side is known by in the query: its alias, else its name."""
+    return (table.alias or table.name).lower()
+
+
+def _and_terms(node) -> list:
+    """The top-level AND terms of ``node`` (none for None)."""
+    if node is None:
+        return []
+    return list(node.flatten()) if isinstance(node, exp.And) else [node]
+
+
+def _and_all(terms: list):
+    """``terms`` joined by AND (parenthesised), or None when there are none."""
+    if not terms:
+        return None
+    out = terms[0]
+    for term in terms[1:]:
+        out = exp.and_(out, term)
+    return out
+
+
+def join_key_pair(term, earlier, alias: str) -> bool:
+    """Whether ``term`` is ``a.x = b.y`` with one column of the side ``alias`` and the
+    other of one of the ``earlier`` sides (aliases): a key pair of an equi-join."""
+    if not isinstance(term, exp.EQ):
+        return False
+    owners = [c.table.lower() if isinstance(c, exp.Column) and c.table else None
+              for c in (term.this, term.expression)]
+    return alias in owners and any(o in earlier and o != alias for o in owners)
+
+
+def _unqualified_equality(term) -> bool:
+    """``x = y`` of two columns not both qualified by table (left for the JOIN's error)."""
+    return isinstance(term, exp.EQ) and all(isinstance(c, exp.Column) for c in (term.this, term.expression)) \
+        and not all(c.table for c in (term.this, term.expression))
+
+
+def explicit_joins(select: exp.Select, sql: str) -> exp.Select:
+    """Comma joins and INNER JOIN conditions in the equi-join form the engine runs.
+
+    ``FROM t, d WHERE t.k = d.k AND c`` -> ``FROM t JOIN d ON t.k = d.k WHERE c`` (the
+    WHERE's top-level equalities between a column of the new side and one of an earlier
+    side become its keys), and without such an equality ``CROSS JOIN d``. An INNER JOIN's
+    ON terms that are not such key pairs (``t.x < d.y``, ``d.w > 1``) move to WHERE -- the
+    same rows for an inner join -- and an INNER JOIN left without keys is a CROSS JOIN."""
+    joins = select.args.get("joins")
+    if not joins:
+        return select
+    out = select.copy()
+    seen = {_side_name(out.args["from_"].this)}
+    where_terms = _and_terms(out.args["where"].this if out.args.get("where") else None)
+    moved = []
+    for join in out.args["joins"]:
+        if not isinstance(join.this, exp.Table):
+            continue                  # _join_spec reports it
+        alias = _side_name(join.this)
+        args = {k: v for k, v in join.args.items() if k not in ("this", "pivots") and v}
+        if not args and "pivots" not in join.args:   # a comma join (sqlglot: no JOIN keyword parsed)
+            keys = [t for t in where_terms if join_key_pair(t, seen, alias)]
+            where_terms = [t for t in where_terms if t not in keys]
+            join.set("on", _and_all(keys))
+            join.set("kind", None if keys else "CROSS")
+        elif set(args) == {"on"} or (set(args) == {"on", "kind"} and args["kind"].upper() == "INNER"):
+            terms = _and_terms(join.args["on"])
+            keys = [t for t in terms if join_key_pair(t, seen, alias) or _unqualified_equality(t)]
+            moved += [t for t in terms if t not in keys]
+            join.set("on", _and_all(keys))
+            join.set("kind", None if keys else "CROSS")
+        seen.add(alias)
+    cond = _and_all([t.copy() for t in moved + where_terms])
+    out.set("where", exp.Where(this=cond) if cond is not None else None)
     return out
 
 
