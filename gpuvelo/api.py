@@ -152,6 +152,8 @@ class Job:
         try:
             self._run_stages()
             cq = CompiledQuery(self.plan, self.backend)
+            if isinstance(self.source, JoinedSource):
+                self.source.narrow(cq.columns)
             self._runner(cq).run()
             self.stats.stopped = ("abort" if self._opts.abort.is_set()
                                   else "graceful" if self._opts.stop.is_set() else "")

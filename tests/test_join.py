@@ -158,3 +158,21 @@ def test_join_explain_lists_the_chain():
 def test_join_errors(query, message):
     with pytest.raises(gpuvelo.errors.GpuveloError, match=message):
         gpuvelo.sql(query, **TABLES)
+
+
+def test_only_read_columns_are_joined():
+    """The join hands out only the columns the query reads (and the keys later joins need):
+    COUNT(*) alone still counts every joined row."""
+    t = pa.table({"sym": [1, 2, 2, 3, None], "v": [1.0, 2, 3, 4, 5]})
+    s = pa.table({"sym": [1, 2, 4], "sector": [10, 20, 30], "unused": ["x", "y", "z"]})
+    x = pa.table({"id": [10, 20], "name": ["a", "b"]})
+    for q in ("SELECT COUNT(*) AS n FROM t JOIN s ON t.sym = s.sym",
+              "SELECT COUNT(*) AS n FROM t LEFT JOIN s ON t.sym = s.sym",
+              "SELECT x.name, COUNT(*) AS n FROM t JOIN s ON t.sym = s.sym "
+              "JOIN x ON s.sector = x.id GROUP BY 1"):
+        for bs in (None, 2):
+            run_both(q, {"t": t, "s": s, "x": x}, batch_size=bs)
+    job = gpuvelo.Job("SELECT SUM(v) AS v FROM t JOIN s ON t.sym = s.sym", sources={"t": t, "s": s},
+                      sink=gpuvelo.io.MemorySink(), backend="cpu")
+    job.run()
+    assert job.source.schema().names == ["v"]

@@ -51,6 +51,16 @@ class JoinedSource(Source):
     def describe(self) -> str:
         return f"{self.left.describe()} {self.kind} join {self.right.describe()}"
 
+    def narrow(self, needed) -> None:
+        """Hand out only the columns in ``needed`` (names of the joined rows, any case; the
+        query's referenced columns): right columns nobody reads are never gathered. Call
+        before reading; the joins below this one keep their keys."""
+        wanted = {n.lower() for n in needed}
+        keep = [f for f in self._schema if f.name.lower() in wanted]
+        self._schema = pa.schema(keep or list(self._schema)[:1])   # rows need a column (COUNT(*))
+        if isinstance(self.left, JoinedSource):
+            self.left.narrow(wanted | {k.lower() for k in self.left_keys})
+
     def schema(self) -> pa.Schema:
         return self._schema
 
@@ -95,16 +105,16 @@ class JoinedSource(Source):
             return None
         return key
 
-    def _looked_up(self, batch: pa.RecordBatch, right: pa.Table, key: pa.Array) -> pa.RecordBatch:
+    def _looked_up(self, batch: pa.RecordBatch, right: pa.Table, find) -> pa.RecordBatch:
         left_key = batch.column(self.left_keys[0])
         if pa.types.is_dictionary(left_key.type):
             left_key = left_key.cast(left_key.type.value_type)
-        at = pc.index_in(left_key, value_set=key, skip_nulls=True)   # NULL keys, misses: NULL
+        at = find(left_key)                   # the right row of each key; NULL keys, misses: NULL
         if self.kind == "inner":
             hit = at.is_valid()
             batch, at = batch.filter(hit), at.filter(hit)
-        extra = self._schema.names[batch.num_columns:]
-        cols = list(batch.columns) + [right.column(n).chunk(0).take(at) for n in extra]
+        cols = [batch.column(n) if n in batch.schema.names else right.column(n).chunk(0).take(at)
+                for n in self._schema.names]
         return pa.RecordBatch.from_arrays(cols, schema=self._schema)
 
     def _joined(self) -> Iterator[pa.RecordBatch]:
@@ -112,12 +122,14 @@ class JoinedSource(Source):
         rkeys = [self.renames.get(k, f"__key_{k}") for k in self.right_keys]
         names = self._schema.names
         unique = self._unique_key(right, rkeys)
+        find = None if unique is None else \
+            (lambda values: pc.index_in(values, value_set=unique, skip_nulls=True))
         for batch in self.left.batches():
             if self.kind == "cross":
                 yield from self._crossed(batch, right)
                 continue
             if unique is not None:
-                yield self._looked_up(batch, right, unique)
+                yield self._looked_up(batch, right, find)
                 continue
             left = pa.Table.from_batches([batch]).append_column(
                 _ROW, pa.array(np.arange(batch.num_rows, dtype=np.int64)))
@@ -138,13 +150,13 @@ class JoinedSource(Source):
         m = right.num_rows
         if m == 0 or batch.num_rows == 0:
             return
-        extra = [right.column(n).chunk(0) for n in self._schema.names[batch.num_columns:]]
         step = max(1, _CROSS_ROWS // m)
         for start in range(0, batch.num_rows, step):
             part = batch.slice(start, step)
             left_at = pa.array(np.repeat(np.arange(part.num_rows, dtype=np.int64), m))
             right_at = pa.array(np.tile(np.arange(m, dtype=np.int64), part.num_rows))
-            cols = [c.take(left_at) for c in part.columns] + [c.take(right_at) for c in extra]
+            cols = [part.column(n).take(left_at) if n in part.schema.names
+                    else right.column(n).chunk(0).take(right_at) for n in self._schema.names]
             yield pa.RecordBatch.from_arrays(cols, schema=self._schema)
 
     def progress(self) -> tuple[int, int | None]:
