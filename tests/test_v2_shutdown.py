@@ -238,3 +238,52 @@ def test_cli_signal_stops_gracefully(tmp_path, sig):
     m = re.search(r"([\d,]+) rows in", text)
     assert m, text
     assert 0 < int(m.group(1).replace(",", "")) < 50_000_000
+
+
+# ---------------------------------------------------------------------------- read-ahead
+def test_read_ahead_keeps_order_and_raises_the_producers_error_in_place():
+    from gpuvelo.exec.processor import read_ahead
+
+    def items():
+        yield from range(5)
+        raise ValueError("bad block")
+
+    got = []
+    with pytest.raises(ValueError, match="bad block"):
+        for x in read_ahead(items()):
+            got.append(x)
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_read_ahead_stops_and_closes_the_producer_when_the_consumer_stops():
+    from gpuvelo.exec.processor import read_ahead
+
+    closed, made = threading.Event(), []
+
+    def items():
+        try:
+            for i in range(10**9):
+                made.append(i)
+                yield i
+        finally:
+            closed.set()
+
+    it = read_ahead(items(), depth=2)
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    it.close()
+    assert closed.is_set() and len(made) <= 3 + 2 + 1     # at most depth (+1 in hand) ahead
+
+
+def test_file_source_read_ahead_job_matches_and_reports_bad_rows(tmp_path):
+    """A CSV job reads ahead on its own thread; results and malformed-row errors are as
+    without it."""
+    path = tmp_path / "t.csv"
+    path.write_text("k,v\n" + "".join(f"{i % 7},{i}\n" for i in range(5000)))
+    assert gpuvelo.io.CsvSource(path).read_ahead
+    got = gpuvelo.sql("SELECT k, SUM(v) AS s FROM t GROUP BY k ORDER BY k", t=gpuvelo.io.CsvSource(path, block_size=4096),
+                      backend="cpu")
+    assert got.column("s").to_pylist() == [sum(i for i in range(5000) if i % 7 == k) for k in range(7)]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("k,v\n" + "".join(f"{i},{i}\n" for i in range(3000)) + "1,2,3\n")
+    with pytest.raises(gpuvelo.errors.DataError, match="malformed CSV row at line 3002"):
+        gpuvelo.sql("SELECT COUNT(*) FROM t", t=gpuvelo.io.CsvSource(bad, block_size=4096), backend="cpu")

@@ -6,6 +6,7 @@ Sources and sinks are duck-typed (``gpuvelo.io`` implements them): a source has 
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -120,11 +121,61 @@ class Emitter:
                        time_writing_s=time.perf_counter() - t0)
 
 
+_END = object()
+
+
+def read_ahead(items, depth: int = 2):
+    """The items of the iterator ``items``, produced on a thread of their own up to ``depth``
+    ahead of the consumer, so that reading the next batch (Arrow parses, decompresses and
+    joins without the GIL) overlaps aggregating this one. The producer's exception is raised
+    here, in order; when the consumer stops early, the producer stops and closes ``items``."""
+    box: queue.Queue = queue.Queue(depth)
+    quit_ = threading.Event()
+
+    def put(entry) -> bool:
+        while not quit_.is_set():
+            try:
+                box.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_END, None))
+        except BaseException as e:  # noqa: BLE001 -- handed to the consumer as is
+            put((_END, e))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="gpuvelo-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = box.get()
+            if error is not None:
+                raise error
+            if item is _END:
+                return
+            yield item
+    finally:
+        quit_.set()
+        worker.join()
+
+
 def read_batches(source, stats: JobStats, opts: RunOptions, *, with_partition: bool = False):
     """``(position, batch, source partition)`` from ``source`` until it ends or the job stops;
     counts reads and time, and reports a source's own failure as SourceError naming it."""
     position = 0
     it = iter(source.batches_with_partition() if with_partition else source.batches())
+    if getattr(source, "read_ahead", False):
+        it = read_ahead(it)
     while not (opts.stop.is_set() or opts.abort.is_set()):
         t0 = time.perf_counter()
         try:

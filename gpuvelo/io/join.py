@@ -31,6 +31,8 @@ class JoinedSource(Source):
     by :func:`right_names`; ``progress`` is the left side's. A right side with one unique
     key column (the usual dimension table) is joined by lookup."""
 
+    read_ahead = True
+
     def __init__(self, left: Source, right: Source, *, left_keys, right_keys, kind: str,
                  alias: str, using: bool = False, batch_size: int | None = None):
         self.left, self.right = left, right

@@ -33,12 +33,15 @@ class Source:
     ``name`` is set by the owner (the job sets it to the query's table name).
     ``source_partitions`` is how many source partitions :meth:`batches_with_partition`
     tags batches with (numbered from 0); ``partition_key`` names the columns the source
-    is known to be partitioned by, or is None when unknown. Subclasses implement
-    :meth:`schema` and either :meth:`batches` or :meth:`batches_with_partition`.
+    is known to be partitioned by, or is None when unknown. ``read_ahead``: producing a
+    batch is real work (parsing, decompressing, joining) that a job may do on a thread of
+    its own while it aggregates the previous batch. Subclasses implement :meth:`schema`
+    and either :meth:`batches` or :meth:`batches_with_partition`.
     """
 
     source_partitions: int = 1
     partition_key: tuple[str, ...] | None = None
+    read_ahead: bool = False
 
     def __init__(self, *, name: str | None = None, batch_size: int | None = None):
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
@@ -263,6 +266,8 @@ class IterableSource(Source):
 class FileSource(Source):
     """Common part of the file sources: a path, a file size, progress by bytes."""
 
+    read_ahead = True
+
     def __init__(self, path, *, name: str | None = None, batch_size: int | None = None):
         self.path = Path(path)
         if not self.path.exists():
@@ -300,6 +305,8 @@ class FileSource(Source):
 class ParquetSource(Source):
     """A Parquet file, or a directory of them (one source partition per file, sorted by
     name). Read in row groups / batches via ``ParquetFile.iter_batches``; progress in rows."""
+
+    read_ahead = True
 
     def __init__(self, path, *, batch_size: int | None = None, columns: list[str] | None = None,
                  name: str | None = None):
