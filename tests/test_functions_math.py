@@ -55,7 +55,7 @@ def test_integer_division_by_zero_is_null():
     ("SELECT sqrt(s) FROM t", TypeMismatchError),
     ("SELECT power(i) FROM t", SqlError),
     ("SELECT greatest(i, s) FROM t", TypeMismatchError),
-    ("SELECT trunc(f, 1) FROM t", PlanError),
+    ("SELECT trunc(f, i) FROM t", PlanError),
 ])
 def test_bad_calls_are_plan_errors(query, error):
     with pytest.raises(error) as info:

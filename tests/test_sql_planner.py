@@ -152,7 +152,7 @@ def test_result_type_rules():
     assert result_type("add", [T.INT8, T.INT32]) == T.INT64
     assert result_type("mul", [T.UINT8, T.UINT32]) == T.UINT64
     assert result_type("div", [T.INT64, T.INT64]) == T.FLOAT64
-    assert result_type("sub", [T.INT64, T.FLOAT32]) == T.FLOAT64
+    assert result_type("sub", [T.INT64, T.FLOAT32]) == T.FLOAT32     # as DuckDB: BIGINT - FLOAT is FLOAT
     assert result_type("add", [T.decimal(10, 2), T.decimal(10, 3)]) == T.decimal(18, 3)
     assert result_type("mul", [T.decimal(10, 2), T.INT64]) == T.decimal(18, 2)
     assert result_type("mul", [T.decimal(10, 2), T.decimal(10, 3)]) == T.decimal(18, 5)
@@ -160,7 +160,7 @@ def test_result_type_rules():
     assert result_type("neg", [T.INT8]) == T.INT8 and result_type("abs", [T.decimal(9, 2)]) == T.decimal(9, 2)
     assert result_type("round", [T.decimal(9, 4)], digits=2) == T.decimal(18, 2)
     assert result_type("floor", [T.INT16]) == T.INT16
-    assert result_type("coalesce", [T.NULL, T.INT64, T.FLOAT32]) == T.FLOAT64
+    assert result_type("coalesce", [T.NULL, T.INT64, T.FLOAT32]) == T.FLOAT32
     assert result_type("coalesce", [T.INT64, T.decimal(10, 2)]) == T.decimal(18, 2)
     assert result_type("eq", [T.STRING, T.STRING]) == T.BOOL
     with pytest.raises(PlanError, match="scale 20"):

@@ -36,6 +36,20 @@ def _as_float(xp, col: Col):
     return col.data.astype(xp.float64)
 
 
+def _to_float(xp, col: Col, to: DType, what: str):
+    """Numbers to FLOAT32 / FLOAT64; a finite value beyond FLOAT32's range is an error (as
+    DuckDB), while infinities and NaN carry over."""
+    data = _as_float(xp, col)
+    if to.kind != "float32":
+        return data
+    with np.errstate(over="ignore"):
+        out = data.astype(xp.float32)
+    bad = xp.isinf(out) & xp.isfinite(data)
+    overflow(xp, bad if col.valid is None else bad & col.valid,
+             f"{what}: value out of range for {to}", (data,))
+    return out
+
+
 def _to_int(xp, col: Col, to: DType, what: str):
     fr = col.dtype
     data, valid = col.data, col.valid
@@ -125,9 +139,26 @@ def _format(xp, col: Col) -> Col:
     return Col(inverse.reshape(-1).astype(xp.int32), col.valid, DType("string"), text.cast(pa.string()))
 
 
+_BOOL_WORDS = {"true": True, "t": True, "yes": True, "y": True, "1": True,
+               "false": False, "f": False, "no": False, "n": False, "0": False}
+
+
+def _parse_bools(entries: pa.Array) -> pa.Array:
+    """Strings to booleans as DuckDB reads them: true/t/yes/y/1 and false/f/no/n/0, in any
+    case (no surrounding spaces)."""
+    found = pc.index_in(pc.utf8_lower(entries), value_set=pa.array(list(_BOOL_WORDS)))
+    bad = pc.and_(pc.is_null(found), pc.is_valid(entries))
+    if pc.any(bad).as_py():
+        first = entries.filter(bad)[0].as_py()
+        raise pa.ArrowInvalid(f"'{first}' is not a boolean (true/false, t/f, yes/no, y/n, 1/0)")
+    return pa.array(list(_BOOL_WORDS.values())).take(found)
+
+
 def _parse_entries(entries: pa.Array, target, to: DType) -> pa.Array:
     """Strings to the Arrow type ``target``; integers also from decimal or exponent notation
     (``'3.5'``, ``'1e3'``), rounded half away from zero, as DuckDB reads them."""
+    if to.is_bool:
+        return _parse_bools(entries)
     try:
         return entries.cast(target)
     except pa.ArrowInvalid:
@@ -143,7 +174,7 @@ def _parse(xp, col: Col, to: DType, what: str) -> Col:
     codes = col.data if col.valid is None else col.data[col.valid]
     used = to_host(xp, xp.unique(codes)).astype(np.int64)
     entries = col.dictionary.take(pa.array(used, pa.int64()))
-    if not to.is_temporal:
+    if not (to.is_temporal or to.is_bool):
         entries = pc.utf8_trim_whitespace(entries)
     coarse = to.kind == "timestamp" and to.unit in ("s", "ms")
     via = timestamp("us", to.tz) if coarse else to
@@ -243,7 +274,7 @@ def cast_col(xp, col: Col, to: DType, what: str = "CAST") -> Col:
     if to.is_bool and (fr.is_numeric or fr.is_bool):
         data = col.data != 0 if not fr.is_bool else col.data
     elif to.is_float and (fr.is_numeric or fr.is_bool):
-        data = _as_float(xp, col).astype(phys(xp, to))
+        data = _to_float(xp, col, to, what)
     elif to.is_integer and (fr.is_numeric or fr.is_bool):
         data = _to_int(xp, col, to, what)
     elif to.is_decimal and (fr.is_numeric or fr.is_bool):

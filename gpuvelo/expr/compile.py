@@ -243,13 +243,15 @@ def _is_null(xp, c: Col, want_null: bool) -> Col:
 
 
 def _like(e: P.Call, xp) -> Fn:
-    value, pattern = e.args
+    value, pattern = e.args[:2]
+    escape = e.args[2].value if len(e.args) > 2 else None
     if not isinstance(pattern, P.Literal):
         raise NotSupportedError(f"LIKE needs a literal pattern (in {describe(e)})")
     fv = _compile(value, xp)
-    if pattern.value is None:
+    if pattern.value is None or (len(e.args) > 2 and escape is None):
         return lambda env: null_col(xp, env.n, BOOL)
-    return lambda env: (lambda v: Col(strings.like(xp, v, pattern.value), v.valid, BOOL))(fv(env))
+    return lambda env: (lambda v: Col(strings.like(xp, v, pattern.value, escape or None),
+                                      v.valid, BOOL))(fv(env))
 
 
 def _in(e: P.Call, xp) -> Fn:

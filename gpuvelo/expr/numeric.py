@@ -59,10 +59,11 @@ def binary(xp, op: str, out: DType, a: Col, b: Col, what: str) -> Col:
         return _date_binary(xp, op, out, a, b, what)
     valid = and_valid(a.valid, b.valid)
     if op == "div" or out.is_float:
-        x = cast_col(xp, a, FLOAT64, what).data
-        y = cast_col(xp, b, FLOAT64, what).data
+        work = out if out.is_float else FLOAT64   # FLOAT32 computes in single precision
+        x = cast_col(xp, a, work, what).data
+        y = cast_col(xp, b, work, what).data
         r = _FLOAT_OPS[op](xp, x, y)
-        return cast_col(xp, Col(r, valid, FLOAT64), out, what)
+        return cast_col(xp, Col(r, valid, work), out, what)
     if out.is_decimal:
         a, b = _as_scaled(xp, a, what), _as_scaled(xp, b, what)
         sa, sb = a.dtype.scale, b.dtype.scale
@@ -113,7 +114,9 @@ def unary(xp, op: str, out: DType, a: Col, what: str, digits: int = 0) -> Col:
         v = checked_neg(xp, v, a.valid, what)
     elif op == "abs":
         v = checked_abs(xp, v, a.valid, what)
-    elif op == "round" and digits < 0 and wide == INT64:
+    elif op == "round" and digits < 0:
+        if wide == UINT64:     # rounds away from zero: may exceed the input's range
+            v, wide = cast_col(xp, a, INT64, what).data, INT64
         v = scale_up(xp, div_round(xp, v, -digits), -digits, a.valid, what)
     return cast_col(xp, Col(v, a.valid, wide), out, what)
 
@@ -174,15 +177,27 @@ def _sign(xp, call, cols, n):
 
 
 def _trunc(xp, call, cols, n):
-    (c,) = cols
+    """TRUNC(x[, digits]): toward zero, to ``digits`` places (negative: tens, hundreds...)."""
+    c = cols[0]
     d = c.dtype
-    if d.is_float:
-        return Col(xp.trunc(c.data), c.valid, d)
-    if d.is_decimal:
-        down = floor_div_pow10(xp, c.data, d.scale, ceil=False)
-        up = floor_div_pow10(xp, c.data, d.scale, ceil=True)
-        return Col(xp.where(c.data < 0, up, down), c.valid, call.dtype)
-    return cast_col(xp, c, call.dtype, "trunc")
+    digits = call.args[1].value if len(call.args) > 1 else 0
+    if d.is_float:             # as DuckDB: x * 10**digits truncated, scaled back
+        x = c.data.astype(xp.float64)
+        m = 10.0 ** abs(digits)
+        r = xp.trunc(x * m) / m if digits >= 0 else xp.trunc(x / m) * m
+        return cast_col(xp, Col(xp.where(xp.isfinite(r), r, x), c.valid, FLOAT64), d, "trunc")
+    if d.is_null or (d.is_integer and digits >= 0):
+        return cast_col(xp, c, call.dtype, "trunc")
+    v, s = (c.data, d.scale) if d.is_decimal else (cast_col(xp, c, INT64, "trunc").data, 0)
+    k = s - digits                       # decimal digits to cut off
+    if k <= 0:
+        return cast_col(xp, c, call.dtype, "trunc")
+    if k > 18:
+        cut = v * 0
+    else:
+        cut = xp.where(v < 0, floor_div_pow10(xp, v, k, ceil=True), floor_div_pow10(xp, v, k))
+    r = scale_up(xp, cut, -digits, c.valid, "trunc") if digits < 0 else cut
+    return cast_col(xp, Col(r, c.valid, decimal(18, max(digits, 0))), call.dtype, "trunc")
 
 
 def _float_test(test):
@@ -231,10 +246,13 @@ def _int_div(xp, call, cols, n):
     y = cast_col(xp, b, call.dtype, "//").data
     zero = y == 0
     safe = xp.where(zero, 1, y)
+    valid = and_valid(a.valid, b.valid, ~zero)
+    if not call.dtype.is_unsigned_integer:   # the one quotient beyond the range
+        wraps = (x == np.iinfo(np.int64).min) & (safe == -1)
+        overflow(xp, wraps if valid is None else wraps & valid, "//", (x, y))
     q = x // safe
     if not call.dtype.is_unsigned_integer:   # truncate toward zero, as C and DuckDB do
         q = q + ((q < 0) & (q * safe != x)).astype(q.dtype)
-    valid = and_valid(a.valid, b.valid, ~zero)
     return Col(q, valid, call.dtype)
 
 

@@ -59,11 +59,24 @@ def length(xp, col: Col) -> Col:
     return map_dictionary(xp, col, lambda d: pc.utf8_length(d).cast(pa.int64()), INT64)
 
 
-def like(xp, col: Col, pattern: str):
-    """``col LIKE pattern`` as a bool array (validity is the column's). ``%`` and ``_`` are the
-    only wildcards (no escape character, as in DuckDB)."""
-    escaped = pattern.replace("\\", "\\\\")
-    return gather(xp, _host(pc.match_like(col.dictionary, escaped), False), col.data)
+def like_pattern(pattern: str, escape: str | None = None) -> str:
+    """A DuckDB LIKE pattern as pyarrow's (whose escape character is a backslash): without
+    ``escape`` there is none (as in DuckDB); with it, ``escape`` + c matches c literally."""
+    out, chars = [], iter(pattern)
+    for ch in chars:
+        if ch == escape:
+            ch = next(chars, "")
+            out.append("\\" + ch if ch and ch in "%_\\" else ch)
+        else:
+            out.append("\\\\" if ch == "\\" else ch)
+    return "".join(out)
+
+
+def like(xp, col: Col, pattern: str, escape: str | None = None):
+    """``col LIKE pattern [ESCAPE escape]`` as a bool array (validity is the column's). ``%``
+    and ``_`` are the wildcards (see :func:`like_pattern`)."""
+    matched = pc.match_like(col.dictionary, like_pattern(pattern, escape))
+    return gather(xp, _host(matched, False), col.data)
 
 
 def is_in(xp, col: Col, values: list[str]):
@@ -343,6 +356,49 @@ def _regexp_replace(d, pattern: str, replacement: str, options: str | None = Non
     return pc.replace_substring_regex(d, regex, replacement, max_replacements=None if every else 1)
 
 
+def _named_groups(regex: str) -> tuple[str, int]:
+    """``regex`` with its capture groups renamed ``g1, g2, ...`` in RE2's numbering order
+    (pyarrow's extract_regex only takes named groups), and how many there are."""
+    out, i, k, in_class = [], 0, 0, False
+    while i < len(regex):
+        c = regex[i]
+        if c == "\\":
+            out.append(regex[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            j = i + 1 + (regex[i + 1:i + 2] == "^")
+            j += regex[j:j + 1] == "]"            # a ']' first in a class is literal
+            out.append(regex[i:j])
+            i, in_class = j, True
+            continue
+        elif c == "(":
+            named = next((p for p in ("(?P<", "(?<") if regex.startswith(p, i)), None)
+            if named or not regex.startswith("(?", i):
+                k += 1
+                out.append(f"(?P<g{k}>")
+                i = regex.index(">", i) + 1 if named else i + 1
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out), k
+
+
+def _regexp_extract(d, pattern: str, group: int = 0, options: str | None = None):
+    """DuckDB's regexp_extract on each entry: group ``group`` of the first match, '' when
+    the pattern does not match or the group took no part in the match."""
+    regex, _ = re2_pattern(pattern, options)
+    named, count = _named_groups(regex)
+    empty = pc.if_else(pc.is_valid(d), "", pa.scalar(None, pa.string()))
+    if group > count:
+        pc.match_substring_regex(pa.array([""]), regex)   # a bad pattern still fails
+        return empty
+    found = pc.extract_regex(d, f"(?P<g0>{named})")
+    return pc.coalesce(pc.struct_field(found, f"g{group}"), empty)
+
+
 # -- measuring and hashing
 def _ascii(d):
     """The first code point of each entry (0 for the empty string)."""
@@ -375,6 +431,7 @@ FUNCTIONS = {
     "regexp_matches": _regexp_matches(full=False),
     "regexp_full_match": _regexp_matches(full=True),
     "regexp_replace": _on_dictionary(_regexp_replace),
+    "regexp_extract": _on_dictionary(_regexp_extract),
     "ilike": _strict(_ilike),
     "strlen": _on_dictionary(lambda d: pc.binary_length(d).cast(pa.int64()), INT64),
     "ascii": _on_dictionary(_ascii, INT32),

@@ -473,15 +473,45 @@ class CsvSource(FileSource):
             self.close()
 
 
+_DATE = r"\d{4}-\d{2}-\d{2}"
+# one format per column, as DuckDB's JSON reader detects them (a mix stays VARCHAR)
+_TEMPORAL_FORMATS = [(f"^{_DATE}$", pa.date32())] + [
+    (f"^{_DATE}{sep}\\d{{2}}:\\d{{2}}:\\d{{2}}{frac}$", pa.timestamp("us"))
+    for sep in (" ", "T") for frac in ("", r"\.\d{1,6}")]
+
+
+def _temporal_type(values: pa.Array) -> pa.DataType | None:
+    """DATE for strings that are all ``YYYY-MM-DD``, TIMESTAMP (us) for strings that are all
+    ``YYYY-MM-DD hh:mm:ss`` or all ``YYYY-MM-DD hh:mm:ss.ffffff`` (or with a ``T``), as
+    DuckDB's JSON reader infers them; None otherwise (or when every value is NULL)."""
+    import pyarrow.compute as pc
+
+    values = values.drop_null()
+    if len(values) == 0:
+        return None
+    for pattern, type_ in _TEMPORAL_FORMATS:
+        if pc.all(pc.match_substring_regex(values, pattern)).as_py():
+            try:
+                values.cast(type_)
+            except pa.ArrowInvalid:
+                return None
+            return type_
+    return None
+
+
 class JsonLinesSource(FileSource):
     """A file of JSON objects, one per line. Read in blocks of whole lines, each parsed by
     ``pyarrow.json.read_json``; the first block's inferred schema holds for the rest
-    (unless ``schema`` is given). Progress in bytes."""
+    (unless ``schema`` is given). Strings that are all dates (``2024-01-31``) or all
+    timestamps (``2024-01-31 10:00:00[.123]``) in the first block are read as DATE and
+    TIMESTAMP (us) columns, as DuckDB infers them. Progress in bytes."""
 
     def __init__(self, path, *, batch_size: int | None = None, schema: pa.Schema | None = None,
                  block_size: int = _BLOCK_BYTES, name: str | None = None):
         self.explicit_schema, self.block_size = schema, block_size
         self._inferred: pa.Schema | None = None
+        self._read_schema: pa.Schema | None = None   # how blocks are parsed (temporal: strings)
+        self._temporal: dict[str, pa.DataType] = {}  # column -> type its strings convert to
         super().__init__(path, name=name, batch_size=batch_size)
 
     def _blocks(self, track: bool = True) -> Iterator[tuple[int, bytes]]:
@@ -539,6 +569,35 @@ class JsonLinesSource(FileSource):
                 return first_line + i
         return first_line
 
+    def _infer(self, block: bytes, first_line: int) -> None:
+        """Infer the schema from the first block: pyarrow's types, with date and timestamp
+        strings (see :func:`_temporal_type`) read as strings and converted."""
+        table = self._parse(block, first_line, None)
+        candidates = [f.name for f in table.schema
+                      if pa.types.is_string(f.type) or pa.types.is_timestamp(f.type)]
+        as_text = pa.schema([f.with_type(pa.string()) if f.name in candidates else f
+                             for f in table.schema])
+        if candidates:
+            text = self._parse(block, first_line, as_text)
+            self._temporal = {n: t for n in candidates
+                              if (t := _temporal_type(text.column(n).combine_chunks())) is not None}
+        self._read_schema = pa.schema([f.with_type(pa.string()) if f.name in self._temporal else f
+                                       for f in table.schema])
+        self._inferred = pa.schema([f.with_type(self._temporal[f.name]) if f.name in self._temporal
+                                    else f for f in table.schema])
+
+    def _convert(self, table: pa.Table, first_line: int) -> pa.Table:
+        """The block's date / timestamp strings converted (DataError naming a bad value)."""
+        for name, type_ in self._temporal.items():
+            i = table.schema.get_field_index(name)
+            try:
+                table = table.set_column(i, name, table.column(i).cast(type_))
+            except pa.ArrowInvalid as e:
+                kind = "DATE" if type_ == pa.date32() else "TIMESTAMP"
+                raise DataError(f"{self.where()}: column '{name}' holds {kind} strings, but a value "
+                                f"at or after line {first_line} is not one: {e}") from e
+        return table
+
     def schema(self) -> pa.Schema:
         if self.explicit_schema is not None:
             return self.explicit_schema
@@ -546,7 +605,7 @@ class JsonLinesSource(FileSource):
             blocks = self._blocks(track=False)
             try:
                 for line, block in blocks:
-                    self._inferred = self._parse(block, line, None).schema
+                    self._infer(block, line)
                     break
             finally:
                 blocks.close()
@@ -556,13 +615,15 @@ class JsonLinesSource(FileSource):
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         self.rows_read = 0
-        schema = self.explicit_schema
+        schema = self.explicit_schema if self.explicit_schema is not None else self._read_schema
 
         def raw():
             nonlocal schema
             for line, block in self._blocks():
-                table = self._parse(block, line, schema)
-                schema = self._inferred = table.schema
+                if schema is None:
+                    self._infer(block, line)
+                    schema = self._read_schema
+                table = self._convert(self._parse(block, line, schema), line)
                 yield from table.to_batches()
 
         try:

@@ -47,7 +47,8 @@ _CASTS = {"BOOLEAN": BOOL, "TINYINT": INT8, "SMALLINT": INT16, "INT": INT32, "BI
           "CHAR": STRING, "DATE": DATE, "TIMESTAMP": timestamp("us"),
           "TIMESTAMPNTZ": timestamp("us"), "DATETIME": timestamp("us"),
           "TIMESTAMP_S": timestamp("s"), "TIMESTAMP_MS": timestamp("ms"),
-          "TIMESTAMP_NS": timestamp("ns")}
+          "TIMESTAMP_NS": timestamp("ns"),
+          "TIMESTAMPTZ": timestamp("us", "UTC")}   # DuckDB's session time zone here: UTC
 _NUMERIC_AGGS = ("sum", "avg", "stddev_samp", "stddev_pop", "var_samp", "var_pop", "sum_distinct",
                  "avg_distinct")
 _QUANTILES = (exp.Median, exp.PercentileCont, exp.PercentileDisc, exp.Quantile)
@@ -88,6 +89,17 @@ def _is_agg(node) -> bool:
     return isinstance(node, exp.AggFunc) or (isinstance(node, exp.Filter) and isinstance(node.this, exp.AggFunc))
 
 
+def _table_names(tree) -> set[str]:
+    """The lower-case names and aliases of the tables a query's FROM / JOIN clauses read."""
+    names = set()
+    parts = [tree.args.get("from_")] + list(tree.args.get("joins") or [])
+    for part in parts:
+        table = part.this if part is not None else None
+        if isinstance(table, exp.Table):
+            names.update(n.lower() for n in (table.name, table.alias) if n)
+    return names
+
+
 def _find_agg(node):
     return next((n for n in node.walk() if _is_agg(n)), None)
 
@@ -100,6 +112,7 @@ class _Planner:
         self.parsed, self.sql, self.schema = parsed, parsed.sql, dict(schema)
         self.stage_values = stage_values or {}
         self.qualified = qualified or {}     # (table alias, column) -> column, for joins
+        self.tables = _table_names(parsed.tree) | {alias for alias, _ in self.qualified}
         self.by_lower = {name.lower(): name for name in schema}
         self.window = parsed.window
         self.group_keys: list[Expr] = []
@@ -113,6 +126,11 @@ class _Planner:
 
     # ------------------------------------------------------------------ columns
     def column(self, node: exp.Column) -> ColumnRef:
+        if node.table and node.table.lower() not in self.tables:
+            self.fail(UnknownColumnError, f"'{_text(node)}' names table '{node.table}', which this "
+                      f"query does not read (it reads {', '.join(sorted(self.tables))}); "
+                      "correlated subqueries (referring to an outer query's table) are not "
+                      "supported", node)
         name = self.qualified.get((node.table.lower(), node.name.lower())) if node.table else None
         name = name or self.by_lower.get(node.name.lower())
         if name is None:
@@ -157,6 +175,8 @@ class _Planner:
         if isinstance(node, exp.Neg):
             arg = sub(node.this)
             if isinstance(arg, Literal) and isinstance(arg.value, (int, float, Decimal)) and not isinstance(arg.value, bool):
+                if arg.dtype.is_integer:     # -9223372036854775808 is a BIGINT
+                    return self.integer_literal(-arg.value, node)
                 return Literal(arg.dtype, -arg.value)
             return self.call("neg", (arg,), node)
         if isinstance(node, exp.Not):
@@ -182,13 +202,16 @@ class _Planner:
             dtype, values = stage
             if len(values) > 1:
                 self.fail(PlanError, f"a subquery used as a value returned {len(values)} rows "
-                          f"(at most one is allowed): {_text(node)}", node)
+                          "(at most one is allowed; use IN (SELECT ...) to test membership, or "
+                          "aggregate it to one row)", node)
             return Literal(dtype, values[0] if values else None)
         if isinstance(node, exp.Between):
             args = (sub(node.this), sub(node.args["low"]), sub(node.args["high"]))
             return self.negated(self.call("between", args, node), node)
         if isinstance(node, exp.Like):
             return self.negated(self.like(node, sub), node)
+        if isinstance(node, exp.Escape):
+            return self.like_escape(node, sub)
         if type(node) in _UNARY:
             return self.call(_UNARY[type(node)], (sub(node.this),), node)
         if isinstance(node, exp.Round):
@@ -199,6 +222,11 @@ class _Planner:
             return self.call("nullif", (sub(node.this), sub(node.expression)), node)
         if isinstance(node, exp.Case):
             return self.case(node, sub)
+        if isinstance(node, exp.If):    # IF(cond, a, b) / IIF
+            false = node.args.get("false")
+            case = exp.Case(ifs=[exp.If(this=node.this.copy(), true=node.args["true"].copy())],
+                            default=false.copy() if false is not None else None)
+            return self.case(case, sub, node)
         if isinstance(node, (exp.Cast, exp.TryCast)):
             return self.cast(node, sub)
         bound = functions.bind(node)
@@ -284,23 +312,60 @@ class _Planner:
             return Literal(FLOAT64, float(text))
         if "." in text:
             return _decimal_literal(text)
-        value = int(text)
+        return self.integer_literal(int(text), node)
+
+    def integer_literal(self, value: int, node) -> Literal:
+        """An integer literal: BIGINT, UBIGINT beyond it; NotSupportedError beyond 64 bits."""
+        if not -2**63 <= value < 2**64:
+            self.fail(NotSupportedError, f"the integer {value} does not fit 64 bits (gpuvelo has no "
+                      "HUGEINT); write it as a DOUBLE (e.g. 1.5e23) or a DECIMAL", node)
         return Literal(INT64 if value < 2**63 else UINT64, value)
 
     def is_null(self, node: exp.Is, sub, negate: bool = False) -> Expr:
+        """``x IS [NOT] NULL``, and ``x IS [NOT] TRUE / FALSE`` (never NULL: a NULL ``x`` is
+        neither TRUE nor FALSE)."""
+        if isinstance(node.expression, exp.Boolean):
+            return self.is_boolean(node, sub(node.this), node.expression.this, negate)
         if not isinstance(node.expression, exp.Null):
-            self.fail(NotSupportedError, f"only IS [NOT] NULL is supported: {_text(node)}", node)
+            self.fail(NotSupportedError, f"only IS [NOT] NULL / TRUE / FALSE is supported: "
+                      f"{_text(node)}", node)
         return self.call("is_not_null" if negate else "is_null", (sub(node.this),), node)
 
-    def like(self, node: exp.Like, sub) -> Expr:
+    def is_boolean(self, node, arg: Expr, value: bool, negate: bool) -> Expr:
+        """``arg IS [NOT] TRUE / FALSE`` as ``arg IS NOT NULL AND [NOT] arg`` (negated)."""
+        if not (arg.dtype.is_bool or arg.dtype.is_null):
+            self.fail(TypeMismatchError, f"IS {'TRUE' if value else 'FALSE'} needs a boolean, got "
+                      f"{arg.dtype} in {_text(node)}", node)
+        truth = arg if value else self.call("not", (arg,), node)
+        e = self.call("and", (self.call("is_not_null", (arg,), node), truth), node)
+        return self.call("not", (e,), node) if negate else e
+
+    def like(self, node: exp.Like, sub, escape=None) -> Expr:
+        """``s LIKE pattern [ESCAPE 'c']``: Call('like', (s, pattern[, escape character]))."""
         value, pattern = sub(node.this), sub(node.expression)
-        if node.args.get("escape"):
-            self.fail(NotSupportedError, f"LIKE ... ESCAPE is not supported: {_text(node)}", node)
         if not (value.dtype.is_string or value.dtype.is_null):
             self.fail(TypeMismatchError, f"LIKE needs a string, got {value.dtype} in {_text(node)}", node)
         if not (isinstance(pattern, Literal) and pattern.dtype.is_string):
             self.fail(PlanError, f"the LIKE pattern must be a string literal in {_text(node)}", node)
-        return Call(BOOL, "like", (value, pattern))
+        if escape is None:
+            return Call(BOOL, "like", (value, pattern))
+        esc = sub(escape)
+        if not (isinstance(esc, Literal) and (esc.value is None or isinstance(esc.value, str)
+                                              and len(esc.value) <= 1)):
+            self.fail(PlanError, f"the LIKE escape must be one character, as a string literal, in "
+                      f"{_text(node)}", node)
+        if pattern.value is not None and esc.value and pattern.value.replace(esc.value * 2, "").endswith(esc.value):
+            self.fail(PlanError, f"a LIKE pattern must not end with its escape character in "
+                      f"{_text(node)}", node)
+        return Call(BOOL, "like", (value, pattern, esc))
+
+    def like_escape(self, node: exp.Escape, sub) -> Expr:
+        """``s [NOT] LIKE pattern ESCAPE 'c'`` (sqlglot wraps the LIKE in an Escape node)."""
+        inner = node.this
+        if not isinstance(inner, exp.Like):
+            self.fail(NotSupportedError, f"ESCAPE is supported with LIKE only (for ILIKE, compare "
+                      f"lower(x) LIKE a lower-case pattern): {_text(node)}", node)
+        return self.negated(self.like(inner, sub, node.expression), inner)
 
     def round(self, node: exp.Round, sub) -> Expr:
         arg = sub(node.this)
@@ -312,23 +377,25 @@ class _Planner:
             self.fail(PlanError, f"ROUND digits must be an integer literal in {_text(node)}", node)
         return self.call("round", (arg, digits), node, digits=digits.value)
 
-    def case(self, node: exp.Case, sub) -> Case:
+    def case(self, node: exp.Case, sub, shown=None) -> Case:
+        """CASE [subject] WHEN ... THEN ... [ELSE ...] END; ``shown``: the node errors name."""
+        shown = node if shown is None else shown
         subject = sub(node.this) if node.this is not None else None
         whens = []
         for branch in node.args.get("ifs") or []:
             cond = sub(branch.this)
             if subject is not None:
-                cond = self.call("eq", (subject, cond), node)
+                cond = self.call("eq", (subject, cond), shown)
             elif not (cond.dtype.is_bool or cond.dtype.is_null):
                 self.fail(TypeMismatchError, f"CASE WHEN needs a boolean condition, got "
-                          f"{cond.dtype} in {_text(branch)}", branch)
+                          f"{cond.dtype} in {_text(shown)}", shown)
             whens.append((cond, sub(branch.args["true"])))
         default = node.args.get("default")
         else_ = sub(default) if default is not None else Literal(NULL, None)
         try:
             t = common_type([v.dtype for _, v in whens] + [else_.dtype])
         except TypeMismatchError as err:
-            self.fail(TypeMismatchError, f"CASE branches: {err.args[0]} in {_text(node)}", node)
+            self.fail(TypeMismatchError, f"CASE branches: {err.args[0]} in {_text(shown)}", shown)
         return Case(t, tuple(whens), else_)
 
     def cast(self, node, sub) -> Expr:
@@ -397,7 +464,8 @@ class _Planner:
                 func, arg_node = "count_star", None
             elif isinstance(arg_node, exp.Distinct):
                 if len(arg_node.expressions) != 1:
-                    self.fail(NotSupportedError, f"COUNT(DISTINCT ...) takes one argument: {_text(node)}", node)
+                    self.fail(NotSupportedError, "COUNT(DISTINCT ...) takes one argument (for "
+                              "several columns, count the distinct rows of a GROUP BY subquery)", node)
                 func, arg_node = "count_distinct", arg_node.expressions[0]
             else:
                 func = "count"
@@ -707,6 +775,8 @@ class _Planner:
             return ()
         keys = []
         for o in order.expressions:
+            if not isinstance(o, exp.Ordered):   # a bare expression: ascending, NULLs last
+                o = exp.Ordered(this=o.copy(), nulls_first=False)
             node = o.this
             if isinstance(node, exp.Literal) and not node.is_string:
                 pos = int(node.this)

@@ -7,7 +7,7 @@ expression compiler follows the same rules (it reads ``dtype`` off the plan).
 from __future__ import annotations
 
 from ..errors import NotSupportedError, PlanError, TypeMismatchError
-from ..types import BOOL, DATE, FLOAT64, INT64, NULL, STRING, UINT64, DType, decimal, timestamp
+from ..types import BOOL, DATE, FLOAT32, FLOAT64, INT64, NULL, STRING, UINT64, DType, decimal, timestamp
 
 ARITHMETIC = ("add", "sub", "mul", "div", "mod")
 COMPARISON = ("eq", "ne", "lt", "le", "gt", "ge")
@@ -19,6 +19,13 @@ TIMESTAMP_UNITS = ("s", "ms", "us", "ns")   # coarsest to finest
 
 def _scale(t: DType) -> int:
     return t.scale if t.is_decimal else 0
+
+
+def float_type(types) -> DType:
+    """The float type of an operation over ``types`` that involves a float (DuckDB):
+    FLOAT32 when every float among them is a FLOAT32 (integers and decimals join it),
+    else FLOAT64."""
+    return FLOAT64 if any(t == FLOAT64 for t in types) else FLOAT32
 
 
 def comparable(a: DType, b: DType) -> bool:
@@ -36,7 +43,7 @@ def common_type(types) -> DType:
     """The common supertype of CASE branches / COALESCE / NULLIF arguments.
 
     NULL fits anything; all-integer -> INT64 (UINT64 if all unsigned), unless all the same
-    type; any float -> FLOAT64; integers with decimals -> DECIMAL(18, max scale); dates
+    type; any float -> FLOAT64 (FLOAT32 if every float is a FLOAT32, as DuckDB); integers with decimals -> DECIMAL(18, max scale); dates
     with timestamps -> the finest timestamp unit (with a time zone if any has one, as
     DuckDB); bool, string only with their own kind.
     Raises TypeMismatchError (without position; the caller adds it) otherwise.
@@ -48,7 +55,7 @@ def common_type(types) -> DType:
         return ts[0]
     if all(t.is_numeric for t in ts):
         if any(t.is_float for t in ts):
-            return FLOAT64
+            return float_type(ts)
         if any(t.is_decimal for t in ts):
             return decimal(18, max(_scale(t) for t in ts))
         return UINT64 if all(t.is_unsigned_integer for t in ts) else INT64
@@ -100,7 +107,9 @@ def _arithmetic(op: str, a: DType, b: DType) -> DType:
         return NULL
     if not (a.is_numeric and b.is_numeric):
         raise TypeMismatchError(f"arithmetic '{op}' needs numbers, got {a} and {b}")
-    if op == "div" or a.is_float or b.is_float:
+    if a.is_float or b.is_float:
+        return float_type((a, b))
+    if op == "div":
         return FLOAT64
     if a.is_decimal or b.is_decimal:
         scale = _scale(a) + _scale(b) if op == "mul" else max(_scale(a), _scale(b))
@@ -113,9 +122,11 @@ def _arithmetic(op: str, a: DType, b: DType) -> DType:
 def result_type(op: str, arg_types, digits: int = 0) -> DType:
     """The result type of ``Call(op, args)`` given the argument types.
 
-    * ``add sub mul mod``: integers -> INT64 (UINT64 if both unsigned); any float -> FLOAT64;
+    * ``add sub mul mod``: integers -> INT64 (UINT64 if both unsigned); any float -> FLOAT64
+      (FLOAT32 when the floats are FLOAT32: computed in single precision, as DuckDB);
       decimal with decimal/int -> DECIMAL(18, max scale), for ``mul`` DECIMAL(18, s1 + s2)
-      (PlanError above scale 18); decimal with float -> FLOAT64. ``div`` -> FLOAT64 always.
+      (PlanError above scale 18); decimal with float -> the float type. ``div`` -> FLOAT64
+      (FLOAT32 with a FLOAT32 and no FLOAT64 operand).
       A NULL operand takes the other operand's type. Non-numbers -> TypeMismatchError.
     * dates (DuckDB): ``DATE ± integer``, ``integer + DATE`` -> DATE; ``DATE - DATE`` ->
       BIGINT (days); a NULL operand counts as the integer (``NULL - DATE`` as a DATE), with
@@ -123,7 +134,8 @@ def result_type(op: str, arg_types, digits: int = 0) -> DType:
       or ``- DATE`` (an INTERVAL in DuckDB) -> NotSupportedError; other arithmetic on
       temporal values -> TypeMismatchError.
     * ``neg abs``: the argument's type (numbers only).
-    * ``round floor ceil``: float -> FLOAT64; integer -> same type; decimal ->
+    * ``round floor ceil``: float -> same type; integer -> same type (ROUND of an unsigned
+      integer -> INT64, as DuckDB); decimal ->
       DECIMAL(18, digits) for round (``digits`` = the digits literal, default 0) and
       DECIMAL(18, 0) for floor/ceil.
     * comparisons, ``and or not is_null is_not_null in between like`` -> BOOL.
@@ -141,7 +153,9 @@ def result_type(op: str, arg_types, digits: int = 0) -> DType:
             raise TypeMismatchError(f"'{op}' needs a number, got {t}")
         if t.is_decimal and op != "neg" and op != "abs":
             return decimal(18, max(digits, 0) if op == "round" else 0)
-        return FLOAT64 if t.is_float and op in ("round", "floor", "ceil") else t
+        if op == "round" and t.is_unsigned_integer:
+            return INT64       # DuckDB: rounding up may leave the unsigned type's range
+        return t
     if op in ("lower", "upper", "length"):
         t = types[0]
         if not (t.is_string or t.is_null):

@@ -12,8 +12,10 @@ Semantics are DuckDB's; positions and lengths count Unicode code points, 1-based
   arguments of these three are converted as ``CAST(x AS VARCHAR)``;
 * ``starts_with/prefix ends_with/suffix contains`` -> BOOL; ``strpos/instr/position``
   -> INT64 (0 when absent); ``replace reverse repeat lpad rpad split_part``;
-* ``regexp_matches regexp_full_match (s, pattern[, options])`` -> BOOL and
-  ``regexp_replace(s, pattern, replacement[, options])`` (first match unless option ``g``);
+* ``regexp_matches regexp_full_match (s, pattern[, options])`` -> BOOL,
+  ``regexp_replace(s, pattern, replacement[, options])`` (first match unless option ``g``)
+  and ``regexp_extract(s, pattern[, group[, options]])`` (the first match's capture group
+  0..9, '' when nothing matches or the group does not exist);
   options: ``c i l m n p s`` (and ``g`` for regexp_replace); ``s ILIKE pattern``;
 * ``strlen/octet_length`` (bytes) -> INT64, ``ascii`` (first code point) -> INT32,
   ``md5 sha256`` -> lower-case hex.
@@ -79,6 +81,13 @@ def _regex(name, options_at, allow_global=False):
     return check
 
 
+def _extract_group(values):
+    group = values[2] if len(values) > 2 else 0
+    if not (isinstance(group, int) and 0 <= group <= 9):
+        raise PlanError(f"regexp_extract() group must be an integer between 0 and 9, got {group}")
+    _regex("regexp_extract", 3)(values)
+
+
 def _fn(name, min_args, max_args, kinds, result, literals=(), extra=None):
     return Function(name, min_args, max_args, _typed(name, kinds, result, extra), literals)
 
@@ -108,6 +117,7 @@ FUNCTIONS = {f.name: f for f in (
     _fn("regexp_matches", 2, 3, "s", BOOL, (1, 2), _regex("regexp_matches", 2)),
     _fn("regexp_full_match", 2, 3, "s", BOOL, (1, 2), _regex("regexp_full_match", 2)),
     _fn("regexp_replace", 3, 4, "s", STRING, (1, 2, 3), _regex("regexp_replace", 3, True)),
+    _fn("regexp_extract", 2, 4, "ssis", STRING, (1, 2, 3), _extract_group),
     _fn("ilike", 2, 2, "ss", BOOL, (1,)),
     _fn("strlen", 1, 1, "s", INT64),
     _fn("ascii", 1, 1, "s", INT32),
@@ -136,6 +146,8 @@ NODES = {
     exp.RegexpLike: ("regexp_matches", ("this", "expression", "flag")),
     exp.RegexpFullMatch: ("regexp_full_match", ("this", "expression", "options")),
     exp.RegexpReplace: ("regexp_replace", ("this", "expression", "replacement", "modifiers")),
+    exp.RegexpExtract: ("regexp_extract", ("this", "expression", "group", "parameters", "position",
+                                           "occurrence")),
     exp.ILike: ("ilike", ("this", "expression")),
     exp.Ascii: ("ascii", ("this",)),
     exp.MD5: ("md5", ("this",)),
