@@ -220,9 +220,14 @@ def test_other_aggregate_spellings_and_formulas(query, backend):
     "SELECT k1, k3, SUM(i) AS s FROM t WHERE f > 0 GROUP BY k1, ROLLUP (k3) HAVING SUM(i) > 0",
     "SELECT k1, k3, SUM(i) AS s FROM t GROUP BY ROLLUP (k1, k3) ORDER BY k1 NULLS FIRST, k3 NULLS FIRST, s DESC LIMIT 7",
     "SELECT k2, AVG(f) AS a, MAX(s) AS m FROM t GROUP BY ROLLUP (k2) ORDER BY AVG(f) DESC NULLS LAST",
+    "SELECT k1, k3, COUNT(*) AS n, GROUPING(k1, k3) AS g, GROUPING(k3, k1) AS h FROM t "
+    "GROUP BY CUBE (k1, k3) ORDER BY g, k1, k3",
+    "SELECT k2, COUNT(*) AS n FROM t GROUP BY ROLLUP (t.k2) ORDER BY k2",
+    "SELECT t.k2, SUM(i) AS s, GROUPING(t.k2) AS g FROM t GROUP BY ROLLUP (k2) ORDER BY 1",
 )
 def test_rollup_cube_grouping_sets(query, backend):
-    """One query per key set (missing keys NULL, GROUPING() 0/1), stacked, then ordered."""
+    """One query per key set (missing keys NULL, GROUPING() the bitmask of absent keys; keys
+    match with or without their table), stacked, then ordered."""
     run_both(query, T, backend=backend)
     run_both(query, T, backend=backend, batch_size=7, partitions=2)
 

@@ -314,9 +314,18 @@ def _output_name(item) -> str:
     return item.sql(dialect=Gpuvelo, normalize_functions="lower")
 
 
+def _key_text(node: exp.Expression) -> str:
+    """A grouping key's text for matching, table qualifiers dropped (``t.k`` is ``k``)."""
+    def bare(n):
+        return exp.column(n.name, quoted=n.this.quoted if isinstance(n.this, exp.Identifier) else False) \
+            if isinstance(n, exp.Column) and n.table else n
+    return node.transform(bare).sql(dialect=Gpuvelo)
+
+
 def split_grouping_sets(select: exp.Select, sql: str) -> tuple[exp.Select, tuple[str, ...]]:
     """``GROUP BY ROLLUP / CUBE / GROUPING SETS``: one plain query per key set (keys outside
-    the set are NULL there, ``GROUPING(k)`` is 0 or 1), whose results are stacked into the
+    the set are NULL there, ``GROUPING(a, b)`` the bitmask of absent keys, as DuckDB),
+    whose results are stacked into the
     table UNION_TABLE; returned is the query that orders and limits that table, and the
     parts' SQL. A plain GROUP BY returns ``(select, ())``."""
     group = select.args.get("group")
@@ -326,17 +335,18 @@ def split_grouping_sets(select: exp.Select, sql: str) -> tuple[exp.Select, tuple
     if select.args.get("stream_window") or select.args.get("distinct"):
         raise NotSupportedError("ROLLUP / CUBE / GROUPING SETS with a WINDOW clause or DISTINCT is "
                                 "not supported", **_where(group, sql))
-    all_keys = {k.sql(dialect=Gpuvelo) for s in sets for k in s}
+    all_keys = {_key_text(k) for s in sets for k in s}
     names = [_output_name(i) for i in select.expressions]
     parts = []
     for keys in sets:
-        present = {k.sql(dialect=Gpuvelo) for k in keys}
+        present = {_key_text(k) for k in keys}
 
         def blank(node, present=present):
-            if isinstance(node, exp.Grouping):
-                return exp.Literal.number(int(any(e.sql(dialect=Gpuvelo) not in present
-                                                  for e in node.expressions)))
-            text = node.sql(dialect=Gpuvelo) if isinstance(node, exp.Expression) else None
+            if isinstance(node, exp.Grouping):    # bit i (from the left) set: key i is absent
+                args = node.expressions
+                return exp.Literal.number(sum(1 << (len(args) - 1 - i) for i, e in enumerate(args)
+                                              if _key_text(e) not in present))
+            text = _key_text(node) if isinstance(node, exp.Expression) else None
             if text in all_keys and text not in present and not isinstance(node, exp.Alias):
                 return exp.Null()
             return node
@@ -354,6 +364,8 @@ def split_grouping_sets(select: exp.Select, sql: str) -> tuple[exp.Select, tuple
              for i, n in zip(select.expressions, names)}
 
     def by_name(node):
+        if isinstance(node, exp.Ordered):      # keep ASC/DESC/NULLS: only its key is renamed
+            return node
         name = texts.get(node.sql(dialect=Gpuvelo)) if isinstance(node, exp.Expression) else None
         return exp.column(name, quoted=True) if name is not None and not isinstance(node, exp.Literal) else node
 
