@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--source", type=source_arg, action="append", default=[],
                      metavar="NAME=PATH", help="a table of the query and the file holding it "
                      "(.parquet, .csv/.tsv/.txt, .jsonl or a directory of Parquet files); repeatable")
-    run.add_argument("--sink", metavar="PATH", default=None,
+    run.add_argument("--sink", "--output", "-o", dest="sink", metavar="PATH", default=None,
                      help="write the result to this file (.parquet, .csv, .jsonl) "
                      "instead of printing it")
     run.add_argument("--format", choices=("table", "csv", "json"), default="table",

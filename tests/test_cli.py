@@ -161,9 +161,10 @@ def test_run_json_format(data_csv):
     assert rows == [dict(zip(EXPECTED, vals)) for vals in zip(*EXPECTED.values())]
 
 
-def test_run_to_parquet_sink(data_csv, tmp_path):
+@pytest.mark.parametrize("flag", ["--sink", "--output", "-o"])
+def test_run_to_parquet_sink(data_csv, tmp_path, flag):
     out = tmp_path / "out.parquet"
-    proc = gpuvelo("run", QUERY, "--source", f"t={data_csv}", "--sink", out)
+    proc = gpuvelo("run", QUERY, "--source", f"t={data_csv}", flag, out)
     assert proc.stdout == ""
     assert pq.read_table(out).to_pydict() == EXPECTED
 
