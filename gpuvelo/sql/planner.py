@@ -631,6 +631,11 @@ class _Planner:
 
     # ------------------------------------------------------------------ the query
     def plan(self) -> QueryPlan:
+        analytic = getattr(self.parsed, "analytic", None)
+        if analytic is not None and analytic.calls and analytic.calls[0].output not in self.schema:
+            raise NotSupportedError("window functions (OVER) run as a step of a Job, over the result "
+                                    "of the query without them: plan them through gpuvelo.sql, "
+                                    "gpuvelo.Job or gpuvelo.explain", sql=self.parsed.sql)
         sel = functions.rewrite(self.parsed.tree)
         self.check_window()
         items = sel.expressions
