@@ -314,12 +314,23 @@ def _output_name(item) -> str:
     return item.sql(dialect=Gpuvelo, normalize_functions="lower")
 
 
-def _key_text(node: exp.Expression) -> str:
-    """A grouping key's text for matching, table qualifiers dropped (``t.k`` is ``k``)."""
-    def bare(n):
-        return exp.column(n.name, quoted=n.this.quoted if isinstance(n.this, exp.Identifier) else False) \
-            if isinstance(n, exp.Column) and n.table else n
-    return node.transform(bare).sql(dialect=Gpuvelo)
+def _key_matcher(keys: list[exp.Expression]):
+    """``key_of(node)``: the text of the grouping key ``node`` is (None if none). A column
+    matches a key column of its name with or without a table (``k`` is ``t.k``) when only
+    one key column has that name (``s.name`` and ``x.name`` stay apart)."""
+    texts = {k.sql(dialect=Gpuvelo) for k in keys}
+    by_name: dict[str, set] = {}
+    for k in keys:
+        if isinstance(k, exp.Column):
+            by_name.setdefault(k.name.lower(), set()).add(k.sql(dialect=Gpuvelo))
+
+    def key_of(node) -> str | None:
+        text = node.sql(dialect=Gpuvelo)
+        if text in texts:
+            return text
+        same = by_name.get(node.name.lower()) if isinstance(node, exp.Column) else None
+        return next(iter(same)) if same is not None and len(same) == 1 else None
+    return key_of
 
 
 def split_grouping_sets(select: exp.Select, sql: str) -> tuple[exp.Select, tuple[str, ...]]:
@@ -335,19 +346,19 @@ def split_grouping_sets(select: exp.Select, sql: str) -> tuple[exp.Select, tuple
     if select.args.get("stream_window") or select.args.get("distinct"):
         raise NotSupportedError("ROLLUP / CUBE / GROUPING SETS with a WINDOW clause or DISTINCT is "
                                 "not supported", **_where(group, sql))
-    all_keys = {_key_text(k) for s in sets for k in s}
+    key_of = _key_matcher([k for s in sets for k in s])
     names = [_output_name(i) for i in select.expressions]
     parts = []
     for keys in sets:
-        present = {_key_text(k) for k in keys}
+        present = {k.sql(dialect=Gpuvelo) for k in keys}
 
         def blank(node, present=present):
             if isinstance(node, exp.Grouping):    # bit i (from the left) set: key i is absent
                 args = node.expressions
                 return exp.Literal.number(sum(1 << (len(args) - 1 - i) for i, e in enumerate(args)
-                                              if _key_text(e) not in present))
-            text = _key_text(node) if isinstance(node, exp.Expression) else None
-            if text in all_keys and text not in present and not isinstance(node, exp.Alias):
+                                              if key_of(e) not in present))
+            text = key_of(node) if isinstance(node, exp.Expression) else None
+            if text is not None and text not in present and not isinstance(node, exp.Alias):
                 return exp.Null()
             return node
 
