@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import threading
@@ -47,6 +48,21 @@ def source_arg(text: str) -> tuple[str, str]:
     return name, path
 
 
+def duration_arg(text: str) -> int:
+    """argparse type: a duration in milliseconds, from ``1500`` (ms) or ``500ms``, ``30s``,
+    ``5m``, ``1h``, ``1d``."""
+    from .sql.windows import unit_ms
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    try:
+        if m is None:
+            raise ValueError
+        return round(float(m.group(1)) * (unit_ms(m.group(2)) if m.group(2) else 1))
+    except (ValueError, GpuveloError):
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 500ms, 30s, 5m, "
+                                         "1h, 1d, or a number of milliseconds)") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gpuvelo`` command."""
     common = argparse.ArgumentParser(add_help=False)
@@ -88,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
                      "instead of printing it")
     run.add_argument("--format", choices=("table", "csv", "json"), default="table",
                      help="how to print the result on stdout (default: table)")
+    run.add_argument("--emit", choices=("changes", "final"), default=None,
+                     help="emit mode (overrides the query's EMIT; default: final)")
+    run.add_argument("--event-time", metavar="COLUMN", default=None,
+                     help="the time column of a WINDOW clause that does not name one "
+                     "(e.g. WINDOW TUMBLING (SIZE 1 MINUTE))")
+    run.add_argument("--max-out-of-orderness", type=duration_arg, default=None, metavar="DURATION",
+                     help="windows: how far behind the highest event time a row may be and "
+                     "still count (500ms, 30s, 5m, 1h, 1d, or milliseconds; default: the "
+                     "window's GRACE PERIOD, else 0)")
+    run.add_argument("--late-sink", metavar="PATH", default=None,
+                     help="windows: also write late rows, with the reason, to this file")
 
     explain = sub.add_parser("explain", parents=[common, engine, csvopts], help="show a query's plan",
                              description="Print the plan gpuvelo makes for a query.")
@@ -249,14 +276,32 @@ def run_job(query: str, sources: dict, sink, args):
     from . import api
 
     bar = ProgressBar(sources, enabled=args.progress or sys.stderr.isatty())
+    late_sink = getattr(args, "late_sink", None)
     job = api.Job(query, sources=sources, sink=sink, backend=args.backend,
                   batch_size=args.batch_size, partitions=args.partitions,
-                  strategy=args.strategy, on_progress=bar)
+                  strategy=args.strategy, on_progress=bar, emit=getattr(args, "emit", None),
+                  event_time=getattr(args, "event_time", None),
+                  max_out_of_orderness=getattr(args, "max_out_of_orderness", None),
+                  late_policy="sink" if late_sink else "drop", late_sink=late_sink)
     install_stop_handlers(job)
     try:
         return job.run()
     finally:
         bar.finish()
+
+
+def report_set_aside(stats) -> None:
+    """Say on stderr how many rows a windowed job left out (late, or without event time),
+    so that a result missing them is never silent."""
+    parts = []
+    if stats.records_late:
+        parts.append(f"{stats.records_late} late row(s) dropped (their window had closed; "
+                     "allow more disorder with --max-out-of-orderness or GRACE PERIOD)")
+    if stats.records_rejected:
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(stats.rejected_reasons.items()))
+        parts.append(f"{stats.records_rejected} row(s) rejected ({reasons})")
+    for part in parts:
+        print(f"gpuvelo: note: {part}", file=sys.stderr)
 
 
 def print_result(table: pa.Table, fmt: str) -> None:
@@ -278,11 +323,11 @@ def cmd_run(args) -> int:
     sources = open_sources(args.source, args.batch_size, csv_options(args))
     sink = as_sink(args.sink) if args.sink else MemorySink()
     try:
-        stats = run_job(query, sources, sink, args)
+        stats = run_job(query, sources, sink, args)   # the job closes its sinks
     finally:
-        sink.close()
         for src in sources.values():
             src.close()
+    report_set_aside(stats)
     if args.sink:
         print(f"wrote {sink.rows_written} rows to {args.sink} "
               f"({stats.records_read} rows read in {stats.elapsed_s:.2f} s)", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Sinks: where results go, all taking Arrow tables.
 
-The job calls ``set_schema(schema)`` once before any write, then ``write(table)`` any
-number of times, then ``close()``. Closing twice is harmless; writing after close raises
+The job calls ``set_schema(schema)`` once before any write (a file sink opens its file
+then), then ``write(table)`` any number of times, then ``close()``. Closing twice is harmless; writing after close raises
 :class:`~gpuvelo.errors.SinkError`. File sinks take a path or an open binary file object
 (which they flush but do not close).
 """
@@ -134,6 +134,15 @@ class FileSink(Sink):
 
     def describe(self) -> str:
         return str(self.path) if self.path is not None else repr(self._target)
+
+    def set_schema(self, schema: pa.Schema) -> None:
+        """Take the schema and open the output now, so that a path that cannot be written
+        fails before the job reads its input (and not silently when nothing is written)."""
+        super().set_schema(schema)
+        try:
+            self._stream()
+        except OSError as e:
+            raise SinkError(f"{self.describe()}: cannot open for writing: {e}") from e
 
     def _stream(self):
         if self._out is None:
