@@ -137,6 +137,11 @@ class Job:
         self.queue_size = queue_size
         self.name = name or self.plan.output_name or "gpuvelo-job"
         self.stats = JobStats(backend=self.backend.name)
+        if (emit or self.plan.emit) == "changes" and self.plan.is_aggregate and \
+                (self.plan.limit is not None or self.plan.offset):
+            raise NotSupportedError("LIMIT / OFFSET need the whole result, and EMIT CHANGES emits "
+                                    "each batch's changed groups as they happen: drop LIMIT/OFFSET, "
+                                    "or use EMIT FINAL (ORDER BY orders the rows of each emit)")
         self._opts = RunOptions(emit=emit or self.plan.emit, error_policy=error_policy,
                                 dead_letter=gio.as_sink(dead_letter) if dead_letter is not None else None,
                                 on_progress=on_progress, out_of_orderness_ms=ooo,

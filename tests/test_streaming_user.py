@@ -180,3 +180,22 @@ def test_cli_empty_result_to_unwritable_path_is_an_error(trades_file, tmp_path, 
     code = main(["run", "SELECT sym, COUNT(*) n FROM t WHERE qty > 10000 GROUP BY sym",
                  "--source", f"t={trades_file}", "-o", str(tmp_path / "missing" / "e.csv")])
     assert code == 2 and "cannot open for writing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_emit_changes_orders_each_emit_and_refuses_limit(partitions):
+    """EMIT CHANGES: ORDER BY orders the rows of every emit; LIMIT/OFFSET (which need the
+    whole result) are refused instead of being ignored."""
+    t = pa.table({"k": [3, 1, 2, 1, 5, 4, 2, 9] * 5, "v": list(range(40))})
+    emits = []
+    gpuvelo.Job("SELECT k, SUM(v) AS s FROM t GROUP BY k ORDER BY s DESC", sources={"t": t},
+                sink=gpuvelo.io.CallbackSink(emits.append), emit="changes", batch_size=8,
+                backend="cpu", partitions=partitions).run()
+    assert len(emits) >= 5
+    for table in emits:
+        s = table.column("s").to_pylist()
+        assert s == sorted(s, reverse=True)
+    for clause in ("LIMIT 2", "LIMIT 2 OFFSET 1", "OFFSET 1"):
+        with pytest.raises(gpuvelo.errors.NotSupportedError, match="EMIT CHANGES"):
+            gpuvelo.Job(f"SELECT k, SUM(v) AS s FROM t GROUP BY k ORDER BY s {clause}",
+                        sources={"t": t}, sink=gpuvelo.io.MemorySink(), emit="changes")

@@ -161,7 +161,7 @@ class _Partition(threading.Thread):
         if c.opts.emit == "changes":
             gids = self.state.changed()
             if gids.size:
-                table = c.cq.results(self.state.finalize(gids))
+                table = c.cq.changes(self.state.finalize(gids))
                 self.state.clear_changed()
                 c.writer_queue.put_checked(("table", table))
 
@@ -186,7 +186,7 @@ class _Writer(threading.Thread):
                     t0 = time.perf_counter()
                     c.merged.merge(payload)
                     gids = c.merged.changed()
-                    table = c.cq.results(c.merged.finalize(gids))
+                    table = c.cq.changes(c.merged.finalize(gids))
                     c.merged.clear_changed()
                     c.stats.add(time_merging_s=time.perf_counter() - t0)
                 else:

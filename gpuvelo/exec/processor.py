@@ -73,7 +73,7 @@ def set_aside(opts: RunOptions, stats: JobStats, clock, batch: pa.RecordBatch, p
         opts.late_sink.write(dead_letter_table(
             batch.take(pa.array(late - position)),
             f"late: the row's window had closed (event time behind the watermark, "
-            f"'{clock.shape.time_column}' allowing {clock.delay} ticks of disorder)"))
+            f"'{clock.shape.time_column}' allowing {clock.delay_ms} ms of disorder)"))
 
 
 def emit_windows(ws, cq: CompiledQuery, emit: str, watermark: int | None, write, hold) -> None:
@@ -83,7 +83,7 @@ def emit_windows(ws, cq: CompiledQuery, emit: str, watermark: int | None, write,
     if emit == "changes":
         changed = ws.changes()
         if changed is not None:
-            write(cq.results(changed))
+            write(cq.changes(changed))
     closed = ws.close(watermark) if watermark is not None else ws.close_all()
     if closed is None or emit != "final":
         return
@@ -288,7 +288,7 @@ class SingleProcessor:
         """Emit the current value of every group changed since the last emit."""
         gids = self.state.changed()
         if gids.size:
-            self.emitter.write(self.cq.results(self.state.finalize(gids)))
+            self.emitter.write(self.cq.changes(self.state.finalize(gids)))
         self.state.clear_changed()
 
     def emit_final(self) -> None:

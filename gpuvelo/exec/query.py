@@ -239,6 +239,14 @@ class CompiledQuery:
                 n = int(mask.sum())
         return self.project(cols, n, with_order=True)
 
+    def changes(self, finalized: pa.Table) -> pa.Table:
+        """The rows of one EMIT CHANGES emit: HAVING, the SELECT list, then ORDER BY over
+        just these rows (LIMIT and OFFSET need the whole result: a Job refuses them)."""
+        table = self.results(finalized)
+        if self.plan.order_by and table.num_rows > 1:
+            table = table.take(order_indices(table, self.plan.order_by))
+        return table
+
     def finish(self, table: pa.Table) -> pa.Table:
         """ORDER BY, OFFSET and LIMIT over the complete result, then drop hidden columns."""
         plan = self.plan

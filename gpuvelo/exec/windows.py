@@ -167,6 +167,7 @@ class EventClock:
         per_ms = _TICKS_PER_MS[shape.time_dtype.unit if shape.time_dtype.kind == "timestamp" else "ms"]
         delay = out_of_orderness_ms // 1000 if per_ms is None else out_of_orderness_ms * per_ms
         self.delay = min(delay, 2**62)     # any larger is unbounded, and keeps int64 safe
+        self.delay_ms = out_of_orderness_ms
         self.max_seen = NO_MARK
 
     @property
