@@ -14,7 +14,7 @@ from .backends import select_backend
 from .errors import DataError, GpuveloError, NotSupportedError, PlanError
 from .exec.analytic import apply_analytic
 from .exec.coordinator import Coordinator
-from .exec.processor import RunOptions, SingleProcessor, output_schema
+from .exec.processor import SET_ASIDE_REASON, RunOptions, SingleProcessor, output_schema
 from .exec.routing import choose_routing
 from .exec.query import CompiledQuery
 from .exec.stats import JobStats
@@ -159,6 +159,7 @@ class Job:
             cq = CompiledQuery(self.plan, self.backend)
             if isinstance(self.source, JoinedSource):
                 self.source.narrow(cq.columns)
+            self._announce_set_aside_schema()
             self._runner(cq).run()
             self.stats.stopped = ("abort" if self._opts.abort.is_set()
                                   else "graceful" if self._opts.stop.is_set() else "")
@@ -174,6 +175,15 @@ class Job:
                     except Exception:  # noqa: BLE001 -- closing must not mask the real error
                         pass
         return self.stats
+
+    def _announce_set_aside_schema(self) -> None:
+        """Dead-letter and late-row sinks get their schema (the source's rows plus the
+        reason) before the run, so a file sink writes a valid, empty file when no row is
+        set aside, and a path that cannot be written fails at once."""
+        schema = self.source.schema().append(pa.field(SET_ASIDE_REASON, pa.string()))
+        for sink in (self._opts.dead_letter, self._opts.late_sink):
+            if sink is not None and hasattr(sink, "set_schema") and getattr(sink, "schema", None) is None:
+                sink.set_schema(schema)
 
     def _run_stages(self) -> None:
         """Aggregating subqueries first, each a Job of its own to the end of its input; the

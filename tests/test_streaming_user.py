@@ -199,3 +199,16 @@ def test_emit_changes_orders_each_emit_and_refuses_limit(partitions):
         with pytest.raises(gpuvelo.errors.NotSupportedError, match="EMIT CHANGES"):
             gpuvelo.Job(f"SELECT k, SUM(v) AS s FROM t GROUP BY k ORDER BY s {clause}",
                         sources={"t": t}, sink=gpuvelo.io.MemorySink(), emit="changes")
+
+
+def test_set_aside_sinks_are_valid_files_when_nothing_is_set_aside(tmp_path):
+    """Dead-letter and late-row file sinks get the source's columns plus the reason before
+    the run: with no late or rejected row they still hold a valid, empty table."""
+    t = pa.table({"ts": pa.array([1000, 2000, 3000], pa.timestamp("ms")), "k": [1, 2, 1]})
+    late, dead = tmp_path / "late.csv", tmp_path / "dead.parquet"
+    gpuvelo.Job("SELECT k, COUNT(*) AS n FROM t GROUP BY k WINDOW TUMBLING(ts, 1s)",
+                sources={"t": t}, sink=gpuvelo.io.MemorySink(), late_policy="sink",
+                late_sink=str(late), dead_letter=str(dead)).run()
+    assert late.read_text().splitlines() == ['"ts","k","_gpuvelo_error"']
+    got = pq.read_table(dead)
+    assert got.num_rows == 0 and got.schema.names == ["ts", "k", "_gpuvelo_error"]

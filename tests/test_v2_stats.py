@@ -25,6 +25,8 @@ def test_conservation_law_over_random_queries(partitions, strategy, emit):
     table = random_table(np.random.default_rng(21), 300, null_p=0.2)
     for seed in range(5):
         query = random_aggregate_query(RngChooser(np.random.default_rng(100 + seed)))
+        if emit == "changes":           # LIMIT / OFFSET need the whole result: refused there
+            query = query.split(" LIMIT ")[0].split(" OFFSET ")[0]
         sink = gpuvelo.io.MemorySink()
         stats = gpuvelo.Job(query, sources={"t": table}, sink=sink, backend="cpu", batch_size=64,
                             partitions=partitions, strategy=strategy, emit=emit).run()

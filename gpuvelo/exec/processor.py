@@ -54,10 +54,13 @@ def with_context(err: Exception, context: str) -> Exception:
     return JobError(f"{context}: {type(err).__name__}: {err}")
 
 
+SET_ASIDE_REASON = "_gpuvelo_error"      # the reason column of dead-letter and late rows
+
+
 def dead_letter_table(batch: pa.RecordBatch, reason: str) -> pa.Table:
     """A rejected batch with its reason, as written to a dead-letter sink."""
     t = pa.Table.from_batches([batch])
-    return t.append_column("_gpuvelo_error", pa.array([reason] * batch.num_rows, pa.string()))
+    return t.append_column(SET_ASIDE_REASON, pa.array([reason] * batch.num_rows, pa.string()))
 
 
 def set_aside(opts: RunOptions, stats: JobStats, clock, batch: pa.RecordBatch, position: int,
