@@ -18,7 +18,7 @@ from .exec.processor import SET_ASIDE_REASON, RunOptions, SingleProcessor, outpu
 from .exec.routing import choose_routing
 from .exec.query import CompiledQuery
 from .exec.stats import JobStats
-from .exec.windows import duration_ms, resolve_time_column
+from .exec.windows import UNBOUNDED_MS, duration_ms, resolve_time_column
 from .io.join import JoinedSource
 from .sql import explain as explain_plan
 from .sql import parse_query, plan_query
@@ -339,18 +339,30 @@ def _stacked(parts: list[pa.Table]) -> pa.Table:
 
 
 def sql(query: str, /, *, backend: str = "auto", batch_size: int | None = None,
-        partitions: int | None = None, strategy: str | None = None, **tables) -> pa.Table:
+        partitions: int | None = None, strategy: str | None = None,
+        event_time: str | None = None, max_out_of_orderness=None, **tables) -> pa.Table:
     """Run ``query`` over the given tables and return its final result as a pyarrow Table.
 
     Each table may be a pyarrow Table / RecordBatchReader, anything with
     ``__arrow_c_stream__`` (pandas, polars), a dict of equal-length arrays or lists, or an
     iterable of RecordBatches. The input is processed as a stream of ``batch_size``-row
     batches; the result does not depend on the batch size. EMIT CHANGES queries return
-    their final result too.
+    their final result too. ``event_time`` and ``max_out_of_orderness`` are as for
+    :class:`Job` (windows: the time column, and the disorder allowed before rows are late);
+    unlike a Job, a windowed query here treats no row as late unless its GRACE PERIOD or
+    ``max_out_of_orderness`` says otherwise: tables are finite, so the result is the whole
+    input's, in any row order.
     """
+    if max_out_of_orderness is None:
+        window = parse_query(query).window
+        if window is not None and window.grace_ms is None:
+            # finite tables: no row is late, windows close at the end of the input, so the
+            # result is the whole table's whatever its order (as DuckDB's time_bucket)
+            max_out_of_orderness = UNBOUNDED_MS
     sink = gio.MemorySink()
     job = Job(query, sources=tables, sink=sink, backend=backend, batch_size=batch_size,
-              partitions=partitions, strategy=strategy, emit="final")
+              partitions=partitions, strategy=strategy, emit="final", event_time=event_time,
+              max_out_of_orderness=max_out_of_orderness)
     job.run()
     return sink.table()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import signal
 import sys
 import threading
@@ -51,14 +50,11 @@ def source_arg(text: str) -> tuple[str, str]:
 def duration_arg(text: str) -> int:
     """argparse type: a duration in milliseconds, from ``1500`` (ms) or ``500ms``, ``30s``,
     ``5m``, ``1h``, ``1d``."""
-    from .sql.windows import unit_ms
+    from .exec.windows import duration_ms
 
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
     try:
-        if m is None:
-            raise ValueError
-        return round(float(m.group(1)) * (unit_ms(m.group(2)) if m.group(2) else 1))
-    except (ValueError, GpuveloError):
+        return duration_ms(text, "a duration")
+    except GpuveloError:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 500ms, 30s, 5m, "
                                          "1h, 1d, or a number of milliseconds)") from None
 

@@ -42,6 +42,7 @@ EMIT CHANGES does not retract a session that a later row merged into an earlier 
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import sys
 from dataclasses import dataclass, replace
 
@@ -57,6 +58,7 @@ from ..columns import Col
 from ..errors import GpuveloError, NotSupportedError, PlanError
 from ..expr.core import to_host
 from ..sql.plan import WindowSpec
+from ..sql.windows import unit_ms
 from .query import RowBatch
 
 EVENT_TIME = "__event_time"      # RowBatch.extra: the row's event time in ticks (INT64 Col)
@@ -65,14 +67,25 @@ NO_MARK = np.iinfo(np.int64).min  # the watermark before any row was seen
 _TICKS_PER_MS = {"s": None, "ms": 1, "us": 1_000, "ns": 1_000_000}
 
 
+UNBOUNDED_MS = 2**62      # an out-of-orderness no stream reaches: windows close at the end
+
+
 def duration_ms(value, what: str) -> int:
-    """A job option duration (milliseconds as a number, or a ``datetime.timedelta``) in ms."""
+    """A job option duration in ms: milliseconds as a number, a ``datetime.timedelta``, or
+    text such as ``1500`` (ms), ``500ms``, ``30s``, ``5m``, ``1h``, ``1d``."""
     if isinstance(value, _dt.timedelta):
         return value // _dt.timedelta(milliseconds=1)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
         return int(value)
-    raise GpuveloError(f"{what} must be a non-negative number of milliseconds or a "
-                       f"datetime.timedelta, not {value!r}")
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", value)
+        try:
+            if m is not None:
+                return round(float(m.group(1)) * (unit_ms(m.group(2)) if m.group(2) else 1))
+        except GpuveloError:
+            pass
+    raise GpuveloError(f"{what} must be a duration: a non-negative number of milliseconds, a "
+                       f"datetime.timedelta or text like 500ms, 30s, 5m, 1h, 1d; not {value!r}")
 
 
 def resolve_time_column(window: WindowSpec, event_time: str | None) -> WindowSpec:
