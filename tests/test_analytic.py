@@ -240,6 +240,22 @@ def test_lag_default_cast_rounds_as_duckdb():
         gpuvelo.sql(q.format("'z'"), t=t)
 
 
+def test_lag_default_into_decimal(table, backend):
+    """An integer default widens to the decimal argument; a decimal one of more places rounds
+    half away from zero (found by the random sweep: LAG(dec, 4, 0) failed)."""
+    check("SELECT rid, LAG(dec, 4, 0) OVER (ORDER BY rid), LEAD(dec, 1, -7) OVER (PARTITION BY k1 "
+          "ORDER BY rid), LAG(dec, 2, 2.345) OVER (ORDER BY rid), LEAD(dec, 3, -0.005) OVER "
+          "(ORDER BY rid) FROM t", table, backend)
+
+
+def test_named_window_with_frame(table, backend):
+    """OVER w takes the named window's frame (found by the random sweep: it was refused)."""
+    check("SELECT rid, SUM(i) OVER w AS s, MIN(s) OVER w AS m, LAST_VALUE(f) OVER w AS l, RANK() "
+          "OVER w AS r, COUNT(*) OVER v AS c FROM t WINDOW w AS (PARTITION BY k1 ORDER BY rid ROWS "
+          "BETWEEN 2 PRECEDING AND 1 FOLLOWING), v AS (ORDER BY i RANGE BETWEEN CURRENT ROW AND "
+          "UNBOUNDED FOLLOWING) QUALIFY r > 1 ORDER BY rid", table, backend)
+
+
 def test_empty_input(table, backend):
     empty = table.slice(0, 0)
     for q in ["SELECT rid, LAG(i) OVER (ORDER BY rid), SUM(f) OVER (PARTITION BY k1) FROM t",
@@ -324,6 +340,8 @@ ERRORS = [
     ("SELECT SUM(i IGNORE NULLS) OVER () FROM t", NotSupportedError, "IGNORE NULLS"),
     ("SELECT SUM(i) OVER w FROM t", PlanError, "not defined"),
     ("SELECT SUM(i) OVER (w ORDER BY i) FROM t WINDOW w AS (ORDER BY k1)", PlanError, "override"),
+    ("SELECT SUM(i) OVER (w ORDER BY i) FROM t WINDOW w AS (PARTITION BY k1 ROWS 2 PRECEDING)",
+     PlanError, "cannot copy window 'w' because it has a frame"),
     ("SELECT RANK(i) OVER (ORDER BY i) FROM t", PlanError, "takes no arguments"),
     ("SELECT nope, RANK() OVER (ORDER BY i) FROM t", UnknownColumnError, "nope"),
     ("SELECT k1, i, RANK() OVER (ORDER BY i) FROM t GROUP BY k1", PlanError, "GROUP BY"),
@@ -352,3 +370,13 @@ def test_decimal_sum_is_exact():
     got = gpuvelo.sql("SELECT SUM(x) OVER (ORDER BY rid) AS s FROM t ORDER BY rid", t=t)
     assert got.column("s").to_pylist() == [decimal.Decimal("0.10"), decimal.Decimal("0.30"),
                                            decimal.Decimal("0.30")]
+
+
+def test_plan_query_alone_refuses_window_functions_clearly():
+    """plan_query outside a Job cannot run the analytic step: it says where to go."""
+    from gpuvelo import types as T
+    from gpuvelo.errors import NotSupportedError
+    from gpuvelo.sql import parse_query, plan_query
+
+    with pytest.raises(NotSupportedError, match="run as a step of a Job"):
+        plan_query(parse_query("SELECT k, RANK() OVER (ORDER BY k) FROM t"), {"k": T.INT64})

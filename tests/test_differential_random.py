@@ -1,19 +1,23 @@
 """Random queries over random data, gpuvelo against DuckDB.
 
 A small query generator covers the SQL surface (keys, aggregates over columns and
-expressions, WHERE, HAVING, ORDER BY/LIMIT, EMIT, CREATE STREAM); it draws its choices from a
+expressions, WHERE, HAVING, ORDER BY/LIMIT, EMIT, CREATE STREAM, joins with small dimension
+tables, window functions and QUALIFY); it draws its choices from a
 :class:`Chooser`, fed either by hypothesis (which shrinks a failure to a small query) or by a
 seeded numpy generator (a fixed, broad sweep).
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from differential import random_table, run_both
+from differential import KEY_STRINGS, STRINGS, random_table, run_both
 
 # --------------------------------------------------------------------------- the generator
 # GROUP BY key expressions (each is repeated verbatim in the SELECT list).
@@ -181,6 +185,268 @@ def _streaming_form(ch: Chooser, q: str) -> str:
     return ch.choice(["", "", "", "CREATE STREAM out AS ", "CREATE TABLE out AS "]) + q
 
 
+# --------------------------------------------------------------------------- joins
+# ``t`` joined with dimension tables ``a`` (k1, k2, grp, label, i, s, w: k1/k2 overlap t's
+# keys, i and s clash with t's names) and ``b`` (grp, k1, name, v): see _dimension_tables.
+JOIN_WHERE = ["t.i > 0", "t.f < 0", "t.s LIKE 'a%'", "t.k3", "t.k2 IS NULL", "t.u % 2 = 0",
+              "a.w > 0", "a.label <> 'L1'", "a.i IS NULL", "a.s = t.s", "a.i > t.i // 20",
+              "a.k1 IS NOT NULL", "t.k1 + a.grp > 2", "b.name IS NOT NULL", "b.v < 10",
+              "COALESCE(b.grp, -1) <> a.grp", "b.k1 = t.k1"]
+JOIN_KEYS = ["t.k1", "t.k2", "t.k3", "a.label", "a.grp", "a.k1", "a.s", "b.name", "b.grp",
+             "COALESCE(a.label, 'none')", "t.k1 * 10 + COALESCE(a.grp, 9)"]
+JOIN_AGGS = ["COUNT(*)", "SUM(t.i)", "SUM(a.i)", "AVG(a.w)", "MIN(a.s)", "MAX(t.s)", "COUNT(a.label)",
+             "COUNT(DISTINCT a.label)", "SUM(t.i * a.w)", "MAX(a.w - t.f)", "SUM(b.v)", "MIN(b.name)",
+             "COUNT(b.grp)", "AVG(t.f)", "SUM(t.dec)", "MAX(t.ts)", "COUNT(DISTINCT t.k2)",
+             "SUM(CASE WHEN a.k1 IS NULL THEN 1 ELSE 0 END)", "SUM(t.i) FILTER (WHERE a.w > 0)"]
+JOIN_ITEMS = ["t.i", "t.k1", "t.s", "t.f", "t.dec", "t.ts", "a.label", "a.w", "a.i", "a.s", "a.k1",
+              "b.name", "b.v", "t.i + a.i", "COALESCE(a.label, 'none')", "a.w * t.f", "t.k2 || a.label",
+              "CASE WHEN a.grp IS NULL THEN 'miss' ELSE t.s END"]
+
+
+def _dimension_tables(ch: Chooser) -> dict:
+    """Two small dimension tables: keys unique or duplicated, sometimes NULL, with names
+    (i, s, k1, k2, grp) that clash with ``t``'s or with each other's."""
+    rng = np.random.default_rng(ch.integer(0, 2**31))
+    na, nb = ch.integer(0, 8), ch.integer(0, 6)
+    null_p = ch.choice([0.0, 0.0, 0.2, 0.5])
+    unique_a, unique_b = ch.flag(), ch.flag()
+    k1 = rng.permutation(np.arange(-1, 7))[:na] if unique_a else rng.integers(-1, 6, na)
+    a = pa.table({
+        "k1": pa.array(k1.astype(ch.choice([np.int32, np.int64, np.int16])),
+                       mask=(rng.random(na) < null_p) if null_p else None),
+        "k2": pa.array(rng.choice(KEY_STRINGS + ["x"], na), pa.string(), mask=rng.random(na) < null_p),
+        "grp": pa.array(rng.integers(0, 4, na), pa.int64(), mask=rng.random(na) < null_p),
+        "label": pa.array([f"L{j % 4}" for j in range(na)], pa.string(), mask=rng.random(na) < null_p),
+        "i": pa.array(rng.integers(-50, 51, na), pa.int64(), mask=rng.random(na) < null_p),
+        "s": pa.array(rng.choice(STRINGS, na), pa.string(), mask=rng.random(na) < null_p),
+        "w": pa.array(rng.integers(-8, 9, na) / 4.0, mask=rng.random(na) < null_p),
+    })
+    grp = rng.permutation(np.arange(0, 6))[:nb] if unique_b else rng.integers(0, 4, nb)
+    b = pa.table({
+        "grp": pa.array(grp.astype(np.int64), mask=(rng.random(nb) < null_p) if null_p else None),
+        "k1": pa.array(rng.integers(0, 5, nb).astype(np.int32), mask=rng.random(nb) < null_p),
+        "name": pa.array([f"N{j}" for j in range(nb)], pa.string(), mask=rng.random(nb) < null_p),
+        "v": pa.array(rng.integers(-20, 21, nb), pa.int64(), mask=rng.random(nb) < null_p),
+    })
+    return {"a": a, "b": b}
+
+
+def _join_a(ch: Chooser, comma: bool) -> tuple[str, list[str]]:
+    """(FROM text joining t and a, WHERE terms the join adds)."""
+    if comma:
+        keys = ch.choice([[], ["t.k1 = a.k1"], ["a.k2 = t.k2"], ["t.k1 = a.k1", "t.k2 = a.k2"],
+                          ["t.k1 = a.k1", "a.k2 = t.k2", "t.s = a.s"]])
+        return "t, a", keys
+    kind = ch.choice(["JOIN", "INNER JOIN", "LEFT JOIN", "LEFT OUTER JOIN", "CROSS JOIN"])
+    if kind == "CROSS JOIN":
+        return "t CROSS JOIN a", []
+    if ch.integer(0, 3) == 0:
+        return f"t {kind} a USING ({ch.choice(['k1', 'k2', 'k1, k2', 'k2, k1'])})", []
+    pairs = ch.sample(["t.k1 = a.k1", "a.k2 = t.k2", "t.s = a.s"], 1, 3)
+    if kind in ("JOIN", "INNER JOIN") and ch.integer(0, 3) == 0:
+        pairs.append(ch.choice(["a.w > 0", "t.i > a.i", "a.label IS NOT NULL"]))   # a filter
+    return f"t {kind} a ON {' AND '.join(pairs)}", []
+
+
+def _join_b(ch: Chooser, comma: bool) -> tuple[str, list[str]]:
+    """(text joining b to the rows so far, WHERE terms it adds)."""
+    cond = ch.choice(["a.grp = b.grp", "t.k1 = b.k1", "b.grp = a.grp AND b.k1 = t.k1"])
+    if comma:
+        return ", b", ch.choice([[], cond.split(" AND ")])
+    kind = ch.choice(["JOIN", "LEFT JOIN", "CROSS JOIN"])
+    return (" CROSS JOIN b", []) if kind == "CROSS JOIN" else (f" {kind} b ON {cond}", [])
+
+
+def random_join_query(ch: Chooser) -> str:
+    """A random query over ``t`` joined with ``a`` (and sometimes ``b``) of
+    :func:`_dimension_tables`: INNER/LEFT/CROSS/comma joins, ON or USING, WHERE on either
+    side, then GROUP BY with aggregates of both sides or a projection; sometimes with the
+    tables under aliases."""
+    q = _join_query(ch)
+    for name, alias in (("t", "x"), ("a", "da")):
+        if ch.integer(0, 3) == 0:
+            q = re.sub(rf"\b{name}\.", f"{alias}.", q)
+            q = re.sub(rf"(FROM|JOIN|,) {name}\b(?!\.)", rf"\1 {name} AS {alias}", q, count=1)
+    return q
+
+
+def _join_query(ch: Chooser) -> str:
+    """random_join_query's query, before the aliases."""
+    comma = ch.integer(0, 3) == 0
+    from_, where = _join_a(ch, comma)
+    with_b = ch.flag()
+    if with_b:
+        more, extra = _join_b(ch, comma)
+        from_, where = from_ + more, where + extra
+    atoms = [w for w in JOIN_WHERE if with_b or "b." not in w]
+    if ch.flag():
+        where.append(f"({_predicate(ch, atoms)})")
+    keys = [k for k in JOIN_KEYS if with_b or "b." not in k]
+    if ch.integer(0, 2):
+        group = ch.sample(keys, 0, 3)
+        aggs = ch.sample([a for a in JOIN_AGGS if with_b or "b." not in a], 1, 4)
+        if group and ch.integer(0, 4) == 0:   # ranks: ties cannot change them
+            aggs.append(f"RANK() OVER (ORDER BY {_directed(ch, [aggs[0]])})")
+        q = f"SELECT {', '.join(group + aggs)} FROM {from_}"
+        q += f" WHERE {' AND '.join(where)}" if where else ""
+        if group:
+            q += " GROUP BY " + ", ".join(group)
+            if ch.flag():
+                q += " ORDER BY " + ", ".join(f"{n + 1} {ch.choice(['ASC', 'DESC'])} NULLS "
+                                              f"{ch.choice(['FIRST', 'LAST'])}" for n in range(len(group)))
+                q += f" LIMIT {ch.integer(0, 8)}" if ch.flag() else ""
+        return q
+    items = ch.sample([e for e in JOIN_ITEMS if with_b or "b." not in e], 1, 5)
+    q = f"SELECT {', '.join(items)} FROM {from_}"
+    q += f" WHERE {' AND '.join(where)}" if where else ""
+    if ch.flag():   # every output column: a total order (tied rows are equal rows)
+        q += " ORDER BY " + ", ".join(f"{n + 1} {ch.choice(['ASC', 'DESC'])} NULLS "
+                                      f"{ch.choice(['FIRST', 'LAST'])}" for n in range(len(items)))
+        q += f" LIMIT {ch.integer(0, 20)}" if ch.flag() else ""
+    return q
+
+
+# --------------------------------------------------------------------------- window functions
+# ``t`` has a unique row id ``rid`` (see _analytic_table). Functions whose value depends on how
+# ties are ordered (ROW_NUMBER, NTILE, LAG/LEAD, FIRST/LAST/NTH_VALUE, ROWS frames) are ordered
+# by a total order; RANK-like functions and RANGE / default frames may order by tied values.
+WIN_VALUES = ["i", "f", "s", "dec", "ts", "d", "k3", "u64", "i16", "g", "k2"]
+WIN_NUMBERS = ["i", "f", "dec", "i16", "u", "g", "i * 2 - u"]
+WIN_LOOSE_ORDERS = ["i", "f", "s", "k1", "k1, k2", "d", "k3, i", "dec", "ABS(i)", "i % 3", "s || k2", "-f"]
+WIN_PARTITIONS = ["k1", "k2", "k3", "i % 3", "COALESCE(k2, 'z')", "d"]
+GROUP_KEYS = ["k1", "k2", "k3", "d"]
+GROUP_VALUES = ["SUM(i)", "COUNT(*)", "MAX(s)", "MIN(ts)", "AVG(f)", "SUM(dec)", "MIN(d)", "MAX(i16)"]
+GROUP_NUMBERS = ["SUM(i)", "COUNT(*)", "AVG(f)", "SUM(dec)", "MAX(i16)", "COUNT(s)"]
+ROWS_FRAMES = ["ROWS BETWEEN 1 PRECEDING AND CURRENT ROW", "ROWS BETWEEN 2 PRECEDING AND 2 FOLLOWING",
+               "ROWS 3 PRECEDING", "ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING",
+               "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING",
+               "ROWS BETWEEN 2 FOLLOWING AND 4 FOLLOWING", "ROWS BETWEEN 4 PRECEDING AND 1 PRECEDING",
+               "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 FOLLOWING", "ROWS BETWEEN 0 PRECEDING AND 0 FOLLOWING"]
+RANGE_FRAMES = ["RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW",
+                "RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING",
+                "RANGE BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING", "RANGE CURRENT ROW"]
+
+
+def _directed(ch: Chooser, exprs: list[str]) -> str:
+    return ", ".join(f"{e} {ch.choice(['ASC', 'DESC'])}{ch.choice(['', ' NULLS FIRST', ' NULLS LAST'])}"
+                     for e in exprs)
+
+
+def _window_call(ch: Chooser, keys: list[str], total: list[str], loose: list[str],
+                 values: list[str], numbers: list[str]) -> tuple[str, str]:
+    """One window function call and its kind ('int', 'num' or 'any'). ``total`` orders rows
+    totally (ties of value functions then cannot differ); ``loose`` may tie."""
+    partition = ch.sample(keys, 0, 2)
+    over = f"PARTITION BY {', '.join(partition)} " if partition else ""
+    if ch.integer(0, 2):   # a total order: every function, ROWS frames
+        order = [o for o in ch.sample(keys, 0, 1) if o not in partition] + [ch.choice(total)]
+        over += f"ORDER BY {_directed(ch, order)}"
+        frame = " " + ch.choice(ROWS_FRAMES + RANGE_FRAMES) if ch.integer(0, 2) == 0 else ""
+        n = ch.integer(1, 4)
+        calls = [("ROW_NUMBER()", "int", ""), ("NTILE({})".format(ch.integer(1, 6)), "int", ""),
+                 (f"LAG({ch.choice(values)}{', ' + str(n) if ch.flag() else ''})", "any", ""),
+                 (f"LEAD({ch.choice(values)}, {n})", "any", ""),
+                 (f"LAG({ch.choice(numbers)}, {n}, 0)", "num", ""),
+                 (f"LEAD({ch.choice(numbers)} IGNORE NULLS)", "num", ""),
+                 (f"FIRST_VALUE({ch.choice(values)})", "any", frame),
+                 (f"LAST_VALUE({ch.choice(values)}{ch.choice(['', ' IGNORE NULLS'])})", "any", frame),
+                 (f"NTH_VALUE({ch.choice(values)}, {n})", "any", frame),
+                 (f"SUM({ch.choice(numbers)})", "num", frame), (f"AVG({ch.choice(numbers)})", "num", frame),
+                 (f"MIN({ch.choice(values)})", "any", frame), (f"MAX({ch.choice(values)})", "any", frame),
+                 (f"COUNT({ch.choice(values)})", "int", frame), ("COUNT(*)", "int", frame),
+                 ("RANK()", "int", ""), ("PERCENT_RANK()", "num", "")]
+    else:                  # ties (or no ORDER BY): functions whose values ties cannot change
+        if ch.integer(0, 3):
+            over += f"ORDER BY {_directed(ch, [ch.choice(loose)])}"
+            frame = " " + ch.choice(RANGE_FRAMES) if ch.integer(0, 2) == 0 else ""
+        else:
+            frame = ""
+        calls = [("RANK()", "int", ""), ("DENSE_RANK()", "int", ""), ("PERCENT_RANK()", "num", ""),
+                 ("CUME_DIST()", "num", ""), ("COUNT(*)", "int", frame),
+                 (f"COUNT({ch.choice(values)})", "int", frame), (f"SUM({ch.choice(numbers)})", "num", frame),
+                 (f"AVG({ch.choice(numbers)})", "num", frame), (f"MIN({ch.choice(values)})", "any", frame),
+                 (f"MAX({ch.choice(values)})", "any", frame)]
+    fn, kind, frame = ch.choice(calls)
+    return f"{fn} OVER ({over.strip()}{frame})", kind
+
+
+def _around(ch: Chooser, call: str, kind: str) -> str:
+    """``call`` itself or an expression over it."""
+    if ch.integer(0, 2):
+        return call
+    if kind == "int":
+        return ch.choice([f"{call} * 2 + 1", f"CASE WHEN {call} = 1 THEN 'first' ELSE 'rest' END"])
+    if kind == "num":
+        return ch.choice([f"{call} + 1", f"COALESCE({call}, 0)", f"{call} IS NULL"])
+    # (not CAST(... AS VARCHAR): MIN/MAX of tied -0.0 and 0.0 may print either sign)
+    return ch.choice([f"{call} IS NULL", f"COALESCE({call}, {call})"])
+
+
+def _qualify(ch: Chooser, alias: str, kind: str) -> str:
+    return {"int": f"{alias} <= {ch.integer(1, 4)}", "num": f"{alias} > 0",
+            "any": f"{alias} IS NOT NULL"}[kind]
+
+
+def random_analytic_query(ch: Chooser) -> str:
+    """A random query with window functions over ``t`` of :func:`_analytic_table`: over its
+    rows, or over its GROUP BY groups; QUALIFY, expressions over the calls, ORDER BY/LIMIT."""
+    grouped = ch.flag()
+    if grouped:
+        keys = ch.sample(GROUP_KEYS, 1, 3)
+        total = [", ".join(ch.sample(keys, len(keys), len(keys)))]   # the keys: unique per group
+        plain = keys + ch.sample(GROUP_VALUES, 0, 2)
+        args = dict(keys=keys, total=total, loose=GROUP_NUMBERS + keys, values=GROUP_VALUES + keys,
+                    numbers=GROUP_NUMBERS)
+    else:
+        keys = WIN_PARTITIONS
+        plain = ["rid"] + ch.sample(["i", "s", "k1", "f", "ts"], 0, 2)
+        args = dict(keys=keys, total=["rid"], loose=WIN_LOOSE_ORDERS, values=WIN_VALUES, numbers=WIN_NUMBERS)
+    calls = [_window_call(ch, **args) for _ in range(ch.integer(1, 3))]
+    items = plain + [f"{_around(ch, c, kind)} AS w{n}" for n, (c, kind) in enumerate(calls)]
+    q = f"SELECT {', '.join(items)} FROM t"
+    if ch.integer(0, 2) == 0:
+        q += f" WHERE {_predicate(ch, ROW_ATOMS)}"
+    if grouped:
+        q += " GROUP BY " + ", ".join(keys)
+        if ch.integer(0, 3) == 0:
+            q += " HAVING COUNT(*) > 1"
+    qualify = ""
+    if ch.integer(0, 2) == 0:
+        n = ch.integer(0, len(calls) - 1)
+        call, kind = calls[n]
+        target = f"w{n}" if items[len(plain) + n] == f"{call} AS w{n}" and ch.flag() else call
+        qualify = f" QUALIFY {_qualify(ch, target, kind)}"
+    named = _named_window(ch, calls[0][0])
+    if named:
+        over, named_over, window = named
+        q, qualify = q.replace(over, named_over) + window, qualify.replace(over, named_over)
+    q += qualify
+    if ch.flag():
+        q += " ORDER BY " + (", ".join(f"{k} {ch.choice(['ASC', 'DESC'])} NULLS FIRST" for k in keys)
+                             if grouped else f"{ch.choice(['', 'w0, '])}rid {ch.choice(['ASC', 'DESC'])}")
+        q += f" LIMIT {ch.integer(0, 10)}" if ch.flag() else ""
+    return q
+
+
+def _named_window(ch: Chooser, call: str) -> tuple[str, str, str] | None:
+    """Sometimes ``call``'s OVER clause as a named window: (the clause, what replaces it,
+    the WINDOW clause), e.g. ``OVER w`` or ``OVER (w ORDER BY ...)`` and ``WINDOW w AS (...)``."""
+    over = call[call.index(" OVER (") + 6:]
+    if ch.integer(0, 3) or over == "()":
+        return None
+    inner = over[1:-1]
+    if inner.startswith("PARTITION BY") and " ORDER BY " in inner and ch.flag():
+        cut = inner.index(" ORDER BY ")
+        return f" OVER {over}", f" OVER (w{inner[cut:]})", f" WINDOW w AS ({inner[:cut]})"
+    return f" OVER {over}", " OVER w", f" WINDOW w AS {over}"
+
+
+def analytic_table(rng: np.random.Generator, n: int, null_p: float) -> pa.Table:
+    """``random_table`` with a unique row id ``rid`` (0, 1, ...)."""
+    t = random_table(rng, n, null_p=null_p)
+    return t.append_column("rid", pa.array(np.arange(n, dtype=np.int64)))
+
+
 # --------------------------------------------------------------------------- the tests
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                            HealthCheck.too_slow])
@@ -223,4 +489,46 @@ def test_seeded_random_queries(seed, backend):
     tables = {"t": random_table(np.random.default_rng(10_000 + seed), int(ch.integer(0, 400)),
                                 null_p=ch.choice(NULL_RATES))}
     query = random_aggregate_query(ch) if seed % 4 else random_stateless_query(ch)
+    run_both(query, tables, **_opts(ch, backend))
+
+
+def _join_tables(ch: Chooser, max_rows: int) -> dict:
+    tables = _table(ch, max_rows)
+    dims = _dimension_tables(ch)
+    note(f"a = {dims['a'].to_pydict()}\nb = {dims['b'].to_pydict()}")
+    return {**tables, **dims}
+
+
+@settings(SETTINGS, max_examples=80)
+@given(data=st.data())
+def test_random_join_queries(backend, data):
+    ch = DataChooser(data)
+    tables = _join_tables(ch, 120)
+    query = random_join_query(ch)
+    note(query)
+    run_both(query, tables, **_opts(ch, backend))
+
+
+@settings(SETTINGS, max_examples=80)
+@given(data=st.data())
+def test_random_analytic_queries(backend, data):
+    ch = DataChooser(data)
+    seed, n, null_p = ch.integer(0, 2**31), ch.integer(0, 80), ch.choice(NULL_RATES)
+    note(f"analytic_table(np.random.default_rng({seed}), {n}, {null_p})")
+    query = random_analytic_query(ch)
+    note(query)
+    run_both(query, {"t": analytic_table(np.random.default_rng(seed), n, null_p)}, **_opts(ch, backend))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_seeded_random_join_and_analytic_queries(seed, backend):
+    ch = RngChooser(np.random.default_rng(50_000 + seed))
+    data = np.random.default_rng(60_000 + seed)
+    if seed % 2:
+        tables = {"t": random_table(data, ch.integer(0, 300), null_p=ch.choice(NULL_RATES)),
+                  **_dimension_tables(ch)}
+        query = random_join_query(ch)
+    else:
+        tables = {"t": analytic_table(data, ch.integer(0, 200), ch.choice(NULL_RATES))}
+        query = random_analytic_query(ch)
     run_both(query, tables, **_opts(ch, backend))

@@ -176,3 +176,33 @@ def test_only_read_columns_are_joined():
                       sink=gpuvelo.io.MemorySink(), backend="cpu")
     job.run()
     assert job.source.schema().names == ["v"]
+
+
+# --------------------------------------------------------------------------- regressions (random sweep)
+D3 = pa.table({"k": pa.array([0, 1, 2, None, 4], pa.int64()), "k2": ["a", "é", "", "a", None],
+               "flag": [True, False, True, True, False], "v": [1, 2, 3, 4, 5]})
+
+
+@pytest.mark.parametrize("query", [
+    # a USING key read as alias.key is the right side's value: NULL where LEFT JOIN missed
+    "SELECT k2, t.k2 AS tk, s2.k2 AS sk, COUNT(*) AS n FROM t LEFT JOIN s2 USING (k2) GROUP BY 1, 2, 3",
+    "SELECT COUNT(*) AS n, SUM(CASE WHEN s2.k2 IS NULL THEN 1 ELSE 0 END) AS miss FROM t "
+    "LEFT JOIN s2 USING (k2) CROSS JOIN thr",
+    "SELECT t.i, s2.k2 FROM t LEFT JOIN s2 USING (k2) WHERE s2.k2 IS NOT NULL OR t.i > 990",
+    # nothing read but COUNT(*) through a chain: each join keeps what the next one hands out
+    "SELECT COUNT(*) AS n FROM t LEFT JOIN dim s ON t.k1 = s.k JOIN sec x ON s.sector = x.id",
+    "SELECT COUNT(*) AS n FROM t LEFT JOIN d3 ON t.k1 = d3.k AND d3.k2 = t.k2 JOIN dim s ON d3.v = s.sector",
+    # three key pairs (ON, and a comma join's WHERE)
+    "SELECT COUNT(*) AS n, SUM(t.i) AS s FROM t JOIN d3 ON t.k1 = d3.k AND t.k2 = d3.k2 AND t.k3 = d3.flag",
+    "SELECT d3.v, COUNT(*) AS n FROM t LEFT JOIN d3 ON t.k1 = d3.k AND d3.k2 = t.k2 AND d3.flag = t.k3 "
+    "GROUP BY d3.v",
+    "SELECT COUNT(*) AS n FROM t, d3 WHERE t.k1 = d3.k AND t.k2 = d3.k2 AND t.k3 = d3.flag AND (t.i > 0)",
+])
+@pytest.mark.parametrize("opts", [{}, {"batch_size": 7, "partitions": 3}])
+def test_join_sweep_regressions(query, opts, backend):
+    run_both(query, {**TABLES, "d3": D3}, backend=backend, **opts)
+
+
+def test_using_key_read_qualified_beside_star():
+    with pytest.raises(gpuvelo.errors.NotSupportedError, match="SELECT \\* beside s2.<key>"):
+        gpuvelo.sql("SELECT *, s2.k2 FROM t JOIN s2 USING (k2)", **TABLES)

@@ -252,13 +252,18 @@ def _lag_lead(call: AnalyticCall, lay: _Layout, arg: pa.Array, default: pa.Array
 
 def _cast_like(values: pa.Array, target: pa.DataType, call: AnalyticCall) -> pa.Array:
     """LAG/LEAD's default cast to the argument's type, rounding as DuckDB does (a double
-    half to even, a decimal half away from zero) when the target is an integer."""
+    half to even, a decimal half away from zero) when the target is an integer or a decimal
+    of fewer places."""
     if values.type == target:
         return values
     if pa.types.is_integer(target) and pa.types.is_floating(values.type):
         values = pc.round(values, round_mode="half_to_even")
     elif pa.types.is_integer(target) and pa.types.is_decimal(values.type):
         values = pc.round(values, round_mode="half_towards_infinity")
+    elif pa.types.is_decimal(target) and pa.types.is_integer(values.type):
+        values = values.cast(pa.decimal128(38, target.scale))   # widest first; range checked below
+    elif pa.types.is_decimal(target) and pa.types.is_decimal(values.type) and values.type.scale > target.scale:
+        values = pc.round(values, target.scale, round_mode="half_towards_infinity")
     try:
         return values.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:

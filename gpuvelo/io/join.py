@@ -58,10 +58,11 @@ class JoinedSource(Source):
         query's referenced columns): right columns nobody reads are never gathered. Call
         before reading; the joins below this one keep their keys."""
         wanted = {n.lower() for n in needed}
-        keep = [f for f in self._schema if f.name.lower() in wanted]
-        self._schema = pa.schema(keep or list(self._schema)[:1])   # rows need a column (COUNT(*))
-        if isinstance(self.left, JoinedSource):
-            self.left.narrow(wanted | {k.lower() for k in self.left_keys})
+        # rows need a column (COUNT(*)): the first one when the query reads none
+        keep = [f for f in self._schema if f.name.lower() in wanted] or list(self._schema)[:1]
+        self._schema = pa.schema(keep)
+        if isinstance(self.left, JoinedSource):   # it must hand out what this join keeps
+            self.left.narrow(wanted | {f.name.lower() for f in keep} | {k.lower() for k in self.left_keys})
 
     def schema(self) -> pa.Schema:
         return self._schema

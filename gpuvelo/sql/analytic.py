@@ -270,8 +270,12 @@ class _Split:
         if order and base_order:
             self.fail(PlanError, f"cannot override the ORDER BY of window '{alias.name}'", node)
         if base.args.get("spec") is not None:
-            self.fail(NotSupportedError, f"a named window with a frame is not supported: "
-                      f"{base.sql(dialect=Gpuvelo)}", base)
+            # OVER w takes w's frame; OVER (w ...) cannot copy a window with a frame (DuckDB)
+            if any(k in node.args for k in ("partition_by", "order", "spec")):
+                self.fail(PlanError, f"cannot copy window '{alias.name}' because it has a frame "
+                          f"clause: write OVER {alias.name}, or move the frame out of the WINDOW "
+                          f"clause", node)
+            spec = base.args["spec"]
         return list(base.args.get("partition_by") or []), order or base_order, spec
 
     def order_key(self, o: exp.Ordered) -> AnalyticOrder:

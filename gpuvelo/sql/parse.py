@@ -3,6 +3,7 @@ the job need before a schema is known (source, output name, window, emit mode)."
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import sqlglot
@@ -99,8 +100,11 @@ def _join_specs(select: exp.Select, left: exp.Table, sql: str) -> tuple[JoinSpec
     if star is not None and select.args.get("joins"):
         raise NotSupportedError(f"{star.sql(dialect=Gpuvelo)} with a JOIN is not supported: name the "
                                 "columns (or SELECT *)", **where(star, sql))
+    read = {(c.table.lower(), c.name.lower()) for c in select.find_all(exp.Column) if c.table}
     for join in select.args.get("joins") or []:
         spec = _join_spec(join, seen, sql)
+        if spec.using and any((spec.alias, k.lower()) in read for k in spec.right_keys):
+            spec = _using_keys_kept(spec, select, join, sql)
         if spec.alias in seen:
             raise NotSupportedError(f"the name '{spec.alias}' is used by two tables of FROM; give "
                                     f"each its own alias (JOIN {spec.table} AS {spec.alias}2 ...)",
@@ -108,6 +112,15 @@ def _join_specs(select: exp.Select, left: exp.Table, sql: str) -> tuple[JoinSpec
         seen.append(spec.alias)
         specs.append(spec)
     return tuple(specs)
+
+
+def _using_keys_kept(spec: JoinSpec, select: exp.Select, join: exp.Join, sql: str) -> JoinSpec:
+    """A USING join whose right keys the query reads as ``alias.key`` (the right side's
+    value: NULL where a LEFT JOIN found no match): the joined rows keep those columns."""
+    if any(isinstance(i, exp.Star) for i in select.expressions):
+        raise NotSupportedError(f"SELECT * beside {spec.alias}.<key> of a JOIN ... USING is not "
+                                "supported: name the columns, or join ON", **where(join, sql))
+    return dataclasses.replace(spec, using=False)
 
 
 def _join_spec(join: exp.Join, seen: list[str], sql: str) -> JoinSpec:

@@ -213,12 +213,15 @@ def _and_terms(node) -> list:
 
 
 def _and_all(terms: list):
-    """``terms`` joined by AND (parenthesised), or None when there are none."""
+    """``terms`` joined by AND (each OR parenthesised), or None when there are none: one flat
+    chain of ANDs (``exp.and_`` would parenthesise an inner AND, hiding its terms from
+    ``flatten``)."""
     if not terms:
         return None
+    terms = [exp.paren(t, copy=False) if isinstance(t, exp.Connector) else t for t in terms]
     out = terms[0]
     for term in terms[1:]:
-        out = exp.and_(out, term)
+        out = exp.And(this=out, expression=term)
     return out
 
 
