@@ -157,24 +157,38 @@ class Job:
         try:
             self._run_stages()
             cq = CompiledQuery(self.plan, self.backend)
-            if isinstance(self.source, JoinedSource):
-                self.source.narrow(cq.columns)
+            self.source.narrow(cq.columns)     # only the columns the query reads
             self._announce_set_aside_schema()
             self._runner(cq).run()
             self.stats.stopped = ("abort" if self._opts.abort.is_set()
                                   else "graceful" if self._opts.stop.is_set() else "")
         except BaseException as e:
             self.stats.stopped, self.stats.error = "error", str(e)
-            raise
-        finally:
             self.stats.elapsed_s = time.perf_counter() - t0
-            for closer in (self.source, self.sink, self._opts.dead_letter, self._opts.late_sink):
-                if closer is not None and hasattr(closer, "close"):
-                    try:
-                        closer.close()
-                    except Exception:  # noqa: BLE001 -- closing must not mask the real error
-                        pass
+            self._close_all(failed=True)
+            raise
+        self.stats.elapsed_s = time.perf_counter() - t0
+        self._close_all(failed=False)
         return self.stats
+
+    def _close_all(self, failed: bool) -> None:
+        """Close the source and the sinks, each even when another fails to close. After a
+        failed run, sinks are aborted (a file sink that wrote no rows leaves no file) and
+        errors while closing are dropped: the job's own error is the one to report. After
+        a good run, the first error while closing is raised (the output may be incomplete)."""
+        first = None
+        for closer in (self.source, self.sink, self._opts.dead_letter, self._opts.late_sink):
+            close = getattr(closer, "abort" if failed and closer is not self.source else "close", None) \
+                or getattr(closer, "close", None)
+            if close is None:
+                continue
+            try:
+                close()
+            except Exception as e:  # noqa: BLE001 -- every closer gets its turn
+                first = first or e
+        if first is not None and not failed:
+            self.stats.stopped, self.stats.error = "error", str(first)
+            raise first
 
     def _announce_set_aside_schema(self) -> None:
         """Dead-letter and late-row sinks get their schema (the source's rows plus the

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .columns import Col
-from .errors import ArithmeticOverflowError, DataError
+from .errors import ArithmeticOverflowError, DataError, NotSupportedError
 from .types import DType, to_arrow
 
 _NP = {"bool": np.bool_, "int8": np.int8, "int16": np.int16, "int32": np.int32,
@@ -100,6 +100,10 @@ def _strings(arr: pa.Array) -> tuple[np.ndarray, pa.Array, np.ndarray | None]:
 
 def arrow_to_col(array, dtype: DType) -> Col:
     """Convert a pyarrow Array or ChunkedArray to a host :class:`Col` of type ``dtype``."""
+    if dtype.is_unsupported:
+        why = " (decimal scales 0..18 are)" if dtype.arrow.startswith("decimal") else ""
+        raise NotSupportedError(f"type {dtype.arrow} is not supported by gpuvelo{why}; leave the "
+                                "column out of the query, or convert it before gpuvelo reads it")
     arr = _flatten(array)
     kind = dtype.kind
     if kind == "string":
@@ -137,7 +141,7 @@ def batch_to_cols(batch: pa.RecordBatch, schema: dict[str, DType]) -> dict[str, 
             raise DataError(f"batch has no column {name!r} (it has {batch.schema.names})")
         try:
             out[name] = arrow_to_col(batch.column(name), dtype)
-        except DataError as e:
+        except (DataError, NotSupportedError) as e:
             raise type(e)(f"column {name!r}: {e}") from e
     return out
 

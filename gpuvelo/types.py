@@ -17,7 +17,13 @@ string      int32 codes into a host-side dictionary          dictionary: pyarrow
 timestamp   int64 ticks of ``unit`` since the epoch          unit: s, ms, us, ns; tz kept
 date        int32 days since the epoch                       
 null        bool (all invalid)                               type of a bare NULL literal
+unsupported (none: never converted)                          ``arrow``: the Arrow type
 =========== ================================================ ==========================
+
+A source column of a type gpuvelo cannot compute on (binary, time, duration, interval,
+struct, list, map, ...) gets kind ``unsupported``: a query that does not read it runs as
+if the column were absent; one that reads it is refused with a NotSupportedError naming
+the column and its Arrow type.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class DType:
     tz: str | None = None          # timestamp time zone
     precision: int | None = None   # decimal
     scale: int | None = None       # decimal
+    arrow: str | None = None       # unsupported: the Arrow type, for error messages
 
     # -- predicates -------------------------------------------------------------------
     @property
@@ -84,6 +91,11 @@ class DType:
         return self.kind == "null"
 
     @property
+    def is_unsupported(self) -> bool:
+        """A source column's type gpuvelo cannot read (see the module docstring)."""
+        return self.kind == "unsupported"
+
+    @property
     def bits(self) -> int | None:
         return _BITS.get(self.kind)
 
@@ -92,6 +104,8 @@ class DType:
             return f"DECIMAL({self.precision},{self.scale})"
         if self.kind == "timestamp":
             return f"TIMESTAMP({self.unit}{', ' + self.tz if self.tz else ''})"
+        if self.kind == "unsupported":
+            return f"unsupported type {self.arrow}"
         return self.kind.upper()
 
 
@@ -114,11 +128,16 @@ def decimal(precision: int, scale: int) -> DType:
     return DType("decimal", precision=precision, scale=scale)
 
 
-def from_arrow(t) -> DType:
-    """Convert a pyarrow DataType to a DType; raises NotSupportedError for other types."""
-    import pyarrow as pa
+def unsupported(arrow_type) -> DType:
+    """The DType of a column whose Arrow type gpuvelo cannot compute on."""
+    return DType("unsupported", arrow=str(arrow_type))
 
-    from .errors import NotSupportedError
+
+def from_arrow(t) -> DType:
+    """Convert a pyarrow DataType to a DType; other types (binary, time, duration, nested,
+    decimals of a scale outside 0..18, ...) give an :func:`unsupported` DType, refused when
+    a query reads the column."""
+    import pyarrow as pa
 
     if pa.types.is_dictionary(t):
         t = t.value_type
@@ -138,11 +157,11 @@ def from_arrow(t) -> DType:
         return DATE
     if pa.types.is_decimal(t):
         if t.scale > 18 or t.scale < 0:
-            raise NotSupportedError(f"decimal type {t} has scale {t.scale}; gpuvelo supports scale 0..18")
+            return unsupported(t)
         return decimal(min(t.precision, 38), t.scale)   # decimal256: results as decimal128
     if pa.types.is_null(t):
         return NULL
-    raise NotSupportedError(f"column type {t} is not supported")
+    return unsupported(t)
 
 
 def to_arrow(d: DType):

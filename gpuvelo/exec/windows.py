@@ -55,7 +55,7 @@ from ..arrowcol import arrow_to_col, col_to_arrow
 from ..backends.partials import agg_name, key_name
 from ..backends.protocol import AggSlot, StateSpec
 from ..columns import Col
-from ..errors import GpuveloError, NotSupportedError, PlanError
+from ..errors import DataError, GpuveloError, NotSupportedError, PlanError
 from ..expr.core import to_host
 from ..sql.plan import WindowSpec
 from ..sql.windows import unit_ms
@@ -199,8 +199,9 @@ class EventClock:
         with a NULL event time."""
         col = rb.extra[self.shape.time_column]
         xp = namespace(col.data)
-        t = host(col.data).astype(np.int64, copy=False)
+        t = host(col.data)
         valid = np.ones(t.shape[0], bool) if col.valid is None else host(col.valid)
+        t = self.ticks(t, valid)
         seen = np.where(valid, t, NO_MARK)
         running = np.maximum.accumulate(seen) if seen.size else seen
         before = np.empty_like(running)
@@ -221,6 +222,17 @@ class EventClock:
         out.extra[EVENT_TIME] = Col(xp.asarray(t), None, T.INT64)
         out.extra[ROW_MARK] = Col(xp.asarray(marks), None, T.INT64)
         return out, positions[late], positions[~valid]
+
+    def ticks(self, t: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """The event times as int64 ticks; DataError for a (valid) uint64 epoch-ms value
+        beyond the int64 range, which would wrap around into a nonsense time."""
+        if t.dtype == np.uint64:
+            beyond = valid & (t > np.iinfo(np.int64).max)
+            if beyond.any():
+                raise DataError(f"window time column '{self.shape.time_column}': value "
+                                f"{int(t[beyond][0])} (epoch milliseconds) is beyond the range of "
+                                f"event times (at most 2**63 - 1)")
+        return t.astype(np.int64, copy=False)
 
     def is_late(self, t: np.ndarray, marks: np.ndarray) -> np.ndarray:
         """Rows whose every window had closed under their watermark (see the module docstring)."""

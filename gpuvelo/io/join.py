@@ -61,8 +61,8 @@ class JoinedSource(Source):
         # rows need a column (COUNT(*)): the first one when the query reads none
         keep = [f for f in self._schema if f.name.lower() in wanted] or list(self._schema)[:1]
         self._schema = pa.schema(keep)
-        if isinstance(self.left, JoinedSource):   # it must hand out what this join keeps
-            self.left.narrow(wanted | {f.name.lower() for f in keep} | {k.lower() for k in self.left_keys})
+        # the left side must hand out what this join keeps and its keys
+        self.left.narrow(wanted | {f.name.lower() for f in keep} | {k.lower() for k in self.left_keys})
 
     def schema(self) -> pa.Schema:
         return self._schema

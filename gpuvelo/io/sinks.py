@@ -1,8 +1,10 @@
 """Sinks: where results go, all taking Arrow tables.
 
 The job calls ``set_schema(schema)`` once before any write (a file sink opens its file
-then), then ``write(table)`` any number of times, then ``close()``. Closing twice is harmless; writing after close raises
-:class:`~gpuvelo.errors.SinkError`. File sinks take a path or an open binary file object
+then), then ``write(table)`` any number of times, then ``close()`` -- or, when the job
+failed, ``abort()``: a file sink that wrote no rows then leaves no file (not a valid empty
+result that looks like a real one); one that wrote rows keeps them. Closing twice is
+harmless; writing after close raises :class:`~gpuvelo.errors.SinkError`. File sinks take a path or an open binary file object
 (which they flush but do not close).
 """
 
@@ -66,6 +68,10 @@ class Sink:
             self._close()
         except (OSError, pa.ArrowException) as e:
             raise SinkError(f"{self.describe()}: cannot close: {e}") from e
+
+    def abort(self) -> None:
+        """Close after a failed job (see the module docstring); like :meth:`close` here."""
+        self.close()
 
     @property
     def closed(self) -> bool:
@@ -154,6 +160,21 @@ class FileSink(Sink):
             self._start(self.schema)
             self._started = True
         self._write_rows(table)
+
+    def abort(self) -> None:
+        """Close after a failed job: with no rows written, nothing is finished -- a path
+        the sink opened is removed, a file object is left as it was; else as :meth:`close`."""
+        if self._closed or self.rows_written:
+            self.close()
+            return
+        self._closed = True
+        out, self._out = self._out, None
+        try:
+            if out is not None and self._own:
+                out.close()
+                self.path.unlink(missing_ok=True)
+        except OSError as e:
+            raise SinkError(f"{self.describe()}: cannot remove the unfinished file: {e}") from e
 
     def _close(self) -> None:
         if not self._started:

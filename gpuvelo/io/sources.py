@@ -83,6 +83,11 @@ class Source:
     def close(self) -> None:
         """Release any open resources; harmless to call twice."""
 
+    def narrow(self, needed) -> None:
+        """A hint before reading: the query reads only the columns named in ``needed`` (any
+        case). A source may then hand out just those (and at least one, for row counts);
+        the default hands out every column."""
+
     def _counted(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """Re-chunk to ``batch_size`` and count the rows handed out."""
         for batch in rechunk(batches, self.batch_size, self.where()):
@@ -321,12 +326,20 @@ class ParquetSource(Source):
         else:
             raise DataError(f"{self.path}: no such file or directory")
         self.columns = columns
+        self._needed: set[str] | None = None   # see narrow()
         self.source_partitions = len(self.files)
         self._total: int | None = None
         super().__init__(name=name, batch_size=batch_size)
 
     def describe(self) -> str:
         return str(self.path)
+
+    def narrow(self, needed) -> None:
+        """Let the next read hand out only the columns in ``needed`` (batches of no columns,
+        just rows, when it names none): the others are never decoded, and need not exist in
+        the later files of a directory, as in DuckDB. :meth:`schema` says so until that
+        read starts."""
+        self._needed = {n.lower() for n in needed}
 
     def _parquet_file(self, path: Path):
         import pyarrow.parquet as pq
@@ -345,25 +358,39 @@ class ParquetSource(Source):
                 raise DataError(f"{self.files[0]}: no column(s) {', '.join(missing)}; "
                                 f"the file has {', '.join(schema.names)}")
             schema = pa.schema([schema.field(c) for c in self.columns])
+        if self._needed is not None:
+            schema = pa.schema([f for f in schema if f.name.lower() in self._needed])
         return schema
 
     def batches_with_partition(self) -> Iterator[tuple[int, pa.RecordBatch]]:
         self.rows_read = 0
         schema = self.schema()
+        self._needed = None        # narrow() holds for this read only
         for part, path in enumerate(self.files):
             pf = self._parquet_file(path)
-            kwargs = {"columns": self.columns}
-            if self.batch_size is not None:
-                kwargs["batch_size"] = self.batch_size
             try:
-                raw = pf.iter_batches(**kwargs)
-                checked = (_check_schema(b, schema, f"{self.where()}, file {path}") for b in raw)
-                for batch in self._counted(checked):
+                for batch in self._counted(self._file_batches(pf, path, schema)):
                     yield part, batch
             except pa.ArrowException as e:
                 raise DataError(f"{path}: cannot read Parquet data: {e}") from e
             finally:
                 pf.close()
+
+    def _file_batches(self, pf, path: Path, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        """One file's batches with the first file's columns, in its order and types: as
+        DuckDB reads several files, columns are matched by name (extra ones ignored) and
+        cast to the first file's types; a missing column, or a value the cast cannot
+        convert, raises SchemaMismatchError naming the file."""
+        where = f"{self.where()}, file {path}"
+        missing = [n for n in schema.names if n not in pf.schema_arrow.names]
+        if missing:
+            raise SchemaMismatchError(f"{where}: the schema differs from the source's first "
+                                      f"file's: column {', '.join(missing)} is missing")
+        kwargs = {"columns": schema.names}
+        if self.batch_size is not None:
+            kwargs["batch_size"] = self.batch_size
+        for batch in pf.iter_batches(**kwargs):
+            yield batch if batch.schema.equals(schema) else _conform(batch, schema, where)
 
     def progress(self) -> tuple[int, int | None]:
         if self._total is None:
@@ -374,25 +401,38 @@ class ParquetSource(Source):
         return self.rows_read, self._total
 
 
-def _check_schema(batch: pa.RecordBatch, schema: pa.Schema, where) -> pa.RecordBatch:
-    if not batch.schema.equals(schema):
-        raise SchemaMismatchError(f"{where}: the schema differs from the source's first "
-                                  f"file's: {schema_diff(batch.schema, schema)}")
-    return batch
+def _conform(batch: pa.RecordBatch, schema: pa.Schema, where: str) -> pa.RecordBatch:
+    """``batch``'s columns named by ``schema``, cast to its types (string to large_string,
+    int32 to int64, ...); SchemaMismatchError naming the column when a cast fails."""
+    arrays = []
+    for field in schema:
+        col = batch.column(field.name)
+        if col.type != field.type:
+            try:
+                col = col.cast(field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                raise SchemaMismatchError(
+                    f"{where}: column {field.name} is {col.type}, was {field.type} in the "
+                    f"source's first file, and its values do not convert: {e}") from e
+        arrays.append(col)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 class CsvSource(FileSource):
     """A CSV file read with pyarrow's streaming CSV reader (types inferred from the first
     block unless ``schema`` is given). Progress in bytes. ``delimiter`` defaults to a tab
-    for ``.tsv`` files and a comma otherwise; ``column_names`` names the columns of a file
-    without a header line (``header=False``; default f0, f1, ...)."""
+    for ``.tsv`` files, else to what the first line suggests (see :func:`sniff_delimiter`);
+    ``column_names`` names the columns of a file without a header line (``header=False``;
+    default f0, f1, ...). As in DuckDB, only an empty field (quoted or not) is NULL unless
+    ``null_values`` lists others (``["NA", "null"]``; strings like ``NA`` stay strings), and
+    a column with no value in the first block is a string column."""
 
     def __init__(self, path, *, batch_size: int | None = None, delimiter: str | None = None,
                  schema: pa.Schema | None = None, header: bool = True,
                  block_size: int = _BLOCK_BYTES, null_values: list[str] | None = None,
                  column_names: list[str] | None = None, name: str | None = None):
         if delimiter is None:
-            delimiter = "\t" if str(path).lower().endswith(".tsv") else ","
+            delimiter = "\t" if str(path).lower().endswith(".tsv") else sniff_delimiter(path)
         if len(delimiter) != 1:
             raise DataError(f"{path}: the CSV delimiter must be one character, got {delimiter!r}")
         if column_names is not None and header:
@@ -400,11 +440,30 @@ class CsvSource(FileSource):
                             "(pass header=False)")
         self.delimiter, self.explicit_schema, self.header = delimiter, schema, header
         self.column_names = list(column_names) if column_names is not None else None
-        self.block_size, self.null_values = block_size, null_values
+        self.block_size = block_size
+        self.null_values = list(null_values) if null_values is not None else [""]
         self._invalid: list = []
+        self._column_types: dict | None = None   # see _types()
         super().__init__(path, name=name, batch_size=batch_size)
 
+    def _types(self):
+        """The column types the reader is told: the explicit schema, else STRING for the
+        columns that pyarrow would type NULL (no value in the first block), as DuckDB."""
+        if self.explicit_schema is not None:
+            return self.explicit_schema
+        if self._column_types is None:
+            reader = self._open_reader(False, None)
+            try:
+                self._column_types = {f.name: pa.string() for f in reader.schema
+                                      if pa.types.is_null(f.type)}
+            finally:
+                reader.close()
+        return self._column_types
+
     def _reader(self, track: bool = True):
+        return self._open_reader(track, self._types())
+
+    def _open_reader(self, track: bool, column_types):
         import pyarrow.csv as csv
 
         names = self.column_names
@@ -420,9 +479,8 @@ class CsvSource(FileSource):
             return "error"
 
         parse = csv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid)
-        convert = csv.ConvertOptions(
-            column_types=self.explicit_schema, strings_can_be_null=True,
-            **({"null_values": self.null_values} if self.null_values is not None else {}))
+        convert = csv.ConvertOptions(column_types=column_types, strings_can_be_null=True,
+                                     null_values=self.null_values)
         try:
             return csv.open_csv(self._open(track), read_options=read, parse_options=parse,
                                 convert_options=convert)
@@ -435,6 +493,12 @@ class CsvSource(FileSource):
             return DataError(f"{self.where()}: malformed CSV row at line {row.number}: expected "
                              f"{row.expected_columns} columns, got {row.actual_columns}: "
                              f"{row.text!r}")
+        if "Empty CSV file" in str(e):
+            return DataError(f"{self.where()}: the CSV file is empty (no header line)")
+        if "straddles two block boundaries" in str(e):
+            return DataError(f"{self.where()}: a CSV row at or after line {rows_before + 1} is "
+                             f"longer than the block size ({self.block_size} bytes); pass a "
+                             "larger block_size")
         m = re.search(r"Row #(\d+): ", str(e))
         if m:
             return DataError(f"{self.where()}: bad CSV data at line {m.group(1)}: "
@@ -471,6 +535,20 @@ class CsvSource(FileSource):
             yield from self._counted(raw())
         finally:
             self.close()
+
+
+def sniff_delimiter(path, candidates: str = ";\t|") -> str:
+    """The delimiter of a CSV file whose first line has no comma: the most frequent of
+    ``candidates`` on it (DuckDB sniffs delimiters too); a comma otherwise."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(1 << 16).decode("utf-8", errors="replace")
+    except OSError:
+        return ","
+    if "," in first:
+        return ","
+    count, best = max((first.count(c), c) for c in candidates)
+    return best if count else ","
 
 
 _DATE = r"\d{4}-\d{2}-\d{2}"
@@ -546,9 +624,11 @@ class JsonLinesSource(FileSource):
             return pj.read_json(io.BytesIO(block), parse_options=opts,
                                 read_options=pj.ReadOptions(block_size=len(block) + 1))
         except pa.ArrowException as e:
+            hint = ("; gpuvelo needs the values of a key to keep one JSON type (DuckDB reads "
+                    "such a key as VARCHAR or JSON)") if "changed from" in str(e) else ""
             raise DataError(f"{self.where()}: malformed JSON at line "
                             f"{self._bad_line(block, first_line, schema, str(e))}: "
-                            f"{_strip_row(str(e))}") from e
+                            f"{_strip_row(str(e))}{hint}") from e
 
     def _bad_line(self, block: bytes, first_line: int, schema, message: str) -> int:
         """The file line of a parse error: from pyarrow's row number (which skips blank

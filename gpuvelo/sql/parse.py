@@ -4,16 +4,20 @@ the job need before a schema is known (source, output name, window, emit mode)."
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
 from ..errors import NotSupportedError, SqlSyntaxError
 from . import rewrite
 from .analytic import ANALYTIC_INPUT, AnalyticSpec, split_analytic, uses_analytic
 from .dialect import Gpuvelo
+from .functions import tables as function_tables
+from .functions.strings import MANY
 from .plan import JoinSpec, WindowSpec
 from .windows import position, window_spec
 
@@ -59,14 +63,84 @@ def where(node, sql: str) -> dict:
 
 
 def _syntax_error(err: Exception, sql: str) -> SqlSyntaxError:
+    """A SqlSyntaxError for sqlglot's parse or token error, in the query's terms."""
     info = (getattr(err, "errors", None) or [{}])[0]
     line, col = info.get("line"), info.get("col")
     highlight = info.get("highlight") or ""
     if col is not None and highlight and "\n" not in highlight:
         col = max(1, col - len(highlight) + 1)     # sqlglot points at a token's last character
     desc = info.get("description") or str(err).split("\n")[0]
+    arity = _arity_error(desc, sql, info.get("line"), info.get("col"))
+    if arity is not None:
+        return SqlSyntaxError(f"wrong number of arguments: {arity}", line=line, column=col, sql=sql)
+    missing = _MISSING.match(desc)
+    if missing:       # "Required keyword: 'this' missing for <class '...Where'>"
+        desc = f"incomplete {missing.group(2).upper()}"
     near = f" near '{highlight}'" if highlight else ""
     return SqlSyntaxError(f"syntax error: {desc}{near}", line=line, column=col, sql=sql)
+
+
+_MISSING = re.compile(r"Required keyword: '(\w+)' missing for <class '[\w.]*?(\w+)'>")
+_TOO_MANY = re.compile(r"The number of provided arguments \((\d+)\) is greater than the "
+                       r"maximum number of supported arguments \((\d+)\)")
+
+
+def _arity_error(desc: str, sql: str, line, col) -> str | None:
+    """For sqlglot's errors about a call's arguments (too few: a required keyword missing;
+    too many), ``"name() takes ..., got n"``: the function as the query spells it, and the
+    number of arguments it takes -- the catalogue's, else what sqlglot's class requires."""
+    missing, too_many = _MISSING.match(desc), _TOO_MANY.match(desc)
+    node = getattr(exp, missing.group(2), None) if missing else None
+    if not (too_many or isinstance(node, type) and issubclass(node, exp.Func)):
+        return None
+    call = _call_at(sql, line, col)
+    if call is None:
+        return None
+    name, got = call
+    functions, nodes, aliases, _ = function_tables()
+    known = (nodes.get(node) or (None,))[0] or aliases.get(name.lower(), name.lower())
+    if known in functions:
+        low, high = functions[known].min_args, functions[known].max_args
+    elif too_many:
+        low, high = None, int(too_many.group(2))
+    else:       # exactly the required arguments when the class has no optional ones
+        low = sum(1 for v in node.arg_types.values() if v)
+        high = low if len(node.arg_types) == low and not node.is_var_len_args else None
+    return f"{name}() takes {_how_many(low, high)}, got {got}"
+
+
+def _how_many(low: int | None, high: int | None) -> str:
+    """``"2 to 3 arguments"``, ``"1 argument"``, ``"at least 1 argument"``, ... (None: no bound)."""
+    if high is not None and high >= MANY:
+        high = None
+    if low is not None and high is not None:
+        count = f"{low}" if low == high else f"{low} to {high}"
+    else:
+        count = f"at least {low}" if low is not None else f"at most {high}"
+    return f"{count} argument" + ("" if count.endswith(" 1") or count == "1" else "s")
+
+
+def _call_at(sql: str, line, col) -> tuple[str, int] | None:
+    """(function name, number of arguments) of the call whose closing parenthesis is at
+    ``line``/``col`` (sqlglot's position of a token's last character), else None."""
+    try:
+        tokens = Gpuvelo().tokenize(sql)
+    except TokenError:
+        return None
+    end = next((i for i, t in enumerate(tokens) if t.line == line and t.col == col
+                and t.token_type == TokenType.R_PAREN), None)
+    if end is None:
+        return None
+    depth, commas = 0, 0
+    for i in range(end, -1, -1):
+        kind = tokens[i].token_type
+        depth += {TokenType.R_PAREN: 1, TokenType.L_PAREN: -1}.get(kind, 0)
+        commas += kind == TokenType.COMMA and depth == 1
+        if depth == 0:
+            if i == 0:
+                return None
+            return tokens[i - 1].text, (commas + 1 if end - i > 1 else 0)
+    return None
 
 
 def _check_shape(select: exp.Expression, sql: str) -> exp.Table:
@@ -172,8 +246,6 @@ def _join_spec(join: exp.Join, seen: list[str], sql: str) -> JoinSpec:
 
 def _check_commas(sql: str) -> None:
     """sqlglot silently accepts an empty list item (``SELECT a,, b``); we do not."""
-    from sqlglot.tokens import TokenType
-
     tokens = Gpuvelo().tokenize(sql)
     for tok, nxt in zip(tokens, tokens[1:]):
         if tok.token_type == TokenType.COMMA and nxt.token_type in (

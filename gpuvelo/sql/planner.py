@@ -23,13 +23,10 @@ from ..types import (BOOL, DATE, FLOAT32, FLOAT64, INT8, INT16, INT32, INT64, NU
 from . import functions
 from .dialect import Gpuvelo
 from .parse import ParsedQuery, parse_query, where
-from .rewrite import STAGE_VALUE
+from .rewrite import STAGE_VALUE, WINDOW_BOUNDS
 from .plan import (AggCall, AggRef, Call, Case, Cast, ColumnRef, Expr, KeyRef, Literal,
                    OrderKey, OutputColumn, QueryPlan, WindowRef)
 from .sqltypes import MAX_DECIMAL_PRECISION, comparable, common_type, result_type
-
-WINDOW_BOUNDS = {"window_start": "start", "_window_start": "start", "windowstart": "start",
-                 "window_end": "end", "_window_end": "end", "windowend": "end"}
 
 _BINARY = {exp.Add: "add", exp.Sub: "sub", exp.Mul: "mul", exp.Div: "div", exp.Mod: "mod",
            exp.EQ: "eq", exp.NEQ: "ne", exp.LT: "lt", exp.LTE: "le", exp.GT: "gt", exp.GTE: "ge",
@@ -136,7 +133,16 @@ class _Planner:
         if name is None:
             self.fail(UnknownColumnError, f"unknown column '{node.name}'; available: "
                       + ", ".join(self.schema), node)
+        self.check_readable(name, node)
         return ColumnRef(self.schema[name], name)
+
+    def check_readable(self, name: str, node) -> None:
+        """NotSupportedError when source column ``name`` has a type gpuvelo cannot read."""
+        t = self.schema[name]
+        if t.is_unsupported:
+            self.fail(NotSupportedError, f"column '{name}': type {t.arrow} is not supported by "
+                      "gpuvelo; leave the column out of the query (SELECT * EXCLUDE (...) drops "
+                      "it from a star), or convert it before gpuvelo reads it", node)
 
     def window_bound(self, node) -> WindowRef | None:
         if not isinstance(node, exp.Column) or node.name.lower() in self.by_lower:
@@ -685,7 +691,11 @@ class _Planner:
             window=self.window, output_name=self.parsed.output_name, offset=offset, notes=notes)
 
     def check_window(self) -> None:
+        """Check the WINDOW clause: its time column, and no source column read by a window
+        bound's name."""
         w = self.window
+        if w is not None:
+            self.check_bound_names()
         if w is None or w.time_column is None:
             return
         name = self.by_lower.get(w.time_column.lower())
@@ -697,6 +707,19 @@ class _Planner:
             self.fail(PlanError, f"window time column '{name}' must be a timestamp or an integer "
                       f"(epoch milliseconds), not {t}")
         self.window = replace(w, time_column=name)
+
+    def check_bound_names(self) -> None:
+        """PlanError for a source column read by a window bound's name (``window_start``,
+        ``window_end``, ...) in a windowed query: the name is taken by the bound."""
+        for node in self.parsed.tree.find_all(exp.Column):
+            name = node.name.lower()
+            if node.table or name not in WINDOW_BOUNDS or name not in self.by_lower:
+                continue
+            which = WINDOW_BOUNDS[name]
+            self.fail(PlanError, f"'{node.name}' is a column of the source, but in a query with a "
+                      f"WINDOW clause that name is taken by the window's {which} bound: qualify "
+                      f"the column ({self.parsed.source_alias}.{node.name}) or rename it in the "
+                      f"source (the bound is also _window_{which})", node)
 
     def plan_group(self, group_nodes, items) -> list[str]:
         names = []
@@ -771,6 +794,7 @@ class _Planner:
             if key in replaced:
                 e = self.row(replaced[key].this, "a query without GROUP BY")
             else:
+                self.check_readable(n, star)
                 e = ColumnRef(t, n)
             outputs.append(OutputColumn(renamed[key].alias if key in renamed else n, e))
         return outputs
@@ -791,9 +815,8 @@ class _Planner:
                 e = outputs[pos - 1].expr
             elif is_aggregate:
                 e = self.result(node, aliases=True)
-            elif isinstance(node, exp.Column) and not node.table and node.name.lower() in self.aliases \
-                    and node.name.lower() not in self.by_lower:
-                e = self.aliases[node.name.lower()]
+            elif isinstance(node, exp.Column) and not node.table and node.name.lower() in self.aliases:
+                e = self.aliases[node.name.lower()]      # an output name before a column (DuckDB)
             else:
                 e = self.row(node, "ORDER BY of a query without GROUP BY")
             keys.append(OrderKey(e, bool(o.args.get("desc")), bool(o.args.get("nulls_first"))))

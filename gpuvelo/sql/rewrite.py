@@ -28,9 +28,12 @@ from decimal import Decimal
 import sqlglot
 from sqlglot import exp
 
-from ..errors import NotSupportedError
+from ..errors import NotSupportedError, UnknownColumnError
 from .dialect import Gpuvelo
 
+# the names that read a stream window's bounds (``SELECT window_start, ...``)
+WINDOW_BOUNDS = {"window_start": "start", "_window_start": "start", "windowstart": "start",
+                 "window_end": "end", "_window_end": "end", "windowend": "end"}
 _INLINE_BLOCKERS = ("group", "having", "order", "limit", "offset", "distinct", "stream_window",
                     "emit", "joins", "qualify", "windows")
 
@@ -55,6 +58,7 @@ def inline_derived_tables(select: exp.Select, sql: str, ctes: dict | None = None
         if with_.args.get("recursive"):
             raise NotSupportedError("WITH RECURSIVE is not supported", **_where(with_, sql))
         for cte in with_.expressions:
+            _no_column_aliases(cte, sql)
             ctes[cte.alias.lower()] = inline_derived_tables(cte.this, sql, ctes, stages)
         select = select.copy()
         select.set("with_", None)
@@ -64,16 +68,35 @@ def inline_derived_tables(select: exp.Select, sql: str, ctes: dict | None = None
     if select.args.get("joins"):
         return _stage_join_sides(select, sql, ctes, stages)
     table = source.this
-    if isinstance(table, exp.Subquery):
-        inner, alias = inline_derived_tables(table.this, sql, ctes, stages), table.alias
-    elif isinstance(table, exp.Table) and not table.db and table.name.lower() in ctes:
-        inner, alias = ctes[table.name.lower()], table.alias or table.name
-    else:
+    derived = _derived_table(table, sql, ctes, stages)
+    if derived is None:
         return select
+    inner, alias = derived
     blocker = _check_inlinable(inner, table, sql, stages is not None)
     if blocker is not None:
         return _stage(select, inner, alias, stages, sql)
-    return _inline(select, inner, alias.lower() if alias else None)
+    return _inline(select, inner, alias.lower() if alias else None, sql)
+
+
+def _derived_table(table, sql: str, ctes: dict, stages: list | None):
+    """(its query, its alias) when the FROM / JOIN item ``table`` is a subquery or names a
+    CTE, else None."""
+    if isinstance(table, exp.Subquery):
+        _no_column_aliases(table, sql)
+        return inline_derived_tables(table.this, sql, ctes, stages), table.alias
+    if isinstance(table, exp.Table) and not table.db and table.name.lower() in ctes:
+        _no_column_aliases(table, sql)
+        return ctes[table.name.lower()], table.alias or table.name
+    return None
+
+
+def _no_column_aliases(node, sql: str) -> None:
+    """NotSupportedError for a column alias list: ``(SELECT ...) AS s(a, b)``, ``WITH x(a) AS``."""
+    alias = node.args.get("alias")
+    if isinstance(alias, exp.TableAlias) and alias.columns:
+        raise NotSupportedError(f"column aliases after a table name ({alias.sql(dialect=Gpuvelo)}) "
+                                "are not supported: alias the columns in the subquery's SELECT "
+                                "list instead", **_where(node, sql))
 
 
 _STAGEABLE = ("group", "having", "order", "limit", "offset", "distinct", "aggregates",
@@ -116,18 +139,23 @@ def _has_aggregate(node) -> bool:
     return any(isinstance(n, exp.AggFunc) for n in node.walk())
 
 
-def _inline(outer: exp.Select, inner: exp.Select, alias: str | None) -> exp.Select:
-    names: dict[str, exp.Expression] = {}
-    star = False
-    for item in inner.expressions:
-        if isinstance(item, exp.Star):
-            star = True
-        elif isinstance(item, exp.Alias):
-            names[item.alias.lower()] = item.this
-        elif isinstance(item, exp.Column):
-            names[item.name.lower()] = item
-        else:
-            names[item.sql(dialect=Gpuvelo).lower()] = item
+def _inline(outer: exp.Select, inner: exp.Select, alias: str | None, sql: str) -> exp.Select:
+    """``outer`` reading ``inner``'s source: the inner WHERE added, the inner select items
+    substituted for the names they expose (``alias``: the derived table's name, or None)."""
+    inner_items = [_star_of(i, None) or i for i in inner.expressions]
+    names: dict[str, exp.Expression] = {}     # exposed name (lower case) -> its expression
+    spelled: dict[str, str] = {}              # exposed name (lower case) -> as written
+    for item in inner_items:
+        if not isinstance(item, exp.Star):
+            name = _output_name(item)
+            names[name.lower()] = item.this if isinstance(item, exp.Alias) else item
+            spelled[name.lower()] = name
+    inner_star = next((i for i in inner_items if isinstance(i, exp.Star)), None)
+    star = inner_star is not None
+    for n in (inner_star.args.get("rename") or []) if star else []:    # * RENAME (a AS b)
+        names.setdefault(n.alias.lower(), n.this)
+        spelled.setdefault(n.alias.lower(), n.alias)
+    _check_exposed(outer, spelled, inner_star, alias, sql)
 
     def substitute(node):
         if not isinstance(node, exp.Column) or isinstance(node.this, exp.Star):
@@ -140,18 +168,13 @@ def _inline(outer: exp.Select, inner: exp.Select, alias: str | None) -> exp.Sele
         return exp.column(node.this.copy()) if node.table else node
 
     out = outer.copy()
-    inner_star = next((i for i in inner.expressions if isinstance(i, exp.Star)), None)
     items = []
     for item in out.expressions:
-        if isinstance(item, exp.Star) and star:     # the inner query's * with both modifiers
-            merged = inner_star.copy()
-            for key in ("except_", "replace", "rename"):
-                both = (merged.args.get(key) or []) + [n.copy() for n in item.args.get(key) or []]
-                merged.set(key, both or None)
-            items.append(merged)
-        elif isinstance(item, exp.Star) and not star:
-            items.extend(exp.alias_(e.copy(), n, quoted=False) if not isinstance(e, exp.Column)
-                         or e.name.lower() != n else e.copy() for n, e in names.items())
+        outer_star = _star_of(item, alias)
+        if outer_star is not None and star:
+            items.extend(_star_over_star(outer_star, inner_items, names, spelled, substitute))
+        elif outer_star is not None:
+            items.extend(_expand_star(outer_star, names, spelled, substitute))
         elif isinstance(item, exp.Column) and item.name.lower() in names:
             replaced = substitute(item)
             items.append(replaced if isinstance(replaced, exp.Column) and replaced.name == item.name
@@ -173,6 +196,104 @@ def _inline(outer: exp.Select, inner: exp.Select, alias: str | None) -> exp.Sele
     return out
 
 
+def _star_of(item, alias: str | None) -> exp.Star | None:
+    """The ``*`` that a select item is: ``*`` itself, or ``alias.*`` (any ``x.*`` when
+    ``alias`` is None: inside the derived table, whose one source it names)."""
+    if isinstance(item, exp.Star):
+        return item
+    if isinstance(item, exp.Column) and isinstance(item.this, exp.Star) and \
+            (alias is None or item.table.lower() == alias):
+        return item.this
+    return None
+
+
+def _star_over_star(outer_star: exp.Star, inner_items: list, names: dict, spelled: dict,
+                    substitute) -> list[exp.Expression]:
+    """The outer query's ``*`` over a derived table with a ``*``: the inner ``*`` with both
+    queries' modifiers (the outer ones that name the inner's other items aside), and the
+    inner's other items in their places, with those outer modifiers applied."""
+    def target(key, n) -> str:      # the column a modifier names
+        return (n.alias if key == "replace" else n.this.name if key == "rename" else n.name).lower()
+
+    own = {_output_name(i).lower() for i in inner_items if not isinstance(i, exp.Star)}
+    mods = {key: outer_star.args.get(key) or [] for key in ("except_", "replace", "rename")}
+    items = []
+    for item in inner_items:
+        if isinstance(item, exp.Star):
+            merged = item.copy()
+            for key, nodes in mods.items():
+                both = (merged.args.get(key) or []) + [n.copy() for n in nodes if target(key, n) not in own]
+                merged.set(key, both or None)
+            items.append(merged)
+            continue
+        name = _output_name(item).lower()
+        mine = exp.Star(**{key: [n.copy() for n in nodes if target(key, n) == name] or None
+                           for key, nodes in mods.items()})
+        items.extend(_expand_star(mine, {name: names[name]}, spelled, substitute))
+    return items
+
+
+def _expand_star(star: exp.Star, names: dict, spelled: dict, substitute) -> list[exp.Expression]:
+    """The outer query's ``*`` (with its EXCLUDE / REPLACE / RENAME) over a derived table
+    without ``*``: its named items, each under the name it exposes."""
+    excluded = {n.name.lower() for n in star.args.get("except_") or []}
+    replaced = {n.alias.lower(): n.this for n in star.args.get("replace") or []}
+    renamed = {n.this.name.lower(): n.alias for n in star.args.get("rename") or []}
+    items = []
+    for name, e in names.items():
+        if name in excluded:
+            continue
+        e = replaced[name].transform(substitute) if name in replaced else e.copy()
+        out = renamed.get(name, spelled[name])
+        plain = isinstance(e, exp.Column) and e.name == out
+        items.append(e if plain else exp.alias_(e, out, quoted=False))
+    return items
+
+
+def _check_exposed(outer: exp.Select, names: dict, inner_star, alias: str | None,
+                   sql: str) -> None:
+    """UnknownColumnError for a column the outer query reads that the derived table
+    ``alias`` does not expose (as DuckDB's binder): not among its select items -- when it
+    has a ``*``, one its EXCLUDE or RENAME takes away -- nor an alias of the outer select
+    list, nor (in a windowed query) a window bound; or a column of another table."""
+    hidden: set[str] = set()
+    if inner_star is not None:
+        hidden = {n.name.lower() for n in inner_star.args.get("except_") or []} | \
+            {n.this.name.lower() for n in inner_star.args.get("rename") or []}
+        hidden -= names.keys()
+    allowed = {i.alias.lower() for i in outer.expressions if isinstance(i, exp.Alias)}
+    if outer.args.get("stream_window") is not None:
+        allowed |= set(WINDOW_BOUNDS)
+    what = f"the subquery '{alias}'" if alias else "the subquery in FROM"
+    available = ", ".join(names.values()) if inner_star is None else \
+        "its source's columns" + (f" except {', '.join(sorted(hidden))}" if hidden else "")
+    for col in _own_columns(outer):
+        if col.table and col.table.lower() != alias:
+            raise UnknownColumnError(
+                f"'{col.sql(dialect=Gpuvelo)}' names table '{col.table}', which this query does not "
+                f"read: it reads {what}" + ("" if alias else " (give it an alias to qualify "
+                                            "its columns)"), **_where(col, sql))
+        if isinstance(col.this, exp.Star):
+            continue
+        name = col.name.lower()
+        exposed = name not in hidden if inner_star is not None else name in names
+        if not exposed and (col.table or name not in allowed):
+            raise UnknownColumnError(f"column '{col.name}' is not a column of {what}; "
+                                     f"available: {available}", **_where(col, sql))
+
+
+def _own_columns(select: exp.Select):
+    """The columns ``select`` reads in its own clauses (not those of its subqueries)."""
+    parts = list(select.expressions) + [select.args.get(k) for k in
+                                        ("where", "group", "having", "order", "qualify")]
+    for part in parts:
+        if part is None:
+            continue
+        for n in part.walk(prune=lambda n: isinstance(n, (exp.Select, exp.Subquery))):
+            if isinstance(n, exp.Column):
+                yield n
+
+
 def _stage_join_sides(select: exp.Select, sql: str, ctes: dict, stages: list | None) -> exp.Select:
     """``select`` with each derived table or CTE reference of its FROM and JOINs made a
     stage (see inline_derived_tables) that the join reads as a table of the alias' name:
@@ -180,12 +301,10 @@ def _stage_join_sides(select: exp.Select, sql: str, ctes: dict, stages: list | N
     out = select.copy()
     for part in [out.args["from_"]] + list(out.args.get("joins") or []):
         table = part.this
-        if isinstance(table, exp.Subquery):
-            inner, alias = inline_derived_tables(table.this, sql, ctes, stages), table.alias
-        elif isinstance(table, exp.Table) and not table.db and table.name.lower() in ctes:
-            inner, alias = ctes[table.name.lower()], table.alias or table.name
-        else:
+        derived = _derived_table(table, sql, ctes, stages)
+        if derived is None:
             continue
+        inner, alias = derived
         if stages is None:
             raise NotSupportedError("a subquery or CTE beside a JOIN is not supported here",
                                     **_where(table, sql))
