@@ -507,7 +507,19 @@ class CsvSource(FileSource):
         return DataError(f"{self.where()}: bad CSV data at or after line {first} "
                          f"(data row {rows_before + 1}): {e}")
 
+    def _empty_schema(self) -> pa.Schema | None:
+        """The schema of a file of zero bytes (no rows, as DuckDB reads it: the given schema or
+        column names, else one VARCHAR column ``column0``); None for any other file."""
+        if self._size() > 0:
+            return None
+        if self.explicit_schema is not None:
+            return self.explicit_schema
+        return pa.schema([(n, pa.string()) for n in (self.column_names or ["column0"])])
+
     def schema(self) -> pa.Schema:
+        empty = self._empty_schema()
+        if empty is not None:
+            return empty
         reader = self._reader(track=False)
         try:
             return reader.schema
@@ -516,6 +528,8 @@ class CsvSource(FileSource):
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         self.rows_read = 0
+        if self._empty_schema() is not None:
+            return
         reader = self._reader()
         rows = 0
 
