@@ -306,12 +306,16 @@ class TablePartials:
         return self.state._to_store_values(col, agg, d), np.asarray(col.is_valid())
 
     def arrow(self, name: str) -> pa.Array:
-        """Column ``name`` as one Arrow array (sets, lists, keys)."""
+        """Column ``name`` as one Arrow array (sets, lists)."""
         return self.table.column(name).combine_chunks()
+
+    def key_column(self, i: int) -> pa.Array:
+        """Group key ``i`` as one Arrow array."""
+        return self.arrow(key_name(i))
 
     def key_words(self, rows: np.ndarray | None = None) -> np.ndarray:
         """The group-key words of the partials' rows (all, or ``rows``)."""
-        keys = [arrow_to_col(self.arrow(key_name(i)), d)
+        keys = [arrow_to_col(self.key_column(i), d)
                 for i, d in enumerate(self.state.spec.key_dtypes)]
         if not keys:
             return np.zeros((self.num_rows if rows is None else len(rows), 1), np.uint64)
@@ -337,8 +341,8 @@ class ArrayPartials:
         valid = self.valid.get(name)
         return self.arrays[name], np.ones(self.num_rows, bool) if valid is None else valid
 
-    def arrow(self, name: str) -> pa.Array:
-        return col_to_arrow(self.keys[int(name[1:])])       # only keys: k0, k1, ...
+    def key_column(self, i: int) -> pa.Array:
+        return col_to_arrow(self.keys[i])
 
     def key_words(self, rows: np.ndarray | None = None) -> np.ndarray:
         return group_words(self.keys if rows is None else [k.take(rows) for k in self.keys])
@@ -617,6 +621,8 @@ class CpuGroupState:
         ordered = any(a.func in POSLIST_FUNCS for a in self.spec.aggs)   # aligned lists
         grouped = table.group_by(wnames, use_threads=n > 1_000_000 and not ordered).aggregate(agg_specs)
         result: dict[str, pa.Array] = {}
+        key_words = [_unspread(np.asarray(grouped.column(f"w{c}").combine_chunks()))
+                     for c in range(nwords - 1)] if keys else []
         if need_rep:
             rep = grouped.column("__row_min").combine_chunks()
             for i, col in enumerate(keys):
@@ -625,7 +631,7 @@ class CpuGroupState:
             nulls = (np.asarray(grouped.column(f"w{nwords - 1}").combine_chunks())
                      if nullmask is not None else None)
             for i, col in enumerate(keys):
-                w = _unspread(np.asarray(grouped.column(f"w{i}").combine_chunks()))
+                w = key_words[i]        # without strings: one word per key
                 valid = None if nulls is None else ((nulls >> np.uint64(i)) & np.uint64(1)) == 0
                 result[key_name(i)] = col_to_arrow(Col(_word_values(w, col.dtype), valid, col.dtype))
         for name, src, how in out:
@@ -693,8 +699,7 @@ class CpuGroupState:
         schema = self.partials_schema()
         table = pa.Table.from_arrays([result[f.name].cast(f.type) for f in schema], schema=schema)
         m = table.num_rows
-        words = [_unspread(np.asarray(grouped.column(f"w{c}").combine_chunks()))
-                 for c in range(nwords - 1)] if keys else []
+        words = list(key_words)
         words.append(np.asarray(grouped.column(f"w{nwords - 1}").combine_chunks())
                      if nullmask is not None else np.zeros(m, np.uint64))
         return TablePartials(table, self), np.stack(words, axis=1).astype(np.uint64, copy=False), None
@@ -751,7 +756,7 @@ class CpuGroupState:
             new_ids = gids[is_new]
             order = np.argsort(new_ids)
             for i in range(self._nkeys):
-                self._keys[i].append(partials.arrow(key_name(i)).take(
+                self._keys[i].append(partials.key_column(i).take(
                     pa.array(np.flatnonzero(is_new)[order])))
                 self._key_cache[i] = None
         if self._changed.shape[0] < self._table.size:
@@ -1178,14 +1183,15 @@ def _dense_slots(keys: Sequence[Col], n: int):
 
 
 def dense_partials(state: "CpuGroupState", keys: Sequence[Col], args: Sequence[Col | None],
-                   positions: np.ndarray) -> tuple[pa.Table, np.ndarray, tuple] | None:
-    """Partials of one batch, their group-key words and ``(layout, slots)``, by direct
+                   positions: np.ndarray) -> tuple | None:
+    """``(ArrayPartials, key words or None, (layout, present slots))`` of one batch by direct
     addressing (``bincount`` and ``ufunc.at`` over a slot computed from the keys, see
     ``_dense_slots``), the fast path for keys of modest range -- DuckDB's "perfect hash"
     aggregate. ``layout`` (None for string keys) says what each slot means: batches with the
-    same layout map slots to the same groups, which ``CpuGroupState`` caches. None when the batch does not qualify (the general path
-    then runs): float keys, keys whose combined range is too wide, COUNT DISTINCT,
-    non-numeric MIN/MAX, or an integer SUM that could overflow int64."""
+    same layout map slots to the same groups, which ``CpuGroupState`` caches (the key words
+    are then made only for slots it has not seen). None when the batch does not qualify
+    (the general path then runs): float keys, keys whose combined range is too wide, COUNT
+    DISTINCT, non-numeric MIN/MAX, or an integer SUM that could overflow int64."""
     spec = state.spec
     if not keys or any(a.func not in DENSE_FUNCS for a in spec.aggs):
         return None

@@ -242,7 +242,10 @@ class CompiledQuery:
     def changes(self, finalized: pa.Table) -> pa.Table:
         """The rows of one EMIT CHANGES emit: HAVING, the SELECT list, then ORDER BY over
         just these rows (LIMIT and OFFSET need the whole result: a Job refuses them)."""
-        table = self.results(finalized)
+        return self._ordered(self.results(finalized))
+
+    def _ordered(self, table: pa.Table) -> pa.Table:
+        """``table`` in ORDER BY order (its hidden ORDER BY columns still in it)."""
         if self.plan.order_by and table.num_rows > 1:
             table = table.take(order_indices(table, self.plan.order_by))
         return table
@@ -250,8 +253,7 @@ class CompiledQuery:
     def finish(self, table: pa.Table) -> pa.Table:
         """ORDER BY, OFFSET and LIMIT over the complete result, then drop hidden columns."""
         plan = self.plan
-        if plan.order_by and table.num_rows > 1:
-            table = table.take(order_indices(table, plan.order_by))
+        table = self._ordered(table)
         start = plan.offset or 0
         if start or plan.limit is not None:
             stop = table.num_rows if plan.limit is None else start + plan.limit

@@ -108,15 +108,16 @@ class JoinedSource(Source):
             return None
         return key
 
-    def _looked_up(self, batch: pa.RecordBatch, right: pa.Table, find) -> pa.RecordBatch:
+    def _looked_up(self, batch: pa.RecordBatch, right: pa.Table, key: pa.Array) -> pa.RecordBatch:
         left_key = batch.column(self.left_keys[0])
         if pa.types.is_dictionary(left_key.type):
             left_key = left_key.cast(left_key.type.value_type)
-        at = find(left_key)                   # the right row of each key; NULL keys, misses: NULL
+        at = pc.index_in(left_key, value_set=key, skip_nulls=True)   # NULL keys, misses: NULL
         if self.kind == "inner":
             hit = at.is_valid()
             batch, at = batch.filter(hit), at.filter(hit)
-        cols = [batch.column(n) if n in batch.schema.names else right.column(n).chunk(0).take(at)
+        have = set(batch.schema.names)
+        cols = [batch.column(n) if n in have else right.column(n).chunk(0).take(at)
                 for n in self._schema.names]
         return pa.RecordBatch.from_arrays(cols, schema=self._schema)
 
@@ -125,14 +126,12 @@ class JoinedSource(Source):
         rkeys = [self.renames.get(k, f"__key_{k}") for k in self.right_keys]
         names = self._schema.names
         unique = self._unique_key(right, rkeys)
-        find = None if unique is None else \
-            (lambda values: pc.index_in(values, value_set=unique, skip_nulls=True))
         for batch in self.left.batches():
             if self.kind == "cross":
                 yield from self._crossed(batch, right)
                 continue
             if unique is not None:
-                yield self._looked_up(batch, right, find)
+                yield self._looked_up(batch, right, unique)
                 continue
             left = pa.Table.from_batches([batch]).append_column(
                 _ROW, pa.array(np.arange(batch.num_rows, dtype=np.int64)))
@@ -158,7 +157,8 @@ class JoinedSource(Source):
             part = batch.slice(start, step)
             left_at = pa.array(np.repeat(np.arange(part.num_rows, dtype=np.int64), m))
             right_at = pa.array(np.tile(np.arange(m, dtype=np.int64), part.num_rows))
-            cols = [part.column(n).take(left_at) if n in part.schema.names
+            have = set(part.schema.names)
+            cols = [part.column(n).take(left_at) if n in have
                     else right.column(n).chunk(0).take(right_at) for n in self._schema.names]
             yield pa.RecordBatch.from_arrays(cols, schema=self._schema)
 

@@ -4,8 +4,8 @@ The job calls ``set_schema(schema)`` once before any write (a file sink opens it
 then), then ``write(table)`` any number of times, then ``close()`` -- or, when the job
 failed, ``abort()``: a file sink that wrote no rows then leaves no file (not a valid empty
 result that looks like a real one); one that wrote rows keeps them. Closing twice is
-harmless; writing after close raises :class:`~gpuvelo.errors.SinkError`. File sinks take a path or an open binary file object
-(which they flush but do not close).
+harmless; writing after close raises :class:`~gpuvelo.errors.SinkError`. File sinks take a
+path or an open binary file object (which they flush but do not close).
 """
 
 from __future__ import annotations

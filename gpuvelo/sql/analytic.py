@@ -37,6 +37,7 @@ from sqlglot import exp
 from ..errors import NotSupportedError, PlanError
 from .dialect import Gpuvelo
 from .rewrite import _is_all, _output_name, _plain_call
+from .windows import where as _where
 
 ANALYTIC_INPUT = "__gv_analytic_in"   # the stage running the inner query
 ANALYTIC_TABLE = "__gv_analytic"      # the inner result with the analytic columns: the outer's source
@@ -148,11 +149,6 @@ class AnalyticSpec:
 
 
 # --------------------------------------------------------------------------- the split
-def _where(node, sql: str) -> dict:
-    from .parse import where   # noqa: PLC0415 (parse imports this module)
-    return where(node, sql)
-
-
 def uses_analytic(select: exp.Select) -> bool:
     """Whether ``select`` (not its subqueries) calls analytic functions or has QUALIFY."""
     parts = list(select.expressions) + [select.args.get(k) for k in ("qualify", "order", "where",

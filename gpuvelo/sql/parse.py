@@ -19,7 +19,7 @@ from .dialect import Gpuvelo
 from .functions import tables as function_tables
 from .functions.strings import MANY
 from .plan import JoinSpec, WindowSpec
-from .windows import position, window_spec
+from .windows import where, window_spec
 
 
 @dataclass(frozen=True)
@@ -51,15 +51,6 @@ class ParsedQuery:
     # inner query is the stage ANALYTIC_INPUT, this step computes the analytic columns on
     # that stage's result, and ``tree`` is the outer query over the table it makes
     analytic: AnalyticSpec | None = None
-
-
-def where(node, sql: str) -> dict:
-    """``line``/``column``/``sql`` keyword arguments for an error about ``node`` (the first
-    token sqlglot recorded a position for), or just ``sql`` when none is known."""
-    for n in node.walk() if isinstance(node, exp.Expression) else ():
-        if "start" in n.meta:
-            return {**position(sql, n.meta["start"]), "sql": sql}
-    return {"sql": sql}
 
 
 def _syntax_error(err: Exception, sql: str) -> SqlSyntaxError:

@@ -22,7 +22,8 @@ from ..types import (BOOL, DATE, FLOAT32, FLOAT64, INT8, INT16, INT32, INT64, NU
                      UINT8, UINT16, UINT32, UINT64, DType, decimal, timestamp)
 from . import functions
 from .dialect import Gpuvelo
-from .parse import ParsedQuery, parse_query, where
+from .parse import ParsedQuery, parse_query
+from .windows import where
 from .rewrite import STAGE_VALUE, WINDOW_BOUNDS
 from .plan import (AggCall, AggRef, Call, Case, Cast, ColumnRef, Expr, KeyRef, Literal,
                    OrderKey, OutputColumn, QueryPlan, WindowRef)

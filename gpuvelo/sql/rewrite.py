@@ -30,17 +30,13 @@ from sqlglot import exp
 
 from ..errors import NotSupportedError, UnknownColumnError
 from .dialect import Gpuvelo
+from .windows import where as _where
 
 # the names that read a stream window's bounds (``SELECT window_start, ...``)
 WINDOW_BOUNDS = {"window_start": "start", "_window_start": "start", "windowstart": "start",
                  "window_end": "end", "_window_end": "end", "windowend": "end"}
 _INLINE_BLOCKERS = ("group", "having", "order", "limit", "offset", "distinct", "stream_window",
                     "emit", "joins", "qualify", "windows")
-
-
-def _where(node, sql: str) -> dict:
-    from .parse import where   # noqa: PLC0415 (parse imports this module)
-    return where(node, sql)
 
 
 # --------------------------------------------------------------------------- derived tables

@@ -15,6 +15,7 @@ followed by a short suffix (``500ms``, ``30s``, ``1m``, ``1h``, ``1d``).
 
 from __future__ import annotations
 
+from sqlglot import exp
 from sqlglot.tokens import TokenType
 
 from ..errors import PlanError
@@ -48,6 +49,15 @@ def position(sql: str, offset: int) -> dict:
     """``{'line': l, 'column': c}`` (1-based) of a character offset into ``sql``."""
     before = sql[:offset]
     return {"line": before.count("\n") + 1, "column": offset - (before.rfind("\n") + 1) + 1}
+
+
+def where(node, sql: str) -> dict:
+    """``line``/``column``/``sql`` keyword arguments for an error about ``node`` (the first
+    token sqlglot recorded a position for), or just ``sql`` when none is known."""
+    for n in node.walk() if isinstance(node, exp.Expression) else ():
+        if "start" in n.meta:
+            return {**position(sql, n.meta["start"]), "sql": sql}
+    return {"sql": sql}
 
 
 def _number(text: str, token, sql) -> float:
