@@ -86,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="field separator of CSV sources (default: ',' ; tab for .tsv; "
                          "'tab' or '\\t' for a tab)")
     csvopts.add_argument("--no-header", action="store_true",
-                         help="CSV sources have no header line (columns f0, f1, ... unless --columns)")
+                         help="CSV sources have no header line (columns column0, column1, ... "
+                         "unless --columns; default: found out from the file, as DuckDB does)")
+    csvopts.add_argument("--header", action="store_true",
+                         help="the first line of CSV sources is a header (default: found out)")
     csvopts.add_argument("--columns", metavar="A,B,...", default=None,
                          help="column names of header-less CSV sources (with --no-header)")
     run = sub.add_parser("run", parents=[common, engine, csvopts], help="run a query over sources",
@@ -143,12 +146,16 @@ def read_query(text: str) -> str:
 
 
 def csv_options(args) -> dict:
-    """CsvSource options from ``--delimiter``, ``--no-header`` and ``--columns``."""
+    """CsvSource options from ``--delimiter``, ``--[no-]header`` and ``--columns``."""
     opts = {}
     if getattr(args, "delimiter", None) is not None:
         opts["delimiter"] = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
+    if getattr(args, "no_header", False) and getattr(args, "header", False):
+        raise GpuveloError("--header and --no-header contradict each other: give one")
     if getattr(args, "no_header", False):
         opts["header"] = False
+    elif getattr(args, "header", False):
+        opts["header"] = True
     if getattr(args, "columns", None):
         if not getattr(args, "no_header", False):
             raise GpuveloError("--columns names the columns of files without a header: add --no-header")

@@ -243,10 +243,14 @@ def test_run_headerless_semicolon_file_with_column_names(tmp_path):
 def test_run_tsv_and_generated_column_names(tmp_path):
     path = tmp_path / "x.tsv"
     path.write_text("a\t1\nb\t2\na\t3\n", encoding="utf-8")
-    proc = gpuvelo("run", "SELECT f0, SUM(f1) AS s FROM m GROUP BY f0 ORDER BY f0",
-                   "--source", f"m={path}", "--no-header", "--format", "csv")
-    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
-    assert [(r["f0"], int(r["s"])) for r in rows] == [("a", 4), ("b", 2)]
+    for flags in (["--no-header"], []):       # without the flag: no header found (as DuckDB)
+        proc = gpuvelo("run", "SELECT column0, SUM(column1) AS s FROM m GROUP BY column0 ORDER BY 1",
+                       "--source", f"m={path}", *flags, "--format", "csv")
+        rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+        assert [(r["column0"], int(r["s"])) for r in rows] == [("a", 4), ("b", 2)]
+    proc = gpuvelo("run", "SELECT COUNT(*) AS n FROM m", "--source", f"m={path}", "--header",
+                   "--format", "csv")
+    assert proc.stdout.splitlines()[1] == "2"      # the first line was taken as the header
 
 
 def test_columns_without_no_header_is_an_error(tmp_path):

@@ -20,7 +20,7 @@ import pytest
 import gpuvelo
 from gpuvelo import types as T
 from gpuvelo.errors import DataError, NotSupportedError, SchemaMismatchError
-from gpuvelo.io.sources import CsvSource, JsonLinesSource, ParquetSource, sniff_delimiter
+from gpuvelo.io.sources import CsvSource, JsonLinesSource, ParquetSource, sniff_csv
 from differential import assert_same_rows, has_order_by, rows, run_both
 
 N = 12
@@ -173,10 +173,62 @@ def test_csv_quirks_match_duckdb(backend, name, tmp_path):
         against_duckdb(q, path, "read_csv", backend=backend, batch_size=2)
 
 
+# header detection and leading comment lines, as DuckDB's sniffer sees them
+SNIFFED_FILES = {
+    "no_header_mixed": "a,1\nb,2\nc,3\na,4\n",
+    "no_header_numbers": "1,2\n3,4\n1,5\n",
+    "header_all_strings": "a,b\nx,y\nz,w\nx,q\n",
+    "header_names_over_numbers": "name,val\nb,2\nc,3\nb,4\n",
+    "header_that_is_a_number": "1.5,x\n2,y\n3,y\n",
+    "header_over_dates": "d,n\n2024-01-02,2\n2024-01-03,3\n",
+    "no_header_dates": "2024-01-01,1\n2024-01-02,2\n",
+    "no_header_bools": "true,1\nfalse,2\ntrue,3\n",
+    "first_field_empty": ",1\nb,2\nb,3\n",
+    "single_data_line": "1,2\n",
+    "single_header_line": "a,b\n",
+    "comments_then_data": "# made by hand\n# CC BY 4.0\nTokyo;35.6\nDelhi;28.6\nTokyo;1.5\n",
+    "comments_then_header": "# source: x\nname;v\na;1\nb;2\na;3\n",
+    "hash_in_header": "#,name\n1,a\n2,b\n",
+    "hash_in_data": "name;v\n#x;1\nb;2\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SNIFFED_FILES))
+def test_csv_header_and_comments_sniffed_as_duckdb(backend, name, tmp_path):
+    path = tmp_path / f"{name}.csv"
+    path.write_text(SNIFFED_FILES[name])
+    names = duckdb.sql(f"SELECT * FROM read_csv('{path}')").columns
+    first = f'"{names[0]}"'
+    for q in ["SELECT * FROM t", "SELECT COUNT(*) FROM t",
+              f"SELECT {first}, COUNT(*) FROM t GROUP BY {first}"]:
+        against_duckdb(q, path, "read_csv", backend=backend, batch_size=2)
+    assert gpuvelo.sql("SELECT * FROM t", t=str(path)).column_names == names
+
+
+def test_weather_stations_file_reads_as_duckdb_reads_it():
+    """The project's own data file: two '#' licence lines, then ``name;lat`` rows, no header."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "weather_stations.csv"
+    if not path.exists():
+        pytest.skip("../shared/data is not beside this checkout")
+    q = "SELECT COUNT(*), COUNT(DISTINCT column0), MIN(column1), MAX(column1) FROM t"
+    against_duckdb(q, path, "read_csv", backend="cpu")
+
+
+def test_csv_header_can_be_forced_either_way(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text("a,b\nx,y\n")
+    assert CsvSource(path, header=False).schema().names == ["column0", "column1"]
+    path.write_text("1,2\n3,4\n")
+    assert CsvSource(path, header=True).schema().names == ["1", "2"]
+    assert CsvSource(path).schema().names == ["column0", "column1"]
+
+
 def test_csv_null_values_option_and_sniffing(tmp_path):
     path = tmp_path / "na.csv"
     path.write_text("k|x\n1|NA\n2|b\n")
-    assert sniff_delimiter(path) == "|"
+    assert sniff_csv(path).delimiter == "|"
     src = CsvSource(path, null_values=["NA"])
     assert pa.Table.from_batches(list(src.batches())).column("x").to_pylist() == [None, "b"]
 

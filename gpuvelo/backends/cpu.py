@@ -753,11 +753,12 @@ class CpuGroupState:
         self._apply_distinct(partials, gids)
         self._apply_lists(partials, gids)
         if is_new.any():
-            new_ids = gids[is_new]
-            order = np.argsort(new_ids)
+            # new ids are handed out consecutively from size_before: the partials row of
+            # each new id, in id order, by one scatter (no sort)
+            rows_new = np.empty(self._table.size - size_before, dtype=np.int64)
+            rows_new[gids[is_new] - size_before] = np.flatnonzero(is_new)
             for i in range(self._nkeys):
-                self._keys[i].append(partials.key_column(i).take(
-                    pa.array(np.flatnonzero(is_new)[order])))
+                self._keys[i].append(partials.key_column(i).take(pa.array(rows_new)))
                 self._key_cache[i] = None
         if self._changed.shape[0] < self._table.size:
             grown = np.zeros(self._store.capacity, dtype=bool)
@@ -1058,7 +1059,8 @@ class CpuGroupState:
         old_table = self._table
         self._table = KeyTable(old_table.width, capacity=max(2 * live.size, 1024))
         new_ids, _ = self._table.lookup_or_insert(old_table.keys_of(live), old_table._hashes[live])
-        order = live[np.argsort(new_ids)]            # old gid of each new gid
+        order = np.empty_like(live)                  # old gid of each new gid
+        order[new_ids] = live
         remap = np.full(old_table.size, -1, dtype=np.int64)
         remap[live] = new_ids
         store = _Store()

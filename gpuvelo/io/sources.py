@@ -14,6 +14,7 @@ import io
 import os
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -420,31 +421,90 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, where: str) -> pa.RecordB
 
 class CsvSource(FileSource):
     """A CSV file read with pyarrow's streaming CSV reader (types inferred from the first
-    block unless ``schema`` is given). Progress in bytes. ``delimiter`` defaults to a tab
-    for ``.tsv`` files, else to what the first line suggests (see :func:`sniff_delimiter`);
+    block unless ``schema`` is given). Progress in bytes. Sniffed as DuckDB sniffs a file
+    (see :func:`sniff_csv`): ``delimiter`` defaults to a tab for ``.tsv`` files, else to
+    what the first line suggests; leading ``#`` comment lines are skipped; ``header=None``
+    (the default) finds out whether the first line is a header -- it is when every column
+    is a string column or when one of its fields does not convert to its column's type.
     ``column_names`` names the columns of a file without a header line (``header=False``;
-    default f0, f1, ...). As in DuckDB, only an empty field (quoted or not) is NULL unless
-    ``null_values`` lists others (``["NA", "null"]``; strings like ``NA`` stay strings), and
-    a column with no value in the first block is a string column."""
+    default column0, column1, ...). As in DuckDB, only an empty field (quoted or not) is
+    NULL unless ``null_values`` lists others (``["NA", "null"]``; strings like ``NA`` stay
+    strings), and a column with no value in the first block is a string column."""
 
     def __init__(self, path, *, batch_size: int | None = None, delimiter: str | None = None,
-                 schema: pa.Schema | None = None, header: bool = True,
+                 schema: pa.Schema | None = None, header: bool | None = None,
                  block_size: int = _BLOCK_BYTES, null_values: list[str] | None = None,
                  column_names: list[str] | None = None, name: str | None = None):
-        if delimiter is None:
-            delimiter = "\t" if str(path).lower().endswith(".tsv") else sniff_delimiter(path)
-        if len(delimiter) != 1:
-            raise DataError(f"{path}: the CSV delimiter must be one character, got {delimiter!r}")
         if column_names is not None and header:
             raise DataError(f"{path}: column names are for files without a header line "
                             "(pass header=False)")
-        self.delimiter, self.explicit_schema, self.header = delimiter, schema, header
+        if column_names is not None:
+            header = False
+        sniffed = sniff_csv(path, delimiter)
+        if delimiter is None:
+            delimiter = "\t" if str(path).lower().endswith(".tsv") else sniffed.delimiter
+        if len(delimiter) != 1:
+            raise DataError(f"{path}: the CSV delimiter must be one character, got {delimiter!r}")
+        self.delimiter, self.explicit_schema = delimiter, schema
+        self.skip_rows = sniffed.comment_lines
         self.column_names = list(column_names) if column_names is not None else None
         self.block_size = block_size
         self.null_values = list(null_values) if null_values is not None else [""]
         self._invalid: list = []
         self._column_types: dict | None = None   # see _types()
         super().__init__(path, name=name, batch_size=batch_size)
+        self.header = header if header is not None else self._detect_header(sniffed.first_line)
+        if not self.header and self.column_names is None and schema is None:
+            self.column_names = [f"column{i}" for i in range(sniffed.fields(delimiter))]
+
+    def _detect_header(self, first_line: str | None) -> bool:
+        """Whether the first (non-comment) line is a header, as DuckDB decides: the types
+        of the lines after it (of the line itself when it is the only one) are all
+        strings, or one of its fields does not convert to its column's type."""
+        import pyarrow.csv as csv
+
+        if first_line is None or self._size() == 0:
+            return True
+        try:
+            types = self._sample_types(skip=self.skip_rows + 1) or \
+                self._sample_types(skip=self.skip_rows)
+        except pa.ArrowException:
+            return True           # malformed: read it with a header and report it then
+        if not types or all(pa.types.is_string(t) or pa.types.is_null(t) for t in types):
+            return True
+        names = [f"c{i}" for i in range(len(types))]
+        try:
+            csv.read_csv(io.BytesIO(first_line.encode("utf-8") + b"\n"),
+                         read_options=csv.ReadOptions(column_names=names),
+                         parse_options=csv.ParseOptions(delimiter=self.delimiter),
+                         convert_options=csv.ConvertOptions(
+                             column_types=dict(zip(names, types)), strings_can_be_null=True,
+                             null_values=self.null_values))
+        except pa.ArrowException:
+            return True
+        return False
+
+    def _sample_types(self, skip: int) -> list[pa.DataType]:
+        """The column types pyarrow infers from the first block after ``skip`` lines (none
+        when no line is left)."""
+        import pyarrow.csv as csv
+
+        with self._open(False) as f:
+            try:
+                reader = csv.open_csv(f, read_options=csv.ReadOptions(
+                    block_size=self.block_size, use_threads=False, skip_rows=skip,
+                    autogenerate_column_names=True),
+                    parse_options=csv.ParseOptions(delimiter=self.delimiter),
+                    convert_options=csv.ConvertOptions(strings_can_be_null=True,
+                                                       null_values=self.null_values))
+            except pa.ArrowInvalid as e:
+                if "Empty CSV file" in str(e):
+                    return []
+                raise
+            try:
+                return list(reader.schema.types)
+            finally:
+                reader.close()
 
     def _types(self):
         """The column types the reader is told: the explicit schema, else STRING for the
@@ -471,7 +531,8 @@ class CsvSource(FileSource):
             names = self.explicit_schema.names
         # single-threaded so that pyarrow can number a malformed row
         read = csv.ReadOptions(block_size=self.block_size, use_threads=False, column_names=names,
-                               autogenerate_column_names=not self.header and names is None)
+                               autogenerate_column_names=not self.header and names is None,
+                               skip_rows=self.skip_rows)
         self._invalid = []
 
         def on_invalid(row):  # remember where pyarrow found the bad row; still fail
@@ -503,7 +564,7 @@ class CsvSource(FileSource):
         if m:
             return DataError(f"{self.where()}: bad CSV data at line {m.group(1)}: "
                              f"{str(e).replace(m.group(0), '')}")
-        first = rows_before + 1 + (1 if self.header else 0)
+        first = rows_before + 1 + self.skip_rows + (1 if self.header else 0)
         return DataError(f"{self.where()}: bad CSV data at or after line {first} "
                          f"(data row {rows_before + 1}): {e}")
 
@@ -551,18 +612,42 @@ class CsvSource(FileSource):
             self.close()
 
 
-def sniff_delimiter(path, candidates: str = ";\t|") -> str:
-    """The delimiter of a CSV file whose first line has no comma: the most frequent of
-    ``candidates`` on it (DuckDB sniffs delimiters too); a comma otherwise."""
+@dataclass(frozen=True)
+class CsvLayout:
+    """What :func:`sniff_csv` found at the top of a CSV file."""
+
+    delimiter: str
+    comment_lines: int          # leading ``#`` lines to skip
+    first_line: str | None      # the first line after them (None: the file has none)
+
+    def fields(self, delimiter: str) -> int:
+        """The number of fields of the first line (a rough count: quotes are not parsed)."""
+        return (self.first_line or "").count(delimiter) + 1
+
+
+def sniff_csv(path, delimiter: str | None = None, candidates: str = ";\t|") -> CsvLayout:
+    """The layout of a CSV file, from its first lines, as DuckDB's sniffer finds it:
+    leading lines that start with ``#`` and do not split into the fields the next line
+    does are comments; the delimiter (unless given) is a comma when the first other line
+    has one, else the most frequent of ``candidates`` on it."""
     try:
         with open(path, "rb") as f:
-            first = f.readline(1 << 16).decode("utf-8", errors="replace")
+            head = f.read(1 << 16).decode("utf-8", errors="replace")
     except OSError:
-        return ","
-    if "," in first:
-        return ","
-    count, best = max((first.count(c), c) for c in candidates)
-    return best if count else ","
+        return CsvLayout(delimiter or ",", 0, None)
+    lines = head.splitlines()
+    if len(head) == 1 << 16 and lines:
+        lines.pop()             # perhaps cut short
+    start = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+    first = lines[start] if start < len(lines) else None
+    if delimiter is None:
+        delimiter = ","
+        if first is not None and "," not in first:
+            count, best = max((first.count(c), c) for c in candidates)
+            delimiter = best if count else ","
+    if first is None or any(line.count(delimiter) == first.count(delimiter) for line in lines[:start]):
+        return CsvLayout(delimiter, 0, lines[0] if lines else None)   # '#' starts data or a header
+    return CsvLayout(delimiter, start, first)
 
 
 _DATE = r"\d{4}-\d{2}-\d{2}"
