@@ -20,7 +20,7 @@ _NP = {"bool": np.bool_, "int8": np.int8, "int16": np.int16, "int32": np.int32,
        "int64": np.int64, "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32,
        "uint64": np.uint64, "float32": np.float32, "float64": np.float64,
        "decimal": np.int64, "string": np.int32, "timestamp": np.int64, "date": np.int32,
-       "null": np.bool_}
+       "interval": np.int64, "null": np.bool_}
 _MS_PER_DAY = 86_400_000
 
 
@@ -98,6 +98,14 @@ def _strings(arr: pa.Array) -> tuple[np.ndarray, pa.Array, np.ndarray | None]:
     return data, dictionary, valid
 
 
+def _duration_us(arr: pa.Array) -> pa.Array:
+    """A duration array (any unit) as microseconds: nanoseconds truncated toward zero, as
+    DuckDB reads them; coarser units exactly (DataError beyond int64)."""
+    if pa.types.is_duration(arr.type) and arr.type.unit == "ns":
+        return arr.cast(pa.duration("us"), safe=False)
+    return _cast(arr, pa.duration("us"))
+
+
 def arrow_to_col(array, dtype: DType) -> Col:
     """Convert a pyarrow Array or ChunkedArray to a host :class:`Col` of type ``dtype``."""
     if dtype.is_unsupported:
@@ -116,6 +124,9 @@ def arrow_to_col(array, dtype: DType) -> Col:
     if kind == "date" and pa.types.is_date64(arr.type):
         valid = _validity(arr)
         data = (_fixed(arr, np.int64) // _MS_PER_DAY).astype(np.int32)
+    elif kind == "interval":
+        valid = _validity(arr)
+        data = _fixed(_duration_us(arr), np.int64)
     elif kind == "decimal":
         if not (pa.types.is_decimal128(arr.type) and arr.type.scale == dtype.scale):
             arr = _cast(arr, pa.decimal128(38, dtype.scale))

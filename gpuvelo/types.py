@@ -16,11 +16,22 @@ decimal     int64, the value scaled by 10**scale             precision <= 18 exa
 string      int32 codes into a host-side dictionary          dictionary: pyarrow string array
 timestamp   int64 ticks of ``unit`` since the epoch          unit: s, ms, us, ns; tz kept
 date        int32 days since the epoch                       
+interval    int64 microseconds                               split: see below
 null        bool (all invalid)                               type of a bare NULL literal
 unsupported (none: never converted)                          ``arrow``: the Arrow type
 =========== ================================================ ==========================
 
-A source column of a type gpuvelo cannot compute on (binary, time, duration, interval,
+An INTERVAL (a timestamp difference, ``INTERVAL 90 MINUTE``, an Arrow duration of any unit)
+is a number of microseconds: intervals with months are refused where they would be values.
+DuckDB keeps an interval's days apart from its microseconds (``to_hours(25)`` prints as
+``25:00:00``, a 25-hour timestamp difference as ``1 day 01:00:00``; they compare equal), so
+the type records statically how its values split, ``split``: ``'days'`` (whole days, then
+the rest, both with the value's sign: timestamp differences, ``to_days``), ``'time'``
+(everything in microseconds: ``to_hours`` ..., Arrow durations), ``'short'`` (under a day
+and no days: fits both; literals), or None (unknown: sums of day intervals, ...). Only
+text casts and the day / time-of-day parts depend on it; they refuse a None split.
+
+A source column of a type gpuvelo cannot compute on (binary, time, Arrow interval,
 struct, list, map, ...) gets kind ``unsupported``: a query that does not read it runs as
 if the column were absent; one that reads it is refused with a NotSupportedError naming
 the column and its Arrow type.
@@ -47,6 +58,7 @@ class DType:
     precision: int | None = None   # decimal
     scale: int | None = None       # decimal
     arrow: str | None = None       # unsupported: the Arrow type, for error messages
+    split: str | None = None       # interval: how values split into days and time (above)
 
     # -- predicates -------------------------------------------------------------------
     @property
@@ -83,6 +95,10 @@ class DType:
         return self.kind in ("timestamp", "date")
 
     @property
+    def is_interval(self) -> bool:
+        return self.kind == "interval"
+
+    @property
     def is_bool(self) -> bool:
         return self.kind == "bool"
 
@@ -106,6 +122,8 @@ class DType:
             return f"TIMESTAMP({self.unit}{', ' + self.tz if self.tz else ''})"
         if self.kind == "unsupported":
             return f"unsupported type {self.arrow}"
+        if self.kind == "interval":
+            return "INTERVAL"
         return self.kind.upper()
 
 
@@ -128,13 +146,23 @@ def decimal(precision: int, scale: int) -> DType:
     return DType("decimal", precision=precision, scale=scale)
 
 
+INTERVAL_SPLITS = ("days", "time", "short")
+
+
+def interval(split: str | None = "time") -> DType:
+    """An INTERVAL type (int64 microseconds); ``split``: how DuckDB would hold its values as
+    days and microseconds (module docstring)."""
+    return DType("interval", split=split)
+
+
 def unsupported(arrow_type) -> DType:
     """The DType of a column whose Arrow type gpuvelo cannot compute on."""
     return DType("unsupported", arrow=str(arrow_type))
 
 
 def from_arrow(t) -> DType:
-    """Convert a pyarrow DataType to a DType; other types (binary, time, duration, nested,
+    """Convert a pyarrow DataType to a DType (a duration of any unit: an INTERVAL held in
+    microseconds, as DuckDB reads it); other types (binary, time, nested,
     decimals of a scale outside 0..18, ...) give an :func:`unsupported` DType, refused when
     a query reads the column."""
     import pyarrow as pa
@@ -161,6 +189,8 @@ def from_arrow(t) -> DType:
         return decimal(min(t.precision, 38), t.scale)   # decimal256: results as decimal128
     if pa.types.is_null(t):
         return NULL
+    if pa.types.is_duration(t):
+        return interval("time")
     return unsupported(t)
 
 
@@ -180,4 +210,6 @@ def to_arrow(d: DType):
         return pa.date32()
     if d.kind == "decimal":
         return pa.decimal128(d.precision, d.scale)
+    if d.kind == "interval":
+        return pa.duration("us")
     return pa.null()

@@ -101,10 +101,23 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float, decimal.Decimal, np.number)) and not isinstance(v, (bool, np.bool_))
 
 
+def _interval_micros(v) -> int | None:
+    """An INTERVAL value's microseconds: gpuvelo's ``timedelta`` or DuckDB's Arrow
+    ``MonthDayNano`` (None when it has months, or is no interval)."""
+    if isinstance(v, dt.timedelta):
+        return (v.days * 86_400 + v.seconds) * 1_000_000 + v.microseconds
+    if type(v).__name__ == "MonthDayNano" and v.months == 0 and v.nanoseconds % 1_000 == 0:
+        return v.days * 86_400_000_000 + v.nanoseconds // 1_000
+    return None
+
+
 def values_equal(a, b) -> bool:
-    """SQL-result equality of two Python values under this module's comparison rules."""
+    """SQL-result equality of two Python values under this module's comparison rules
+    (intervals: equal lengths, whether held as days and time or as one timedelta)."""
     if a is None or b is None:
         return a is None and b is None
+    if _interval_micros(a) is not None or _interval_micros(b) is not None:
+        return _interval_micros(a) == _interval_micros(b)
     if _is_number(a) and _is_number(b):
         if isinstance(a, float) or isinstance(b, float):
             fa, fb = float(a), float(b)
@@ -141,6 +154,8 @@ def _sort_key_value(v):
         return (2, float(f"{f:.9g}"), exact)
     if isinstance(v, str):
         return (4, v)
+    if _interval_micros(v) is not None:
+        return (5, "", _interval_micros(v))
     if isinstance(v, dt.datetime):
         return (5, v.replace(tzinfo=None).isoformat())
     if isinstance(v, dt.date):

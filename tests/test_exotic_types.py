@@ -32,8 +32,6 @@ EXOTIC = {
                     pa.map_(pa.string(), pa.int64())),
     "binary": pa.array([None if s is None else s.encode() for s in STRS], pa.binary()),
     "time64": pa.array([None if i % 4 == 0 else dt.time(i, i) for i in range(N)], pa.time64("us")),
-    "duration": pa.array([None if i % 4 == 0 else dt.timedelta(seconds=i) for i in range(N)],
-                         pa.duration("us")),
     "bigscale": pa.array([None if i % 4 == 0 else D.Decimal(i).scaleb(-20) for i in range(N)],
                          pa.decimal128(38, 20)),
 }
@@ -50,6 +48,8 @@ SUPPORTED = {
     "u64": pa.array([None if i % 4 == 0 else 2**64 - 1 - i for i in range(N)], pa.uint64()),
     "nulltype": pa.nulls(N),
 }
+# duration columns are INTERVALs (tests/test_intervals.py); DuckDB reads them from Parquet
+# as plain BIGINT microseconds, so they are not compared through Parquet files here
 PLAIN = ["SELECT COUNT(*) FROM t", "SELECT k, COUNT(*), SUM(v) FROM t GROUP BY k"]
 READS_X = ["SELECT x, COUNT(*) FROM t GROUP BY x", "SELECT MIN(x), MAX(x), COUNT(DISTINCT x) FROM t",
            "SELECT k, COUNT(*) FROM t WHERE x IS NOT NULL GROUP BY k", "SELECT x FROM t"]

@@ -1138,7 +1138,7 @@ def _dense_index(key: Col, n: int, limit: int) -> tuple[np.ndarray, int, int, in
             return None
         idx = key.data.astype(np.int64)
         return (idx if key.valid is None else np.where(key.valid, idx, span)), 0, 1, span
-    if not (d.is_integer or d.is_temporal or d.is_decimal or d.is_bool):
+    if not (d.is_integer or d.is_temporal or d.is_decimal or d.is_bool or d.is_interval):
         return None
     data = key.data
     vals = data if key.valid is None else data[key.valid]

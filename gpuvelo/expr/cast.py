@@ -259,6 +259,19 @@ def _failing_rows(xp, col: Col, to: DType, what: str):
     return bad | (~nan & ((data < low) | (data > high)))
 
 
+def _interval_cast(xp, col: Col, to: DType, what: str) -> Col:
+    """INTERVAL to INTERVAL (another split: the same values) or to VARCHAR (DuckDB's text);
+    nothing else converts to or from an INTERVAL (as in DuckDB, but for text columns)."""
+    from .intervals import format_col   # noqa: PLC0415 (intervals imports this module)
+    fr = col.dtype
+    if fr.is_interval and to.is_interval:
+        return Col(col.data, col.valid, to)
+    if fr.is_interval and to.is_string:
+        return format_col(xp, col, what)
+    raise NotSupportedError(f"cannot cast {fr} to {to} in {what}" + (
+        " (text columns are not read as intervals; literals are)" if fr.is_string else ""))
+
+
 # --------------------------------------------------------------------------- entry point
 def cast_col(xp, col: Col, to: DType, what: str = "CAST") -> Col:
     """Convert ``col`` to type ``to`` (NULLs stay NULL); raises on values that do not fit."""
@@ -267,6 +280,8 @@ def cast_col(xp, col: Col, to: DType, what: str = "CAST") -> Col:
         return col
     if fr.is_null:
         return null_col(xp, len(col), to)
+    if fr.is_interval or to.is_interval:
+        return _interval_cast(xp, col, to, what)
     if to.is_string:
         return _format(xp, col) if not fr.is_string else Col(col.data, col.valid, to, col.dictionary)
     if fr.is_string:

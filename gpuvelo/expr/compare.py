@@ -45,6 +45,8 @@ def common_type(a: DType, b: DType, what: str = "comparison") -> DType:
         return timestamp(max(units, key=_UNITS.index), a.tz if a.kind == "timestamp" else b.tz)
     if a.is_bool and b.is_bool:
         return BOOL
+    if a.is_interval and b.is_interval:   # the split does not matter to the value
+        return a
     raise TypeMismatchError(f"cannot compare {a} with {b} in {what}")
 
 

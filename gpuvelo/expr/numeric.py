@@ -12,7 +12,7 @@ import numpy as np
 
 from ..columns import Col
 from ..types import BOOL, FLOAT64, INT64, UINT64, DType, decimal
-from . import strings
+from . import intervals, strings
 from .arith import (checked, checked_abs, checked_neg, div_round, floor_div_pow10, int_mod,
                     rescale, round_float, scale_up)
 from .cast import cast_col
@@ -54,7 +54,9 @@ def _date_binary(xp, op: str, out: DType, a: Col, b: Col, what: str) -> Col:
 
 def binary(xp, op: str, out: DType, a: Col, b: Col, what: str) -> Col:
     """``a op b`` for op in add sub mul div mod, with result type ``out`` (dates: see
-    :func:`_date_binary`)."""
+    :func:`_date_binary`; intervals: ``intervals.binary``)."""
+    if out.is_interval or a.dtype.is_interval or b.dtype.is_interval:
+        return intervals.binary(xp, op, out, a, b, what)
     if a.dtype.is_temporal or b.dtype.is_temporal:
         return _date_binary(xp, op, out, a, b, what)
     valid = and_valid(a.valid, b.valid)
@@ -93,6 +95,8 @@ def unary(xp, op: str, out: DType, a: Col, what: str, digits: int = 0) -> Col:
     d = a.dtype
     if d.is_null:
         return cast_col(xp, a, out, what)
+    if d.is_interval:     # neg only (typing)
+        return intervals.negate(xp, a, what)
     if d.is_float or (out.is_float and op in ("round", "floor", "ceil")):
         x = cast_col(xp, a, FLOAT64, what).data
         r = {"neg": lambda: -x, "abs": lambda: xp.abs(x), "floor": lambda: xp.floor(x),

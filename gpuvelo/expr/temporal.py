@@ -26,6 +26,8 @@ from ..types import FLOAT64, INT64, DType, timestamp
 from .arith import checked, div_round, mul_const
 from .cast import cast_col
 from .core import and_valid, null_col, to_host
+from . import intervals
+from .intervals import tdiv as _tdiv
 
 PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 _DEFAULT_ORIGIN_US = 10_959 * US_PER_DAY    # 2000-01-03, a Monday (DuckDB's time_bucket)
@@ -69,12 +71,6 @@ def days_in_month(xp, y, m):
     nxt_y = y + (m == 12)
     nxt_m = m % 12 + 1
     return days_from_civil(xp, nxt_y, nxt_m, 1) - days_from_civil(xp, y, m, 1)
-
-
-def _tdiv(a, b: int):
-    """``a / b`` truncated toward zero (C semantics) for a positive int ``b``."""
-    q = a // b
-    return q + ((q < 0) & (q * b != a))
 
 
 def _iso(xp, days):
@@ -234,7 +230,10 @@ def _part_function(part: str | None):
     def impl(xp, call, cols, n):
         col = cols[-1]
         p = canonical_unit(_literal(call, 0)) if part is None else part
-        data = _part(xp, p, col, call.op, rounded=part is not None)
+        if col.dtype.is_interval:
+            data = intervals.part(xp, p, col, call.op)
+        else:
+            data = _part(xp, p, col, call.op, rounded=part is not None)
         out = xp.float64 if call.dtype.is_float else xp.int64
         return Col(data.astype(out, copy=False), col.valid, call.dtype)
     return impl
@@ -352,6 +351,8 @@ def _interval_shift(sign: int):
     def impl(xp, call, cols, n):
         col, out = cols[0], call.dtype
         valid = and_valid(*(c.valid for c in cols[:2]))
+        if out.is_interval:
+            return _interval_plus(xp, call, cols, sign, valid)
         ticks = _as_output(xp, col, out, call.op)
         if len(cols) == 2:
             months, micros = parse_interval(_literal(call, 1))
@@ -364,6 +365,16 @@ def _interval_shift(sign: int):
         data = shift(xp, ticks, PER_SECOND[out.unit], months, micros, valid, call.op)
         return Col(data, valid, out)
     return impl
+
+
+def _interval_plus(xp, call, cols, sign: int, valid) -> Col:
+    """interval_add / interval_sub of an INTERVAL column and a literal without months."""
+    if len(cols) == 2:
+        micros = _full(xp, sign * parse_interval(_literal(call, 1))[1], len(cols[0]))
+    else:
+        q = cast_col(xp, cols[1], INT64, call.op).data
+        micros = mul_const(xp, q, INTERVAL_UNITS[canonical_unit(_literal(call, 2))][1], valid, call.op)
+    return Col(checked(xp, "add", cols[0].data, micros, valid, call.op), valid, call.dtype)
 
 
 # ----------------------------------------------------------------------------- time_bucket
@@ -489,7 +500,7 @@ def _make_date(xp, call, cols, n):
 def _to_timestamp(xp, call, cols, n):
     col = cols[0]
     scale = _literal(call, 1) if len(call.args) > 1 else None
-    if scale == 3 and col.dtype.is_temporal:
+    if scale == 3 and (col.dtype.is_temporal or col.dtype.is_interval):
         return _part_function("epoch_ms")(xp, call, cols[:1], n)
     valid = col.valid
     if scale is None:   # seconds as DOUBLE, rounded half to even as DuckDB

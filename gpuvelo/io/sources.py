@@ -315,9 +315,11 @@ class ParquetSource(Source):
     read_ahead = True
 
     def __init__(self, path, *, batch_size: int | None = None, columns: list[str] | None = None,
-                 name: str | None = None):
+                 name: str | None = None, files: list[Path] | None = None):
         self.path = Path(path)
-        if self.path.is_dir():
+        if files is not None:      # a glob's or a list's files (see path_source)
+            self.files = list(files)
+        elif self.path.is_dir():
             self.files = sorted(p for p in self.path.iterdir()
                                 if p.is_file() and p.suffix.lower() in PARQUET_EXTS)
             if not self.files:
@@ -426,8 +428,9 @@ class CsvSource(FileSource):
     what the first line suggests; leading ``#`` comment lines are skipped; ``header=None``
     (the default) finds out whether the first line is a header -- it is when every column
     is a string column or when one of its fields does not convert to its column's type.
-    ``column_names`` names the columns of a file without a header line (``header=False``;
-    default column0, column1, ...). As in DuckDB, only an empty field (quoted or not) is
+    ``column_names`` names the columns (a header line, when there is one, is skipped; as
+    DuckDB's ``names``); a file without a header and without names has columns column0,
+    column1, .... As in DuckDB, only an empty field (quoted or not) is
     NULL unless ``null_values`` lists others (``["NA", "null"]``; strings like ``NA`` stay
     strings), and a column with no value in the first block is a string column."""
 
@@ -435,11 +438,6 @@ class CsvSource(FileSource):
                  schema: pa.Schema | None = None, header: bool | None = None,
                  block_size: int = _BLOCK_BYTES, null_values: list[str] | None = None,
                  column_names: list[str] | None = None, name: str | None = None):
-        if column_names is not None and header:
-            raise DataError(f"{path}: column names are for files without a header line "
-                            "(pass header=False)")
-        if column_names is not None:
-            header = False
         sniffed = sniff_csv(path, delimiter)
         if delimiter is None:
             delimiter = "\t" if str(path).lower().endswith(".tsv") else sniffed.delimiter
@@ -454,6 +452,9 @@ class CsvSource(FileSource):
         self._column_types: dict | None = None   # see _types()
         super().__init__(path, name=name, batch_size=batch_size)
         self.header = header if header is not None else self._detect_header(sniffed.first_line)
+        if self.header and self.column_names is not None:    # names replace the header's
+            self.skip_rows += 1
+            self.header = False
         if not self.header and self.column_names is None and schema is None:
             self.column_names = [f"column{i}" for i in range(sniffed.fields(delimiter))]
 
@@ -508,17 +509,37 @@ class CsvSource(FileSource):
 
     def _types(self):
         """The column types the reader is told: the explicit schema, else STRING for the
-        columns that pyarrow would type NULL (no value in the first block), as DuckDB."""
+        columns that pyarrow would type NULL (no value in the first block) and for number
+        columns with a value like ``007`` or ``+5`` in it (codes, not numbers), as DuckDB."""
         if self.explicit_schema is not None:
             return self.explicit_schema
         if self._column_types is None:
             reader = self._open_reader(False, None)
             try:
-                self._column_types = {f.name: pa.string() for f in reader.schema
-                                      if pa.types.is_null(f.type)}
+                schema = reader.schema
             finally:
                 reader.close()
+            self._column_types = {f.name: pa.string() for f in schema if pa.types.is_null(f.type)}
+            numbers = [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
+            self._column_types.update({name: pa.string() for name in self._coded(numbers)})
         return self._column_types
+
+    def _coded(self, columns: list[str]) -> list[str]:
+        """Those of the number ``columns`` where a value of the first block has a leading
+        zero or plus sign (DuckDB reads such columns as VARCHAR)."""
+        import pyarrow.compute as pc
+
+        if not columns:
+            return []
+        reader = self._open_reader(False, {c: pa.string() for c in columns})
+        try:
+            block = reader.read_next_batch()
+        except StopIteration:
+            return []
+        finally:
+            reader.close()
+        return [c for c in columns
+                if pc.any(pc.match_substring_regex(block.column(c), r"^(0[0-9]|\+)")).as_py()]
 
     def _reader(self, track: bool = True):
         return self._open_reader(track, self._types())
@@ -853,24 +874,143 @@ def as_source(obj, *, batch_size: int | None = None, name: str | None = None,
 
 
 def path_source(path, *, batch_size: int | None = None, name: str | None = None,
-                csv_options: dict | None = None) -> Source:
-    """A file source chosen by the path's extension (a directory: Parquet files);
-    ``csv_options`` are passed to :class:`CsvSource` for .csv/.tsv/.txt files."""
-    p = Path(path)
+                csv_options: dict | None = None, kind: str | None = None) -> Source:
+    """A file source chosen by the path's extension (or ``kind``: 'parquet', 'csv' or
+    'json'). A glob pattern (``data/*.csv``, ``**`` for subdirectories), a list of paths or
+    a directory (its Parquet files, else its CSV files, else its JSON-lines files) reads
+    the files one after the other, in name order, as one source (see
+    :class:`MultiFileSource`). ``csv_options`` are passed to :class:`CsvSource`."""
     kw = {"batch_size": batch_size, "name": name}
+    if isinstance(path, (list, tuple)) or _is_glob(path):
+        files = _listed_files(path)
+        kind = kind or _kind_of(files[0])
+        if len(files) == 1:
+            return path_source(files[0], **kw, csv_options=csv_options, kind=kind)
+        return _multi_file_source(files, kind, str(path) if not isinstance(path, (list, tuple))
+                                  else ", ".join(map(str, path)), kw, csv_options)
+    p = Path(path)
     if p.is_dir():
+        if any(f.suffix.lower() in PARQUET_EXTS for f in p.iterdir()):
+            return ParquetSource(p, **kw)
+        for exts in (CSV_EXTS, JSON_EXTS):
+            files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in exts)
+            if files:
+                return path_source(files, **kw, csv_options=csv_options)
+        raise DataError(f"{p}: directory holds no .parquet, .csv or .jsonl files")
+    kind = kind or _kind_of(p)
+    if kind == "parquet":
         return ParquetSource(p, **kw)
-    ext = p.suffix.lower()
-    if ext in PARQUET_EXTS:
-        return ParquetSource(p, **kw)
-    if ext in CSV_EXTS:
+    if kind == "csv":
         return CsvSource(p, **kw, **(csv_options or {}))
-    if ext in JSON_EXTS:
-        return JsonLinesSource(p, **kw)
-    if not p.exists():
-        raise DataError(f"{p}: no such file or directory")
-    raise DataError(f"{p}: unknown file type {ext or '(no extension)'}; use .parquet/.pq, "
-                    ".csv/.tsv/.txt, .jsonl/.ndjson/.json or a directory of Parquet files")
+    return JsonLinesSource(p, **kw)
+
+
+_KINDS = {**{e: "parquet" for e in PARQUET_EXTS}, **{e: "csv" for e in CSV_EXTS},
+          **{e: "json" for e in JSON_EXTS}}
+
+
+def _kind_of(path: Path) -> str:
+    """'parquet', 'csv' or 'json' by the file's extension; DataError for others."""
+    kind = _KINDS.get(Path(path).suffix.lower())
+    if kind is None:
+        if not Path(path).exists():
+            raise DataError(f"{path}: no such file or directory")
+        raise DataError(f"{path}: unknown file type {Path(path).suffix or '(no extension)'}; use "
+                        ".parquet/.pq, .csv/.tsv/.txt, .jsonl/.ndjson/.json, a directory or a "
+                        "glob pattern of them")
+    return kind
+
+
+def _is_glob(path) -> bool:
+    return isinstance(path, str) and any(c in path for c in "*?[")
+
+
+def _listed_files(paths) -> list[Path]:
+    """The files of a glob pattern (sorted) or of a list of paths (as given, globs expanded)."""
+    import glob
+
+    out: list[Path] = []
+    for item in (paths if isinstance(paths, (list, tuple)) else [paths]):
+        if _is_glob(str(item)):
+            found = sorted(Path(f) for f in glob.glob(str(item), recursive=True) if Path(f).is_file())
+            if not found:
+                raise DataError(f"{item}: no file matches this pattern")
+            out.extend(found)
+        elif not Path(item).is_file():
+            raise DataError(f"{item}: no such file")
+        else:
+            out.append(Path(item))
+    if not out:
+        raise DataError("an empty list of files")
+    kinds = {_kind_of(f) for f in out}
+    if len(kinds) > 1:
+        raise DataError(f"{paths}: the files are of different types ({', '.join(sorted(kinds))}); "
+                        "read each kind as a source of its own")
+    return out
+
+
+def _multi_file_source(files: list[Path], kind: str, desc: str, kw: dict, csv_options) -> Source:
+    if kind == "parquet":
+        return ParquetSource(desc, files=files, **kw)
+    parts = [CsvSource(f, **(csv_options or {})) if kind == "csv" else JsonLinesSource(f) for f in files]
+    return MultiFileSource(parts, desc, **kw)
+
+
+class MultiFileSource(Source):
+    """Several CSV or JSON-lines files read one after the other as one source (one source
+    partition per file). As DuckDB reads several files, the first file's columns hold:
+    the others' are matched by name (extra ones ignored) and cast to the first file's
+    types; a missing column, or a value that does not convert, is a SchemaMismatchError
+    naming the file. Progress in bytes over all files."""
+
+    read_ahead = True
+
+    def __init__(self, parts: list[FileSource], desc: str, *, batch_size: int | None = None,
+                 name: str | None = None):
+        self.parts, self._desc = parts, desc
+        self.source_partitions = len(parts)
+        self._needed: set[str] | None = None
+        super().__init__(name=name, batch_size=batch_size)
+
+    def describe(self) -> str:
+        return self._desc
+
+    def narrow(self, needed) -> None:
+        """See :meth:`Source.narrow`: only the named columns are handed out (by the next read)."""
+        self._needed = {n.lower() for n in needed}
+
+    def schema(self) -> pa.Schema:
+        schema = self.parts[0].schema()
+        if self._needed is not None:
+            schema = pa.schema([f for f in schema if f.name.lower() in self._needed])
+        return schema
+
+    def batches_with_partition(self) -> Iterator[tuple[int, pa.RecordBatch]]:
+        self.rows_read = 0
+        schema = self.schema()
+        self._needed = None
+        for i, part in enumerate(self.parts):
+            where = f"{self.where()}, file {part.path}"
+            names = part.schema().names
+            missing = [n for n in schema.names if n not in names]
+            if missing:
+                raise SchemaMismatchError(f"{where}: the schema differs from the source's first "
+                                          f"file's: column {', '.join(missing)} is missing")
+            conformed = (b if b.schema.equals(schema) else _conform(b, schema, where)
+                         for b in part.batches())
+            for batch in self._counted(conformed):
+                yield i, batch
+
+    def progress(self) -> tuple[int, int | None]:
+        done = total = 0
+        for part in self.parts:
+            d, t = part.progress()
+            done, total = done + d, total + (t or 0)
+        return done, total
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()
 
 
 def table_from_dict(data: dict) -> pa.Table:

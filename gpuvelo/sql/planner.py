@@ -19,8 +19,9 @@ from sqlglot import exp
 
 from ..errors import NotSupportedError, PlanError, TypeMismatchError, UnknownColumnError
 from ..types import (BOOL, DATE, FLOAT32, FLOAT64, INT8, INT16, INT32, INT64, NULL, STRING,
-                     UINT8, UINT16, UINT32, UINT64, DType, decimal, timestamp)
+                     UINT8, UINT16, UINT32, UINT64, DType, decimal, interval, timestamp)
 from . import functions
+from .functions.temporal import interval_value
 from .dialect import Gpuvelo
 from .parse import ParsedQuery, parse_query
 from .windows import where
@@ -46,13 +47,17 @@ _CASTS = {"BOOLEAN": BOOL, "TINYINT": INT8, "SMALLINT": INT16, "INT": INT32, "BI
           "TIMESTAMPNTZ": timestamp("us"), "DATETIME": timestamp("us"),
           "TIMESTAMP_S": timestamp("s"), "TIMESTAMP_MS": timestamp("ms"),
           "TIMESTAMP_NS": timestamp("ns"),
-          "TIMESTAMPTZ": timestamp("us", "UTC")}   # DuckDB's session time zone here: UTC
+          "TIMESTAMPTZ": timestamp("us", "UTC"),   # DuckDB's session time zone here: UTC
+          "INTERVAL": interval(None)}
 _NUMERIC_AGGS = ("sum", "avg", "stddev_samp", "stddev_pop", "var_samp", "var_pop", "sum_distinct",
                  "avg_distinct")
 _QUANTILES = (exp.Median, exp.PercentileCont, exp.PercentileDisc, exp.Quantile)
 _AGG_HINTS = {"ApproxDistinct": " (COUNT(DISTINCT x) gives the exact count)",
               "ApproxQuantile": " (QUANTILE_CONT / QUANTILE_DISC give exact quantiles)",
               "ArrayAgg": " (gpuvelo has no list type; STRING_AGG joins strings)"}
+# aggregates of INTERVAL values: computed on their microseconds (BIGINT), the result typed back
+_INTERVAL_AGGS = ("min", "max", "first", "last", "any_value", "arg_max", "arg_min", "count",
+                  "count_distinct", "avg")
 _COMOMENTS = {exp.Corr: "corr", exp.CovarPop: "covar_pop", exp.CovarSamp: "covar_samp",
               exp.RegrSlope: "regr_slope", exp.RegrIntercept: "regr_intercept", exp.RegrR2: "regr_r2",
               exp.RegrCount: "regr_count", exp.RegrAvgx: "regr_avgx", exp.RegrAvgy: "regr_avgy",
@@ -173,6 +178,8 @@ class _Planner:
             self.fail(NotSupportedError, f"subqueries are not supported: {_text(node)}", node)
         if isinstance(node, exp.Literal):
             return self.literal(node)
+        if isinstance(node, exp.Interval):
+            return self.interval(node, sub)
         if isinstance(node, exp.Boolean):
             return Literal(BOOL, node.this)
         if isinstance(node, exp.Null):
@@ -297,9 +304,13 @@ class _Planner:
             self.fail(type(err), f"{err.args[0]} in {_text(node)}", node)
 
     def coerce_temporal(self, args, node):
-        target = next((a.dtype for a in args if a.dtype.is_temporal), None)
+        target = next((a.dtype for a in args if a.dtype.is_temporal or a.dtype.is_interval), None)
         if target is None:
             return args
+        if target.is_interval:
+            return tuple(self.interval_literal(exp.cast(exp.Literal.string(a.value), "INTERVAL"), node)
+                         if isinstance(a, Literal) and a.dtype.is_string and a.value is not None
+                         else a for a in args)
         return tuple(self.temporal_literal(a.value, target, node)
                      if isinstance(a, Literal) and a.dtype.is_string else a for a in args)
 
@@ -310,6 +321,35 @@ class _Planner:
             return Literal(t, _dt.datetime.fromisoformat(text.strip()))
         except ValueError:
             self.fail(TypeMismatchError, f"'{text}' is not a valid {t}", node)
+
+    def interval(self, node: exp.Interval, sub) -> Expr:
+        """``INTERVAL 90 MINUTE`` / ``INTERVAL '1 day 2 hours'`` as a value; ``INTERVAL (n)
+        HOUR`` of a computed integer as ``interval_quantity(n, 'hour')``."""
+        if interval_value(node) is not None or not isinstance(node.args.get("unit"), exp.Var):
+            return self.interval_literal(node, node)
+        q = node.this.unnest() if isinstance(node.this, exp.Paren) else node.this
+        unit = Literal(STRING, node.args["unit"].name.lower())
+        try:
+            dtype = functions.check("interval_quantity", [sub(q).dtype, STRING], [None, unit.value])
+        except PlanError as err:
+            self.fail(type(err), f"{err.args[0]} in {_text(node)}", node)
+        return Call(dtype, "interval_quantity", (sub(q), unit))
+
+    def interval_literal(self, node, shown) -> Literal:
+        """A literal interval (no months: gpuvelo's INTERVAL values have none) as a Literal
+        holding a ``datetime.timedelta``, typed with the split its value has in DuckDB."""
+        try:
+            found = interval_value(node)
+        except PlanError as err:
+            self.fail(type(err), f"{err.args[0]} in {_text(shown)}", shown)
+        if found is None:
+            self.fail(NotSupportedError, f"interval not supported: {_text(shown)}", shown)
+        text, months, micros, split = found
+        if months:
+            self.fail(NotSupportedError, f"INTERVAL '{text}' has months, which have no fixed length: "
+                      "gpuvelo's INTERVAL values have none (add months to a DATE or TIMESTAMP: "
+                      "ts + INTERVAL 1 MONTH)", shown)
+        return Literal(interval(split), _dt.timedelta(microseconds=micros))
 
     def literal(self, node: exp.Literal) -> Literal:
         if node.is_string:
@@ -409,6 +449,8 @@ class _Planner:
         target = self.cast_type(node.to, node)
         arg = sub(node.this)
         safe = isinstance(node, exp.TryCast)
+        if target.is_interval or arg.dtype.is_interval:
+            return self.interval_cast(node, arg, target)
         if isinstance(arg, Literal) and arg.dtype.is_string and (target.is_temporal or target.is_decimal):
             try:
                 if target.is_temporal:
@@ -421,6 +463,25 @@ class _Planner:
                     self.fail(TypeMismatchError, f"'{arg.value}' is not a valid {target}", node)
                 return Literal(target, None)
         return Cast(target, arg, safe)
+
+    def interval_cast(self, node, arg: Expr, target: DType) -> Expr:
+        """CAST to or from INTERVAL: a text literal to an INTERVAL literal, an INTERVAL to
+        VARCHAR (DuckDB's text, which needs its split) or to INTERVAL; nothing else."""
+        t = arg.dtype
+        if target.is_interval and isinstance(arg, Literal) and t.is_string:
+            return self.interval_literal(node, node) if arg.value is not None else Literal(target, None)
+        if target.is_interval and (t.is_interval or t.is_null):
+            return arg if t.is_interval else Literal(interval("short"), None)
+        if t.is_interval and target.is_string and t.split is not None:
+            return Cast(target, arg)
+        if t.is_interval and target.is_string:
+            self.fail(NotSupportedError, f"the text of this INTERVAL depends on how DuckDB would "
+                      "hold it as days and time, which gpuvelo does not know for sums, multiples "
+                      "or averages of day intervals; epoch(x) gives its length in seconds: "
+                      f"{_text(node)}", node)
+        self.fail(NotSupportedError if t.is_string else TypeMismatchError,
+                  f"cannot cast {t} to {target}" + (" (only text literals are read as "
+                  "intervals)" if t.is_string else "") + f": {_text(node)}", node)
 
     def cast_type(self, to: exp.DataType, node) -> DType:
         name = to.this.name
@@ -500,7 +561,8 @@ class _Planner:
             arg2 = self.row(node.expression, "an aggregate's argument")
             if arg2.dtype.is_null:
                 arg2 = Cast(INT32, arg2)
-            if not (arg2.dtype.is_numeric or arg2.dtype.is_temporal or arg2.dtype.is_bool):
+            if not (arg2.dtype.is_numeric or arg2.dtype.is_temporal or arg2.dtype.is_bool
+                    or arg2.dtype.is_interval):
                 self.fail(NotSupportedError, f"{func.upper()} orders by numbers, times or booleans, "
                           f"not {arg2.dtype}: {_text(node)}", node)
         elif type(node) in _AGGS:
@@ -522,12 +584,46 @@ class _Planner:
         arg = self.row(arg_node, "an aggregate's argument") if arg_node is not None else None
         if arg is not None and arg.dtype.is_null and func != "count":
             arg = Cast(STRING if func == "string_agg" else INT32, arg)   # DuckDB's typed NULL
-        dtype = self.agg_type(func, arg, node)
+        if (arg is not None and arg.dtype.is_interval) or (arg2 is not None and arg2.dtype.is_interval):
+            return self.interval_aggregate(func, arg, arg2, node)
+        return self.add_aggregate(func, arg, self.agg_type(func, arg, node), node, param, arg2)
+
+    def add_aggregate(self, func: str, arg: Expr | None, dtype: DType, node, param=None,
+                      arg2: Expr | None = None) -> AggRef:
+        """The reference to aggregate ``func(arg[, arg2])``, planned once per query."""
         for i, have in enumerate(self.aggregates):
             if have.func == func and have.arg == arg and have.param == param and have.arg2 == arg2:
                 return AggRef(have.dtype, i)
         self.aggregates.append(AggCall(func, arg, dtype, _text(node), param, arg2))
         return AggRef(dtype, len(self.aggregates) - 1)
+
+    def interval_aggregate(self, func: str, arg: Expr, arg2: Expr | None, node) -> Expr:
+        """An aggregate of INTERVAL values, computed on their microseconds (BIGINT) and typed
+        back: MIN MAX FIRST LAST ANY_VALUE ARG_MIN ARG_MAX COUNT and AVG (DuckDB's: the days
+        and the time averaged apart, see ``expr.intervals.average``). DuckDB has no SUM of
+        intervals."""
+        if func not in _INTERVAL_AGGS:
+            self.fail(NotSupportedError if func != "sum" else TypeMismatchError,
+                      f"{func.upper()} of an INTERVAL is not supported" + (
+                          " (DuckDB has no SUM of intervals; SUM(epoch(x)) adds their seconds)"
+                          if func == "sum" else "") + f": {_text(node)}", node)
+        micros = lambda e: Call(INT64, "interval_micros", (e,)) if e.dtype.is_interval else e  # noqa: E731
+        if func == "avg":
+            if arg.dtype.split is None:
+                self.fail(NotSupportedError, "AVG of this INTERVAL depends on how DuckDB would hold "
+                          "it as days and time, which gpuvelo does not know for sums or multiples "
+                          f"of day intervals: {_text(node)}", node)
+            parts = [self.add_aggregate("sum", Call(INT64, op, (arg,)), INT64, node)
+                     for op in ("interval_days", "interval_time")]
+            count = self.add_aggregate("count", micros(arg), INT64, node)
+            split = "time" if arg.dtype.split in ("time", "short") else None
+            return Call(interval(split), "interval_avg", (*parts, count))
+        value = micros(arg)
+        ref = self.add_aggregate(func, value, self.agg_type(func, value, node), node, None,
+                                 None if arg2 is None else micros(arg2))
+        if not arg.dtype.is_interval or func.startswith("count"):
+            return ref
+        return Call(arg.dtype, "micros_interval", (ref,))
 
     def string_agg(self, node: exp.GroupConcat) -> tuple[tuple, object]:
         """((separator, order, distinct), argument node) of STRING_AGG / LISTAGG / GROUP_CONCAT."""

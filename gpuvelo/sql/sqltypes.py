@@ -7,7 +7,8 @@ expression compiler follows the same rules (it reads ``dtype`` off the plan).
 from __future__ import annotations
 
 from ..errors import NotSupportedError, PlanError, TypeMismatchError
-from ..types import BOOL, DATE, FLOAT32, FLOAT64, INT64, NULL, STRING, UINT64, DType, decimal, timestamp
+from ..types import (BOOL, DATE, FLOAT32, FLOAT64, INT64, NULL, STRING, UINT64, DType, decimal,
+                     interval, timestamp)
 
 ARITHMETIC = ("add", "sub", "mul", "div", "mod")
 COMPARISON = ("eq", "ne", "lt", "le", "gt", "ge")
@@ -36,7 +37,22 @@ def comparable(a: DType, b: DType) -> bool:
         return True
     if a.is_temporal and b.is_temporal:
         return True
-    return a.kind == b.kind   # bool with bool, string with string
+    return a.kind == b.kind   # bool with bool, string with string, interval with interval
+
+
+def joined_split(splits) -> str | None:
+    """The ``split`` of an INTERVAL holding values of intervals with these splits (CASE,
+    COALESCE): 'short' values fit any split; different others: unknown (None)."""
+    rest = {s for s in splits if s != "short"}
+    if not rest:
+        return "short"
+    return rest.pop() if len(rest) == 1 else None
+
+
+def summed_split(a: str | None, b: str | None) -> str | None:
+    """The ``split`` of the fieldwise sum (or product with an integer) of intervals: all
+    time when neither has days, else unknown (days + days may pass a day of time)."""
+    return "time" if a in ("time", "short") and b in ("time", "short") else None
 
 
 def common_type(types) -> DType:
@@ -59,6 +75,8 @@ def common_type(types) -> DType:
         if any(t.is_decimal for t in ts):
             return decimal(18, max(_scale(t) for t in ts))
         return UINT64 if all(t.is_unsigned_integer for t in ts) else INT64
+    if all(t.is_interval for t in ts):
+        return interval(joined_split(t.split for t in ts))
     if all(t.is_temporal for t in ts):
         stamps = [t for t in ts if t.kind == "timestamp"]
         if not stamps:
@@ -69,10 +87,49 @@ def common_type(types) -> DType:
                             + " have no common type")
 
 
+def shifted_type(t: DType) -> DType:
+    """The type of ``t`` (DATE or TIMESTAMP) plus an INTERVAL, as DuckDB: TIMESTAMP_NS stays
+    ns, DATE and the other timestamps become TIMESTAMP(us); the time zone is kept."""
+    if t.kind == "timestamp" and t.unit == "ns":
+        return t
+    return timestamp("us", t.tz if t.kind == "timestamp" else None)
+
+
+def _interval_arithmetic(op: str, a: DType, b: DType) -> DType:
+    """DuckDB's arithmetic with an INTERVAL operand (the other may be NULL): moments plus or
+    minus intervals, intervals plus or minus intervals, intervals times or divided by
+    numbers. Each result's ``split`` follows DuckDB's fieldwise arithmetic (see types)."""
+    where = f"arithmetic '{op}' of {a} and {b} is not defined"
+    a_iv, b_iv = a.is_interval, b.is_interval
+    other = b if a_iv else a
+    if op in ("add", "sub") and other.is_temporal:
+        if op == "sub" and b.is_temporal:     # INTERVAL - DATE / TIMESTAMP
+            raise TypeMismatchError(where)
+        return shifted_type(other)
+    if op in ("add", "sub"):
+        if other.is_null:
+            return a if a_iv else b
+        if not (a_iv and b_iv):
+            raise TypeMismatchError(f"{where} (an INTERVAL adds to an INTERVAL, a DATE or a TIMESTAMP)")
+        return interval(summed_split(a.split, b.split))
+    if op == "mul" or (op == "div" and a_iv and not b_iv):
+        iv, factor = (a, b) if a_iv else (b, a)
+        if factor.is_interval or not (factor.is_numeric or factor.is_null):
+            raise TypeMismatchError(f"{where} (an INTERVAL multiplies with or divides by a number)")
+        if op == "mul" and (factor.is_integer or factor.is_null):
+            return interval(summed_split(iv.split, iv.split))   # exact, fieldwise
+        if iv.split is None:   # DuckDB scales days and time apart, rounding each
+            raise NotSupportedError(f"{where}: gpuvelo cannot scale an INTERVAL whose days "
+                                    "and time are not apart (a sum or multiple of day "
+                                    "intervals) by a fraction; multiply by an integer")
+        return interval("time" if iv.split in ("time", "short") else None)
+    raise TypeMismatchError(where)
+
+
 def _temporal_arithmetic(op: str, a: DType, b: DType) -> DType:
     """DuckDB's arithmetic with a DATE or TIMESTAMP operand (the other may be NULL): days
-    added to or subtracted from dates, the days between two dates; differences of timestamps
-    would be INTERVALs, which gpuvelo does not have."""
+    added to or subtracted from dates, the days between two dates; the difference of two
+    moments at least one of them a TIMESTAMP is an INTERVAL (days, then the rest)."""
     where = f"'{op}' of {a} and {b}"
     if op not in ("add", "sub"):
         raise TypeMismatchError(f"arithmetic {where} is not defined")
@@ -80,9 +137,7 @@ def _temporal_arithmetic(op: str, a: DType, b: DType) -> DType:
         if not (a.is_temporal or a.is_null):
             raise TypeMismatchError(f"arithmetic {where} is not defined")
         if a.kind == "timestamp" or b.kind == "timestamp":
-            raise NotSupportedError(
-                f"{a} - {b} is an INTERVAL, a type gpuvelo does not have; for x - y use "
-                "date_diff('microsecond', y, x), or epoch_us(x) - epoch_us(y)")
+            return interval("days")
         return INT64                  # DATE - DATE: days
     date, other = (a, b) if a.is_temporal else (b, a)
     if other.is_null:
@@ -97,6 +152,8 @@ def _temporal_arithmetic(op: str, a: DType, b: DType) -> DType:
 
 
 def _arithmetic(op: str, a: DType, b: DType) -> DType:
+    if a.is_interval or b.is_interval:
+        return _interval_arithmetic(op, a, b)
     if a.is_temporal or b.is_temporal:
         return _temporal_arithmetic(op, a, b)
     if a.is_null:
@@ -131,9 +188,12 @@ def result_type(op: str, arg_types, digits: int = 0) -> DType:
     * dates (DuckDB): ``DATE ± integer``, ``integer + DATE`` -> DATE; ``DATE - DATE`` ->
       BIGINT (days); a NULL operand counts as the integer (``NULL - DATE`` as a DATE), with
       a TIMESTAMP as an interval (``ts ± NULL`` -> the TIMESTAMP). ``TIMESTAMP - TIMESTAMP``
-      or ``- DATE`` (an INTERVAL in DuckDB) -> NotSupportedError; other arithmetic on
-      temporal values -> TypeMismatchError.
-    * ``neg abs``: the argument's type (numbers only).
+      or ``- DATE`` (either side a TIMESTAMP) -> INTERVAL (split 'days'); other arithmetic
+      on temporal values -> TypeMismatchError.
+    * intervals (DuckDB): ``DATE/TIMESTAMP ± INTERVAL``, ``INTERVAL + DATE/TIMESTAMP`` ->
+      :func:`shifted_type`; ``INTERVAL ± INTERVAL``, ``INTERVAL * number``, ``number *
+      INTERVAL``, ``INTERVAL / number`` -> INTERVAL; anything else -> TypeMismatchError.
+    * ``neg``: the argument's type (numbers and intervals); ``abs``: numbers only.
     * ``round floor ceil``: float -> same type; integer -> same type (ROUND of an unsigned
       integer -> INT64, as DuckDB); decimal ->
       DECIMAL(18, digits) for round (``digits`` = the digits literal, default 0) and
@@ -149,6 +209,8 @@ def result_type(op: str, arg_types, digits: int = 0) -> DType:
         return BOOL
     if op in ("neg", "abs", "round", "floor", "ceil"):
         (t,) = types[:1]
+        if op == "neg" and t.is_interval:
+            return t
         if not (t.is_numeric or t.is_null):
             raise TypeMismatchError(f"'{op}' needs a number, got {t}")
         if t.is_decimal and op != "neg" and op != "abs":

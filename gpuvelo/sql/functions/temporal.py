@@ -25,16 +25,18 @@ The unit / interval / format parsers below are shared with the implementations.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from sqlglot import exp
 
 from ...errors import NotSupportedError, PlanError
-from ...types import DATE, FLOAT64, INT64, STRING, DType, timestamp
+from ...types import DATE, FLOAT64, INT64, STRING, DType, interval, timestamp
+from ..sqltypes import shifted_type, summed_split
 from . import NOT_LITERAL, Function, need
 
 from ...timeparts import (DOUBLE_PARTS, INTERVAL_UNITS, NO_TRUNC, PART_FUNCTIONS, TIMEZONE_PARTS,
-                          bucket_width, canonical_unit, parse_format, parse_interval)
+                          US_PER_DAY, bucket_width, canonical_unit, parse_format, parse_interval)
 
 
 # ----------------------------------------------------------------------------- typing
@@ -65,7 +67,28 @@ def _stamp_us(t: DType) -> DType:
     return timestamp("us", t.tz if t.kind == "timestamp" else None)
 
 
+# the parts DuckDB extracts from an INTERVAL; the day and time-of-day ones depend on how
+# its values split into days and time (``types``: an unknown split is refused)
+INTERVAL_PARTS = ("year", "month", "decade", "century", "millennium", "quarter", "day", "hour",
+                  "minute", "second", "millisecond", "microsecond", "epoch", "epoch_ms",
+                  "epoch_us", "epoch_ns")
+SPLIT_PARTS = ("day", "hour", "minute", "second", "millisecond", "microsecond")
+
+
+def _interval_part_type(name: str, part: str | None, t: DType) -> DType:
+    if part is not None and part not in INTERVAL_PARTS:
+        raise PlanError(f"{name}(): '{part}' is not a part of an INTERVAL")
+    if part in SPLIT_PARTS and t.split is None:
+        raise NotSupportedError(
+            f"{name}(): '{part}' of this INTERVAL depends on how DuckDB would hold it as days "
+            "and time, which gpuvelo does not know for sums, multiples or averages of day "
+            "intervals; epoch(x) gives its length in seconds")
+    return FLOAT64 if part == "epoch" else INT64
+
+
 def _part_type(name: str, part: str | None, t: DType) -> DType:
+    if t.is_interval:
+        return _interval_part_type(name, part, t)
     _need_temporal(name, t)
     if part in TIMEZONE_PARTS:
         need(t.kind != "date", f"{name}(): '{part}' needs a TIMESTAMP, got {t}")
@@ -96,28 +119,95 @@ def _date_diff(types, values):
     return INT64
 
 
-def _added_type(t: DType) -> DType:
-    """x + INTERVAL: TIMESTAMP_NS stays ns; DATE and other timestamps become TIMESTAMP(us)."""
-    if t.kind == "timestamp" and t.unit == "ns":
-        return t
-    return _stamp_us(t)
-
-
 def _interval_add(name: str):
+    """x ± INTERVAL (a literal's text, or a quantity and a unit): x a DATE or TIMESTAMP
+    (:func:`shifted_type`) or an INTERVAL (then the literal must have no months)."""
     def typing(types, values):
-        _need_temporal(name, types[0])
+        t = types[0]
+        if not t.is_interval:
+            _need_temporal(name, t)
         if values[-1] is NOT_LITERAL:
             raise PlanError(f"the interval of {name}() must be a literal")
         if len(types) == 2:
             need(types[1].is_string or types[1].is_null, f"{name}() needs an interval, got {types[1]}")
-            if values[1] is not None:
-                parse_interval(values[1])
+            months, split = (0, "short") if values[1] is None else literal_interval(values[1])
         else:
             need(types[1].is_integer or types[1].is_null,
                  f"an INTERVAL quantity must be an integer, got {types[1]}")
-            _unit(name, values[2], lambda u: u in INTERVAL_UNITS)
-        return _added_type(types[0])
+            unit = _unit(name, values[2], lambda u: u in INTERVAL_UNITS)
+            months, split = INTERVAL_UNITS.get(unit, (0, 0))[0], _unit_split(unit)
+        if not t.is_interval:
+            return shifted_type(t)
+        if months:
+            raise NotSupportedError(f"{name}(): gpuvelo's INTERVAL values have no months (a "
+                                    "month has no fixed length); add months to a DATE or TIMESTAMP")
+        return interval(summed_split(t.split, split))
     return typing
+
+
+_DAY_PART = re.compile(r"(-?\d+(?:\.\d*)?)\s*(days?|d|weeks?|w)\b", re.IGNORECASE)
+
+
+def literal_interval(text: str) -> tuple[int, str | None]:
+    """(months, split) of an interval literal's text: the split its value has in DuckDB
+    (``types``): a day or week quantity (whole) holds days, the rest holds time."""
+    months, micros = parse_interval(text)
+    days = 0
+    for number, unit in _DAY_PART.findall(text):
+        q = Decimal(number) * (7 if unit.lower().startswith("w") else 1)
+        if q != int(q):
+            return months, None    # DuckDB carries the fraction into the time
+        days += int(q)
+    if text.strip().lower().endswith("ago"):
+        days = -days
+    time = micros - days * US_PER_DAY
+    if days == 0:
+        return months, "short" if abs(time) < US_PER_DAY else "time"
+    if time == 0 or (abs(time) < US_PER_DAY and (time > 0) == (days > 0)):
+        return months, "days"
+    return months, None
+
+
+def _unit_split(unit: str | None) -> str:
+    return "days" if unit in ("day", "week") else "time"
+
+
+_TO_UNITS = ("to_microseconds", "to_milliseconds", "to_seconds", "to_minutes", "to_hours",
+             "to_days", "to_weeks")
+_TO_MONTHS = ("to_months", "to_quarters", "to_years", "to_decades", "to_centuries",
+              "to_millennia")
+
+
+def _to_interval(name: str):
+    """to_seconds(x) ... -> INTERVAL; to_seconds / to_milliseconds take any number (DOUBLE
+    in DuckDB), the others integers."""
+    def typing(types, _values):
+        t = types[0]
+        if name in ("to_seconds", "to_milliseconds"):
+            need(t.is_numeric or t.is_null, f"{name}() needs a number, got {t}")
+        else:
+            _need_integer(name, t, "argument")
+        return interval("days" if name in ("to_days", "to_weeks") else "time")
+    return typing
+
+
+def _to_months(name: str):
+    def typing(_types, _values):
+        raise NotSupportedError(f"{name}(): gpuvelo's INTERVAL values have no months (a month "
+                                "has no fixed length); add months to a DATE or TIMESTAMP "
+                                "with + INTERVAL 'n months'")
+    return typing
+
+
+def _interval_quantity(types, values):
+    """interval_quantity(n, unit): ``INTERVAL (n) unit`` as a value."""
+    need(types[0].is_integer or types[0].is_null,
+         f"an INTERVAL quantity must be an integer, got {types[0]}")
+    unit = _unit("INTERVAL", values[1], lambda u: u in INTERVAL_UNITS)
+    if INTERVAL_UNITS[unit][0]:
+        raise NotSupportedError(f"INTERVAL (n) {unit.upper()}: gpuvelo's INTERVAL values have no "
+                                "months; add months to a DATE or TIMESTAMP")
+    return interval(_unit_split(unit))
 
 
 def _time_bucket(types, values):
@@ -162,8 +252,8 @@ def _to_timestamp(types, values):
     if scale is None:
         need(t.is_numeric or t.is_null, f"to_timestamp() needs a number of seconds, got {t}")
         return timestamp("us", "UTC")
-    if scale == 3 and t.is_temporal:
-        return INT64
+    if scale == 3 and (t.is_temporal or t.is_interval):
+        return _part_type("epoch_ms", "epoch_ms", t)
     name = {3: "epoch_ms", 6: "make_timestamp"}.get(scale)
     if name is None:
         raise NotSupportedError(f"UNIX_TO_TIME with scale {scale!r} is not supported")
@@ -201,7 +291,10 @@ FUNCTIONS.update({
     "last_day": Function("last_day", 1, 1, _to_date("last_day")),
     "dayname": Function("dayname", 1, 1, _names("dayname")),
     "monthname": Function("monthname", 1, 1, _names("monthname")),
+    "interval_quantity": Function("interval_quantity", 2, 2, _interval_quantity, literals=(1,)),
 })
+FUNCTIONS.update({name: Function(name, 1, 1, _to_interval(name)) for name in _TO_UNITS})
+FUNCTIONS.update({name: Function(name, 1, 1, _to_months(name)) for name in _TO_MONTHS})
 
 NODES = {
     exp.TimestampTrunc: ("date_trunc", ("unit", "this")), exp.DateTrunc: ("date_trunc", ("unit", "this")),
@@ -217,7 +310,7 @@ NODES = {
     exp.TimeToStr: ("strftime", ("this", "format")),
     exp.DateFromParts: ("make_date", ("year", "month", "day")),
     exp.LastDay: ("last_day", ("this",)), exp.Dayname: ("dayname", ("this",)),
-    exp.Monthname: ("monthname", ("this",)),
+    exp.Monthname: ("monthname", ("this",)), exp.ToDays: ("to_days", ("this",)),
 }
 
 ALIASES = {"datepart": "date_part", "datetrunc": "date_trunc", "datediff": "date_diff",
@@ -296,6 +389,17 @@ def _interval_text(iv) -> str | None:
             "second", "millisecond", "microsecond"):
         quantity = Decimal(int(quantity))
     return f"{quantity:f} {unit.name.lower()}"
+
+
+def interval_value(node) -> tuple[str, int, int, str | None] | None:
+    """(text, months, microseconds, split) of a literal interval node (``INTERVAL 90
+    MINUTE``, ``INTERVAL '1 day 2 hours'``, ``CAST('...' AS INTERVAL)``, sums of them), or
+    None when ``node`` is none. Raises PlanError for text that is no interval."""
+    text = _interval_text(node)
+    if text is None:
+        return None
+    months, split = literal_interval(text)
+    return text, months, parse_interval(text)[1], split
 
 
 def _is_interval(node) -> bool:
