@@ -312,7 +312,8 @@ def _join_query(ch: Chooser) -> str:
 # by a total order; RANK-like functions and RANGE / default frames may order by tied values.
 WIN_VALUES = ["i", "f", "s", "dec", "ts", "d", "k3", "u64", "i16", "g", "k2"]
 WIN_NUMBERS = ["i", "f", "dec", "i16", "u", "g", "i * 2 - u"]
-WIN_LOOSE_ORDERS = ["i", "f", "s", "k1", "k1, k2", "d", "k3, i", "dec", "ABS(i)", "i % 3", "s || k2", "-f"]
+WIN_LOOSE_ORDERS = ["i", "f", "s", "k1", "k1, k2", "d", "k3, i", "dec", "ABS(i)", "i % 3", "s || k2", "-f",
+                    "ts"]
 WIN_PARTITIONS = ["k1", "k2", "k3", "i % 3", "COALESCE(k2, 'z')", "d"]
 GROUP_KEYS = ["k1", "k2", "k3", "d"]
 GROUP_VALUES = ["SUM(i)", "COUNT(*)", "MAX(s)", "MIN(ts)", "AVG(f)", "SUM(dec)", "MIN(d)", "MAX(i16)"]
@@ -325,6 +326,36 @@ ROWS_FRAMES = ["ROWS BETWEEN 1 PRECEDING AND CURRENT ROW", "ROWS BETWEEN 2 PRECE
 RANGE_FRAMES = ["RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW",
                 "RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING",
                 "RANGE BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING", "RANGE CURRENT ROW"]
+GROUPS_FRAMES = ["GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW", "GROUPS BETWEEN 2 PRECEDING AND 1 FOLLOWING",
+                 "GROUPS 1 PRECEDING", "GROUPS BETWEEN CURRENT ROW AND 2 FOLLOWING",
+                 "GROUPS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING"]
+# RANGE offsets that fit a single ORDER BY key's type and spread
+RANGE_OFFSETS = {"rid": ["2", "5", "1.5"], "i": ["10", "100", "2.5"], "f": ["5", "0.5", "25"],
+                 "dec": ["10000", "500000.5"], "d": ["1", "3", "INTERVAL 36 HOUR"], "k1": ["1", "2"],
+                 "ABS(i)": ["50"], "i % 3": ["1"], "-f": ["10", "0.25"],
+                 "ts": ["INTERVAL 6 HOUR", "INTERVAL '1 day'", "INTERVAL 90 MINUTE"],
+                 "SUM(i)": ["100", "1000"], "COUNT(*)": ["1", "3"], "AVG(f)": ["10"]}
+EXCLUDES = ["", "", " EXCLUDE CURRENT ROW", " EXCLUDE GROUP", " EXCLUDE TIES"]
+
+
+def _offset_frame(ch: Chooser, key: str) -> str:
+    """A RANGE frame with offsets over ``key`` (one ORDER BY key), or a GROUPS frame."""
+    if key not in RANGE_OFFSETS or ch.integer(0, 2) == 0:
+        return ch.choice(GROUPS_FRAMES)
+    a, b = ch.choice(RANGE_OFFSETS[key]), ch.choice(RANGE_OFFSETS[key])
+    return ch.choice([f"RANGE BETWEEN {a} PRECEDING AND {b} FOLLOWING", f"RANGE BETWEEN {a} PRECEDING AND "
+                      "CURRENT ROW", f"RANGE {a} PRECEDING", f"RANGE BETWEEN UNBOUNDED PRECEDING AND {a} "
+                      "PRECEDING", f"RANGE BETWEEN {a} FOLLOWING AND UNBOUNDED FOLLOWING", f"RANGE BETWEEN "
+                      f"CURRENT ROW AND {a} FOLLOWING", f"RANGE BETWEEN {a} PRECEDING AND {b} PRECEDING"])
+
+
+def _frame(ch: Chooser, frames: list[str], key: str | None) -> tuple[str, str]:
+    """(a frame or '', the same with an EXCLUDE clause maybe): from ``frames``, or one with
+    offsets over the single ORDER BY ``key``."""
+    if ch.integer(0, 2):
+        return "", ""
+    frame = " " + (_offset_frame(ch, key) if key is not None and ch.flag() else ch.choice(frames))
+    return frame, frame + (ch.choice(EXCLUDES) if " BETWEEN " in frame else "")
 
 
 def _directed(ch: Chooser, exprs: list[str]) -> str:
@@ -334,14 +365,15 @@ def _directed(ch: Chooser, exprs: list[str]) -> str:
 
 def _window_call(ch: Chooser, keys: list[str], total: list[str], loose: list[str],
                  values: list[str], numbers: list[str]) -> tuple[str, str]:
-    """One window function call and its kind ('int', 'num' or 'any'). ``total`` orders rows
-    totally (ties of value functions then cannot differ); ``loose`` may tie."""
+    """One window function call and its kind ('int', 'num', 'real' -- a float whose last
+    bits may differ -- or 'any'). ``total`` orders rows totally (ties of value functions
+    then cannot differ); ``loose`` may tie."""
     partition = ch.sample(keys, 0, 2)
     over = f"PARTITION BY {', '.join(partition)} " if partition else ""
     if ch.integer(0, 2):   # a total order: every function, ROWS frames
         order = [o for o in ch.sample(keys, 0, 1) if o not in partition] + [ch.choice(total)]
         over += f"ORDER BY {_directed(ch, order)}"
-        frame = " " + ch.choice(ROWS_FRAMES + RANGE_FRAMES) if ch.integer(0, 2) == 0 else ""
+        plain, frame = _frame(ch, ROWS_FRAMES + RANGE_FRAMES, order[0] if len(order) == 1 else None)
         n = ch.integer(1, 4)
         calls = [("ROW_NUMBER()", "int", ""), ("NTILE({})".format(ch.integer(1, 6)), "int", ""),
                  (f"LAG({ch.choice(values)}{', ' + str(n) if ch.flag() else ''})", "any", ""),
@@ -354,18 +386,28 @@ def _window_call(ch: Chooser, keys: list[str], total: list[str], loose: list[str
                  (f"SUM({ch.choice(numbers)})", "num", frame), (f"AVG({ch.choice(numbers)})", "num", frame),
                  (f"MIN({ch.choice(values)})", "any", frame), (f"MAX({ch.choice(values)})", "any", frame),
                  (f"COUNT({ch.choice(values)})", "int", frame), ("COUNT(*)", "int", frame),
+                 (f"STDDEV({ch.choice(numbers)})", "real", frame), (f"VAR_POP({ch.choice(numbers)})", "real", frame),
+                 (f"MEDIAN({ch.choice(numbers)})", "num", plain),
+                 (f"COUNT(DISTINCT {ch.choice(values)})", "int", plain),
                  ("RANK()", "int", ""), ("PERCENT_RANK()", "num", "")]
+        if total == ["rid"]:
+            calls += [(f"ARG_MAX({ch.choice(values)}, rid)", "any", frame),
+                      ("STRING_AGG(s, '|')", "any", plain)]
     else:                  # ties (or no ORDER BY): functions whose values ties cannot change
         if ch.integer(0, 3):
-            over += f"ORDER BY {_directed(ch, [ch.choice(loose)])}"
-            frame = " " + ch.choice(RANGE_FRAMES) if ch.integer(0, 2) == 0 else ""
+            key = ch.choice(loose)
+            over += f"ORDER BY {_directed(ch, [key])}"
+            plain, frame = _frame(ch, RANGE_FRAMES + GROUPS_FRAMES, key)
         else:
-            frame = ""
+            plain = frame = ""
         calls = [("RANK()", "int", ""), ("DENSE_RANK()", "int", ""), ("PERCENT_RANK()", "num", ""),
                  ("CUME_DIST()", "num", ""), ("COUNT(*)", "int", frame),
                  (f"COUNT({ch.choice(values)})", "int", frame), (f"SUM({ch.choice(numbers)})", "num", frame),
                  (f"AVG({ch.choice(numbers)})", "num", frame), (f"MIN({ch.choice(values)})", "any", frame),
-                 (f"MAX({ch.choice(values)})", "any", frame)]
+                 (f"MAX({ch.choice(values)})", "any", frame),
+                 (f"VAR_SAMP({ch.choice(numbers)})", "real", frame),
+                 (f"QUANTILE_DISC({ch.choice(values)}, 0.25)", "any", plain),
+                 (f"COUNT(DISTINCT {ch.choice(values)})", "int", plain)]
     fn, kind, frame = ch.choice(calls)
     return f"{fn} OVER ({over.strip()}{frame})", kind
 
@@ -376,14 +418,14 @@ def _around(ch: Chooser, call: str, kind: str) -> str:
         return call
     if kind == "int":
         return ch.choice([f"{call} * 2 + 1", f"CASE WHEN {call} = 1 THEN 'first' ELSE 'rest' END"])
-    if kind == "num":
+    if kind in ("num", "real"):
         return ch.choice([f"{call} + 1", f"COALESCE({call}, 0)", f"{call} IS NULL"])
     # (not CAST(... AS VARCHAR): MIN/MAX of tied -0.0 and 0.0 may print either sign)
     return ch.choice([f"{call} IS NULL", f"COALESCE({call}, {call})"])
 
 
 def _qualify(ch: Chooser, alias: str, kind: str) -> str:
-    return {"int": f"{alias} <= {ch.integer(1, 4)}", "num": f"{alias} > 0",
+    return {"int": f"{alias} <= {ch.integer(1, 4)}", "num": f"{alias} > 0", "real": f"{alias} > 0",
             "any": f"{alias} IS NOT NULL"}[kind]
 
 
@@ -423,7 +465,8 @@ def random_analytic_query(ch: Chooser) -> str:
     q += qualify
     if ch.flag():
         q += " ORDER BY " + (", ".join(f"{k} {ch.choice(['ASC', 'DESC'])} NULLS FIRST" for k in keys)
-                             if grouped else f"{ch.choice(['', 'w0, '])}rid {ch.choice(['ASC', 'DESC'])}")
+                             if grouped else f"{ch.choice(['', 'w0, ' if calls[0][1] != 'real' else ''])}"
+                             f"rid {ch.choice(['ASC', 'DESC'])}")   # (variances: rounding may reorder)
         q += f" LIMIT {ch.integer(0, 10)}" if ch.flag() else ""
     return q
 

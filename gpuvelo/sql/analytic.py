@@ -22,20 +22,28 @@ GROUP BY and HAVING), so a query that uses them is split in three (:func:`split_
 
 Supported: ROW_NUMBER, RANK, DENSE_RANK, PERCENT_RANK, CUME_DIST, NTILE(n), LAG/LEAD(x
 [, offset [, default]]), FIRST_VALUE, LAST_VALUE, NTH_VALUE(x, n) (those five also with
-IGNORE NULLS), and COUNT(*), COUNT, SUM, AVG, MIN, MAX over a frame: the defaults, ``ROWS``
-with ``UNBOUNDED PRECEDING`` / ``n PRECEDING`` / ``CURRENT ROW`` / ``n FOLLOWING`` /
-``UNBOUNDED FOLLOWING`` bounds, and ``RANGE`` with ``UNBOUNDED`` / ``CURRENT ROW`` bounds.
-Named windows (``WINDOW w AS (...)``, ``OVER w``, ``OVER (w ORDER BY ...)``) too.
+IGNORE NULLS), and the aggregates COUNT(*), COUNT, SUM, AVG, MIN, MAX, STDDEV/VARIANCE (and
+their _SAMP/_POP forms), BOOL_AND/BOOL_OR, ARG_MAX/ARG_MIN, COUNT(DISTINCT), MEDIAN /
+QUANTILE_CONT / QUANTILE_DISC and STRING_AGG over a frame: the defaults, ``ROWS`` and
+``GROUPS`` with ``UNBOUNDED PRECEDING`` / ``n PRECEDING`` / ``CURRENT ROW`` / ``n FOLLOWING``
+/ ``UNBOUNDED FOLLOWING`` bounds, ``RANGE`` with those and value offsets (numbers, or
+INTERVAL literals over DATE / TIMESTAMP / INTERVAL keys), and ``EXCLUDE CURRENT ROW | GROUP
+| TIES | NO OTHERS``. Named windows (``WINDOW w AS (...)``, ``OVER w``, ``OVER (w ORDER BY
+...)``) too.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
 
 from sqlglot import exp
 
-from ..errors import NotSupportedError, PlanError
+from ..errors import NotSupportedError, PlanError, TypeMismatchError
 from .dialect import Gpuvelo
+from .functions.temporal import interval_value
 from .rewrite import _is_all, _output_name, _plain_call
 from .windows import where as _where
 
@@ -47,10 +55,18 @@ RANKING = {exp.RowNumber: "row_number", exp.Rank: "rank", exp.DenseRank: "dense_
            exp.PercentRank: "percent_rank", exp.CumeDist: "cume_dist"}
 VALUE = {exp.FirstValue: "first_value", exp.LastValue: "last_value", exp.NthValue: "nth_value",
          exp.Lag: "lag", exp.Lead: "lead"}
-AGGREGATES = {exp.Count: "count", exp.Sum: "sum", exp.Avg: "avg", exp.Min: "min", exp.Max: "max"}
+AGGREGATES = {exp.Count: "count", exp.Sum: "sum", exp.Avg: "avg", exp.Min: "min", exp.Max: "max",
+              exp.Stddev: "stddev_samp", exp.StddevSamp: "stddev_samp", exp.StddevPop: "stddev_pop",
+              exp.Variance: "var_samp", exp.VariancePop: "var_pop"}   # BOOL_AND/OR: MIN/MAX (rewrite)
+QUANTILES = (exp.Median, exp.PercentileCont, exp.PercentileDisc, exp.Quantile)
 SUPPORTED = ("ROW_NUMBER, RANK, DENSE_RANK, PERCENT_RANK, CUME_DIST, NTILE, LAG, LEAD, "
-             "FIRST_VALUE, LAST_VALUE, NTH_VALUE, COUNT, SUM, AVG, MIN, MAX")
-FRAMED = ("first_value", "last_value", "nth_value", "count_star", "count", "sum", "avg", "min", "max")
+             "FIRST_VALUE, LAST_VALUE, NTH_VALUE, COUNT, SUM, AVG, MIN, MAX, STDDEV, VARIANCE, "
+             "BOOL_AND, BOOL_OR, ARG_MAX, ARG_MIN, MEDIAN, QUANTILE_CONT, QUANTILE_DISC, STRING_AGG")
+FRAMED = ("first_value", "last_value", "nth_value", "count_star", "count", "sum", "avg", "min", "max",
+          "stddev_samp", "stddev_pop", "var_samp", "var_pop", "arg_max",
+          "arg_min", "count_distinct", "quantile_cont", "quantile_disc", "string_agg")
+# framed functions that take one contiguous frame: no EXCLUDE
+ONE_RANGE = ("count_distinct", "quantile_cont", "quantile_disc", "string_agg")
 
 
 # --------------------------------------------------------------------------- the spec
@@ -65,22 +81,38 @@ class AnalyticOrder:
 
 @dataclass(frozen=True)
 class Frame:
-    """A window frame. ``unit`` 'rows' or 'range'; ``start``/``end`` are offsets from the
-    current row (-n: n PRECEDING, 0: CURRENT ROW, +n: n FOLLOWING), None for UNBOUNDED
-    (PRECEDING for the start, FOLLOWING for the end). In 'range' frames the offsets are 0
-    or None, and CURRENT ROW takes in the row's peers (equal ORDER BY values)."""
+    """A window frame. ``unit`` 'rows', 'groups' or 'range'; ``start``/``end`` are offsets
+    from the current row (negative: PRECEDING, 0: CURRENT ROW, positive: FOLLOWING), None
+    for UNBOUNDED (PRECEDING for the start, FOLLOWING for the end). ROWS and GROUPS offsets
+    are ints (rows, peer groups); RANGE offsets are values added to the row's ORDER BY
+    value: an int, a Decimal or a float (a number literal) or a ``datetime.timedelta`` (an
+    INTERVAL literal); the int 0 is CURRENT ROW (the row's peers). ``exclude``: None (NO
+    OTHERS), 'current row', 'group' or 'ties'."""
 
     unit: str = "rows"
-    start: int | None = None
-    end: int | None = None
+    start: object = None
+    end: object = None
+    exclude: str | None = None
 
     def text(self) -> str:
         """The frame as SQL."""
         def bound(v, unbounded):
-            return unbounded if v is None else "CURRENT ROW" if v == 0 else \
-                f"{abs(v)} {'PRECEDING' if v < 0 else 'FOLLOWING'}"
+            if v is None:
+                return unbounded
+            if isinstance(v, int) and v == 0:
+                return "CURRENT ROW"
+            size = abs(v)
+            size = f"INTERVAL '{size.total_seconds():g} seconds'" if isinstance(size, _dt.timedelta) else size
+            return f"{size} {'PRECEDING' if offset_sign(v) < 0 else 'FOLLOWING'}"
+        exclude = f" EXCLUDE {self.exclude.upper()}" if self.exclude else ""
         return (f"{self.unit.upper()} BETWEEN {bound(self.start, 'UNBOUNDED PRECEDING')} "
-                f"AND {bound(self.end, 'UNBOUNDED FOLLOWING')}")
+                f"AND {bound(self.end, 'UNBOUNDED FOLLOWING')}{exclude}")
+
+
+def offset_sign(v) -> int:
+    """-1, 0 or 1: the direction of a frame offset (PRECEDING, CURRENT ROW, FOLLOWING)."""
+    zero = _dt.timedelta(0) if isinstance(v, _dt.timedelta) else 0
+    return (v > zero) - (v < zero)
 
 
 WHOLE_PARTITION = Frame("rows", None, None)
@@ -92,17 +124,20 @@ class AnalyticCall:
     """One analytic function call over the inner result.
 
     ``func``: row_number rank dense_rank percent_rank cume_dist ntile lag lead first_value
-    last_value nth_value count_star count sum avg min max. ``arg``: the column of its value
-    argument; ``default``: the column of LAG/LEAD's default; ``param``: LAG/LEAD's offset,
-    NTILE's bucket count, NTH_VALUE's n (None: a NULL literal, so the result is NULL).
-    ``frame`` applies to the functions in FRAMED. ``output``: the column it adds."""
+    last_value nth_value count_star count sum avg min max stddev_samp stddev_pop var_samp
+    var_pop arg_max arg_min count_distinct quantile_cont quantile_disc
+    string_agg. ``arg``: the column of its value argument; ``default``: the column of
+    LAG/LEAD's default, or ARG_MAX/ARG_MIN's ordering argument; ``param``: LAG/LEAD's
+    offset, NTILE's bucket count, NTH_VALUE's n (None: a NULL literal, so the result is
+    NULL), a quantile's fraction (a Fraction), STRING_AGG's separator. ``frame`` applies to
+    the functions in FRAMED. ``output``: the column it adds."""
 
     func: str
     output: str
     sql: str
     arg: str | None = None
     default: str | None = None
-    param: int | None = None
+    param: object = None
     partition_by: tuple[str, ...] = ()
     order_by: tuple[AnalyticOrder, ...] = ()
     frame: Frame = WHOLE_PARTITION
@@ -111,8 +146,10 @@ class AnalyticCall:
     def text(self) -> str:
         """A readable one-line description (for EXPLAIN)."""
         args = ["*"] if self.func == "count_star" else [self.arg] if self.arg else []
-        if self.func in ("lag", "lead", "ntile", "nth_value"):
+        if self.func in ("lag", "lead", "ntile", "nth_value", "quantile_cont", "quantile_disc"):
             args.append("NULL" if self.param is None else str(self.param))
+        if self.func == "string_agg":
+            args.append(repr(self.param))
         if self.default:
             args.append(self.default)
         over = []
@@ -241,7 +278,10 @@ class _Split:
         order_by = tuple(self.order_key(o) for o in order)
         call = self.function(fn, node, ignore_nulls)
         # ranking and offset functions ignore the frame, as in DuckDB
-        frame = self.frame(spec, bool(order_by), node) if call["func"] in FRAMED else WHOLE_PARTITION
+        frame = self.frame(spec, len(order_by), node) if call["func"] in FRAMED else WHOLE_PARTITION
+        if frame.exclude and call["func"] in ONE_RANGE:
+            self.fail(NotSupportedError, f"EXCLUDE is not supported with {call['func'].upper()} "
+                      f"over a window: {key}", node)
         out = AnalyticCall(**call, output=f"{HIDDEN_PREFIX}w{len(self.calls)}", sql=key,
                            partition_by=tuple(self.hide(p) for p in partition),
                            order_by=order_by, frame=frame)
@@ -297,6 +337,16 @@ class _Split:
             return {"func": RANKING[kind]}
         if kind in AGGREGATES:
             return self.aggregate(fn, node)
+        if kind in (exp.ArgMax, exp.ArgMin):
+            if fn.expression is None or fn.args.get("count") is not None:
+                self.fail(NotSupportedError, f"ARG_MAX / ARG_MIN over a window take two arguments "
+                          f"(value, ordering): {text}", node)
+            return {"func": "arg_max" if kind is exp.ArgMax else "arg_min", "arg": self.hide(fn.this),
+                    "default": self.hide(fn.expression)}
+        if isinstance(fn, QUANTILES) and not isinstance(fn, exp.ApproxQuantile):
+            return self.quantile(fn, node)
+        if kind is exp.GroupConcat:
+            return self.string_agg(fn, node)
         name = fn.sql(dialect=Gpuvelo, normalize_functions="upper").split("(")[0]
         self.fail(NotSupportedError, f"{name} is not supported over a window (OVER works with "
                   f"{SUPPORTED}): {text}", node)
@@ -318,11 +368,16 @@ class _Split:
         return out
 
     def aggregate(self, fn, node) -> dict:
-        """COUNT(*) / COUNT / SUM / AVG / MIN / MAX of one argument, without DISTINCT."""
+        """COUNT(*) / COUNT / SUM / AVG / MIN / MAX / STDDEV / VARIANCE of one argument (BOOL_AND /
+        BOOL_OR arrive as MIN / MAX); DISTINCT in COUNT (and MIN / MAX: it changes nothing)."""
         text, arg = node.sql(dialect=Gpuvelo), fn.this
         if isinstance(arg, exp.Distinct):
-            self.fail(NotSupportedError, f"DISTINCT in an aggregate over a window is not "
-                      f"supported: {text}", node)
+            func = AGGREGATES[type(fn)]
+            if len(arg.expressions) != 1 or func not in ("count", "min", "max"):
+                self.fail(NotSupportedError, f"DISTINCT in an aggregate over a window is supported "
+                          f"in COUNT, MIN and MAX of one argument: {text}", node)
+            return {"func": "count_distinct" if func == "count" else func,
+                    "arg": self.hide(arg.expressions[0])}
         if isinstance(fn, exp.Count) and (arg is None or isinstance(arg, exp.Star)):
             return {"func": "count_star"}       # COUNT() is COUNT(*) in DuckDB
         extra = [k for k, v in fn.args.items() if v and k not in ("this", "big_int")]
@@ -330,6 +385,28 @@ class _Split:
             self.fail(PlanError, f"{AGGREGATES[type(fn)].upper()} over a window takes one "
                       f"argument: {text}", node)
         return {"func": AGGREGATES[type(fn)], "arg": self.hide(arg)}
+
+    def quantile(self, fn, node) -> dict:
+        """MEDIAN(x) / QUANTILE_CONT(x, q) / QUANTILE_DISC(x, q) / QUANTILE(x, q) (discrete)."""
+        if isinstance(fn, exp.Median):
+            return {"func": "quantile_cont", "arg": self.hide(fn.this), "param": Fraction(1, 2)}
+        q_node = fn.args.get("quantile") or fn.args.get("expression")
+        q = _number_literal(q_node) if q_node is not None else None
+        if not isinstance(q, (int, Decimal)) or not 0 <= q <= 1:
+            self.fail(NotSupportedError, "a quantile over a window needs one fraction: a number "
+                      f"literal between 0 and 1: {node.sql(dialect=Gpuvelo)}", node)
+        func = "quantile_cont" if isinstance(fn, exp.PercentileCont) else "quantile_disc"
+        return {"func": func, "arg": self.hide(fn.this), "param": Fraction(q)}
+
+    def string_agg(self, fn, node) -> dict:
+        """STRING_AGG(x[, separator]) (no DISTINCT or ORDER BY inside)."""
+        sep = fn.args.get("separator")
+        if isinstance(fn.this, (exp.Order, exp.Distinct)) or not (
+                sep is None or isinstance(sep, exp.Literal) and sep.is_string):
+            self.fail(NotSupportedError, "STRING_AGG over a window takes a value and a string "
+                      "literal separator (no DISTINCT or ORDER BY inside): "
+                      f"{node.sql(dialect=Gpuvelo)}", node)
+        return {"func": "string_agg", "arg": self.hide(fn.this), "param": "," if sep is None else sep.this}
 
     def int_param(self, node, what: str, where_node, least: int | None = None) -> int | None:
         """An integer literal argument (None for NULL); ``least``: its smallest allowed value."""
@@ -342,49 +419,97 @@ class _Split:
                       where_node)
         return value
 
-    def frame(self, spec, ordered: bool, node) -> Frame:
+    def frame(self, spec, order_keys: int, node) -> Frame:
         """The frame of an OVER clause (the default when it names none)."""
         if spec is None:
-            return UP_TO_PEERS if ordered else WHOLE_PARTITION
+            return UP_TO_PEERS if order_keys else WHOLE_PARTITION
         text = node.sql(dialect=Gpuvelo)
         unit = (spec.args.get("kind") or "").upper()
-        if unit not in ("ROWS", "RANGE"):
-            self.fail(NotSupportedError, f"{unit} frames are not supported (ROWS and RANGE are): "
-                      f"{text}", node)
+        if unit not in ("ROWS", "RANGE", "GROUPS"):
+            self.fail(NotSupportedError, f"{unit} frames are not supported (ROWS, RANGE and GROUPS "
+                      f"are): {text}", node)
         exclude = spec.args.get("exclude")
-        if exclude is not None and exclude.name.upper() != "NO OTHERS":
-            self.fail(NotSupportedError, f"EXCLUDE in a window frame is not supported: {text}", node)
-        start = self.bound(spec.args.get("start"), spec.args.get("start_side"), unit, node)
+        exclude = None if exclude is None or exclude.name.upper() == "NO OTHERS" else exclude.name.lower()
+        if exclude not in (None, "current row", "group", "ties"):
+            self.fail(NotSupportedError, f"EXCLUDE {exclude.upper()} is not supported: {text}", node)
         end_node = spec.args.get("end")
-        end = 0 if end_node is None else self.bound(end_node, spec.args.get("end_side"), unit, node)
-        if start == "end":
+        sides = [self.side(spec.args.get("start"), spec.args.get("start_side")),
+                 "CURRENT" if end_node is None else self.side(end_node, spec.args.get("end_side"))]
+        if sides[0] == "UNBOUNDED FOLLOWING":
             self.fail(PlanError, f"a frame cannot start at UNBOUNDED FOLLOWING: {text}", node)
-        if end == "start":
+        if sides[1] == "UNBOUNDED PRECEDING":
             self.fail(PlanError, f"a frame cannot end at UNBOUNDED PRECEDING: {text}", node)
-        start = None if start == "start" else start
-        end = None if end == "end" else end
-        if start is not None and end is not None and (start >= 0 and end < 0 or start > 0 and end == 0):
+        if sides[0] in ("CURRENT", "FOLLOWING") and sides[1] == "PRECEDING" or \
+                sides[0] == "FOLLOWING" and sides[1] == "CURRENT":
             self.fail(PlanError, f"a frame starting at the current or a following row cannot end "
                       f"before it: {text}", node)
-        return Frame(unit.lower(), start, end)
+        start = self.bound(spec.args.get("start"), sides[0], unit, node)
+        end = 0 if end_node is None else self.bound(end_node, sides[1], unit, node)
+        offsets = [b for b in (start, end) if b is not None and not (isinstance(b, int) and b == 0)]
+        if unit == "RANGE" and offsets and order_keys != 1:
+            self.fail(PlanError, f"a RANGE frame with an offset needs exactly one ORDER BY "
+                      f"expression: {text}", node)
+        return Frame(unit.lower(), start, end, exclude)
 
-    def bound(self, value, side, unit: str, node):
-        """One frame bound: an offset, or 'start' / 'end' for UNBOUNDED PRECEDING / FOLLOWING."""
+    @staticmethod
+    def side(value, side) -> str:
+        """PRECEDING, FOLLOWING, CURRENT, UNBOUNDED PRECEDING or UNBOUNDED FOLLOWING."""
         side = (side or "").upper()
-        if isinstance(value, str):
-            if value.upper() == "CURRENT ROW":
-                return 0
-            if value.upper() == "UNBOUNDED":
-                return "start" if side == "PRECEDING" else "end"
-        n = _int_literal(value)
-        if n is _NOT_INT or n is None or n < 0:
-            self.fail(NotSupportedError, "a frame offset must be a non-negative integer literal: "
-                      f"{node.sql(dialect=Gpuvelo)}", node)
+        if isinstance(value, str) and value.upper() == "CURRENT ROW":
+            return "CURRENT"
+        if isinstance(value, str) and value.upper() == "UNBOUNDED":
+            return f"UNBOUNDED {side}"
+        return side
+
+    def bound(self, value, side: str, unit: str, node):
+        """One frame bound: a signed offset (see :class:`Frame`), None for UNBOUNDED."""
+        if side.startswith("UNBOUNDED"):
+            return None
+        if side == "CURRENT":
+            return 0
+        size = self.offset(value, unit, node)
+        return -size if side == "PRECEDING" else size
+
+    def offset(self, value, unit: str, node):
+        """The size of an offset: a non-negative literal (ROWS / GROUPS: an integer, a
+        decimal rounded as DuckDB rounds it; RANGE: a number or an INTERVAL)."""
+        text = node.sql(dialect=Gpuvelo)
+        if isinstance(value, exp.Null):
+            self.fail(PlanError, f"a frame offset cannot be NULL: {text}", node)
+        found = interval_value(value) if isinstance(value, (exp.Interval, exp.Cast, exp.Add)) else None
+        if found is not None:
+            if unit != "RANGE":
+                self.fail(TypeMismatchError, f"a {unit} frame offset is a number of "
+                          f"{'rows' if unit == 'ROWS' else 'peer groups'}, not an INTERVAL: {text}", node)
+            if found[1]:
+                self.fail(NotSupportedError, f"a RANGE offset with months is not supported (months "
+                          f"have no fixed length): {text}", node)
+            return _dt.timedelta(microseconds=found[2])
+        n = _number_literal(value)
+        if n is None or n < 0:
+            self.fail(NotSupportedError, "a frame offset must be a non-negative number or INTERVAL "
+                      f"literal: {text}", node)
         if unit == "RANGE":
-            self.fail(NotSupportedError, "RANGE frames with offsets are not supported (ROWS "
-                      "frames are; RANGE takes UNBOUNDED and CURRENT ROW bounds): "
-                      f"{node.sql(dialect=Gpuvelo)}", node)
-        return -n if side == "PRECEDING" else n
+            return n
+        if isinstance(n, float):
+            self.fail(NotSupportedError, f"a {unit} frame offset must be an integer or decimal "
+                      f"literal: {text}", node)
+        return int(Decimal(n).to_integral_value(ROUND_HALF_UP))   # DuckDB's cast rounds
+
+
+def _number_literal(node):
+    """The value of a number literal: int, Decimal, or float (scientific notation, DOUBLE in
+    DuckDB); None when ``node`` is none."""
+    sign, node = (-1, node.this) if isinstance(node, exp.Neg) else (1, node)
+    node = node.unnest() if isinstance(node, exp.Paren) else node
+    if not isinstance(node, exp.Literal) or node.is_string:
+        return None
+    text = node.this
+    try:
+        value = float(text) if "e" in text.lower() else int(text) if text.isdigit() else Decimal(text)
+    except (ValueError, InvalidOperation):
+        return None
+    return sign * value
 
 
 _NOT_INT = object()
