@@ -6,7 +6,9 @@ import dataclasses
 import time
 from typing import Any, Callable
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import io as gio
 from . import types as T
@@ -16,14 +18,14 @@ from .exec.analytic import apply_analytic
 from .exec.coordinator import Coordinator
 from .exec.processor import SET_ASIDE_REASON, RunOptions, SingleProcessor, output_schema
 from .exec.routing import choose_routing
-from .exec.query import CompiledQuery
+from .exec.query import CompiledQuery, needed_columns
 from .exec.stats import JobStats
 from .exec.windows import UNBOUNDED_MS, duration_ms, resolve_time_column
 from .io.join import JoinedSource
 from .sql import explain as explain_plan
 from .sql import parse_query, plan_query
 from .sql.analytic import ANALYTIC_TABLE
-from .sql.rewrite import UNION_TABLE
+from .sql.rewrite import ROW_COLUMN, UNION_TABLE, rows_table_size
 
 
 def default_partitions(backend) -> int:
@@ -44,6 +46,16 @@ def _find_source(sources: dict[str, Any], name: str):
     known = ", ".join(sources) or "none"
     raise DataError(f"the query reads from '{name}', but no source of that name was given "
                     f"(sources: {known})")
+
+
+def _with_files(files, sources: dict[str, Any], batch_size) -> dict[str, Any]:
+    """``sources`` and a source for each file the query names (``FROM 'x.csv'``,
+    ``read_csv(...)``) that no given source of that name stands for."""
+    given = {k.lower() for k in sources}
+    opened = {f.name: gio.path_source(f.path, batch_size=batch_size, kind=f.kind,
+                                      csv_options=dict(f.options))
+              for f in files if f.name.lower() not in given}
+    return {**sources, **opened} if opened else sources
 
 
 def _schema_of(source) -> dict[str, T.DType]:
@@ -111,6 +123,7 @@ class Job:
                                     "emit='changes' is not supported with them")
         self._stage_options = {"backend": backend, "batch_size": batch_size, "partitions": partitions,
                                "strategy": strategy}
+        sources = _with_files(self.parsed.files, sources, batch_size)
         if self.parsed.stages or self.parsed.value_stages or self.parsed.stacked:   # one Source per input
             sources = {k: gio.as_source(v, batch_size=batch_size) for k, v in sources.items()}
         self._sources = dict(sources)
@@ -157,7 +170,7 @@ class Job:
         try:
             self._run_stages()
             cq = CompiledQuery(self.plan, self.backend)
-            self.source.narrow(cq.columns)     # only the columns the query reads
+            self.source.narrow(needed_columns(cq.columns))   # only the columns the query reads
             self._announce_set_aside_schema()
             self._runner(cq).run()
             self.stats.stopped = ("abort" if self._opts.abort.is_set()
@@ -206,12 +219,13 @@ class Job:
         self._run_value_stages()
         if not (self.parsed.stages or self.parsed.stacked):
             return
-        tables = dict(self._sources)
+        tables = {**self._sources, **_literal_rows(self.parsed)}
+        renamed = dict(self.parsed.renamed)
         for name, text in self.parsed.stages:
-            tables[name] = self._run_stage(text, tables)
-        if self.parsed.stacked:      # one query per key set or UNION branch, stacked
+            tables[name] = _with_names(self._run_stage(text, tables), renamed.get(name), name)
+        if self.parsed.stacked:      # one query per key set or set operation branch, combined
             parts = [self._run_stage(text, tables) for text in self.parsed.stacked]
-            tables[UNION_TABLE] = _stacked(parts)
+            tables[UNION_TABLE] = _combined(parts, self.parsed.combine)
         if self.parsed.analytic is not None:
             spec = self.parsed.analytic
             tables[ANALYTIC_TABLE] = apply_analytic(tables[spec.input], spec)
@@ -285,6 +299,7 @@ def _joined(parsed, source, sources: dict, batch_size):
                      for owner, name in spec.left_keys]
         source = JoinedSource(source, right, left_keys=left_keys, right_keys=spec.right_keys,
                               kind=spec.kind, alias=spec.alias, using=spec.using,
+                              asof_op=spec.asof_op,
                               batch_size=batch_size if i == last else None)
         qualified.update({(spec.alias, n.lower()): out for n, out in source.renames.items()})
     return source, qualified
@@ -324,32 +339,113 @@ def _value_stage_types(parsed, sources: dict, options: dict) -> dict:
 def _stage_placeholders(parsed, sources: dict, options: dict) -> dict[str, pa.Table]:
     """An empty table of each stage's result schema, so that the query plans (and reports
     its errors) before anything runs."""
-    tables: dict[str, pa.Table] = {}
+    tables: dict[str, pa.Table] = _literal_rows(parsed)
 
     def empty(text, window_aliases=()):
         return _result_schema(text, {**sources, **tables}, options, window_aliases).empty_table()
 
     analytic = parsed.analytic
+    renamed = dict(parsed.renamed)
     for name, text in parsed.stages:
-        tables[name] = empty(text, analytic.window_aliases if analytic and name == analytic.input else ())
+        tables[name] = _with_names(empty(text, analytic.window_aliases if analytic and
+                                         name == analytic.input else ()), renamed.get(name), name)
     if parsed.stacked:
-        tables[UNION_TABLE] = _stacked([empty(text) for text in parsed.stacked])
+        tables[UNION_TABLE] = _combined([empty(text) for text in parsed.stacked], parsed.combine)
     if analytic is not None:      # also checks the analytic functions' argument types
         tables[ANALYTIC_TABLE] = apply_analytic(tables[analytic.input], analytic)
     return tables
 
 
 def _stacked(parts: list[pa.Table]) -> pa.Table:
-    """The parts' results (grouping sets, UNION branches) one after the other, named as the
-    first names its columns; types promote (a NULL column or INTEGER with DOUBLE)."""
+    """The parts' results (grouping sets, set operation branches) one after the other, named
+    as the first names its columns; types promote (a NULL column or INTEGER with DOUBLE)."""
     names = parts[0].column_names
     for p in parts[1:]:
         if p.num_columns != len(names):
-            raise PlanError(f"UNION branches return {len(names)} and {p.num_columns} columns")
+            raise PlanError(f"the branches of a set operation (UNION / INTERSECT / EXCEPT) return "
+                            f"{len(names)} and {p.num_columns} columns; each must return as many")
+    for i in range(len(names)):
+        common = _common_decimal([p.schema.field(i).type for p in parts])
+        if common is not None:
+            parts = [p.set_column(i, names[i], p.column(i).cast(common)) for p in parts]
     try:
         return pa.concat_tables([p.rename_columns(names) for p in parts], promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-        raise PlanError(f"UNION branches' column types do not combine: {e}") from e
+        raise PlanError(f"the column types of a set operation's branches do not combine: {e}") from e
+
+
+def _common_decimal(types: list[pa.DataType]) -> pa.DataType | None:
+    """DuckDB's common type of decimals and integers (INTEGER and DECIMAL(2, 1): DECIMAL(11,
+    1): the most integer digits -- an integer type's widest value's -- and the most decimal
+    places); None when the types are not such a mix (Arrow's promotion is then used)."""
+    if not any(pa.types.is_decimal(t) for t in types) or \
+            not all(pa.types.is_decimal(t) or pa.types.is_integer(t) or pa.types.is_null(t) for t in types):
+        return None
+    scale = max(t.scale for t in types if pa.types.is_decimal(t))
+    digits = max(t.precision - t.scale if pa.types.is_decimal(t) else
+                 len(str(np.iinfo(t.to_pandas_dtype()).max)) for t in types if not pa.types.is_null(t))
+    return pa.decimal128(digits + scale, scale) if digits + scale <= 38 else None
+
+
+def _combined(parts: list[pa.Table], how: str) -> pa.Table:
+    """The branches' results combined as ``how`` says (``ParsedQuery.combine``): 'union all'
+    stacks them (:func:`_stacked`); 'union', 'intersect' and 'except' [' all'] are DuckDB's
+    set operations over the stacked rows, where NULLs, NaNs and 0.0 / -0.0 compare equal:
+    each distinct row is kept as many times as its counts in the branches say. INTERSECT:
+    the least count; EXCEPT: the first branch's count when no other branch has the row, and
+    EXCEPT ALL that count less the others', at least 0; the DISTINCT forms keep one copy."""
+    table = _stacked(parts)
+    if how == "union all":
+        return table
+    op, every = how.split(" ")[0], how.endswith(" all")
+    keys = [f"c{i}" for i in range(table.num_columns)]
+    side = np.repeat(np.arange(len(parts)), [p.num_rows for p in parts])
+    counts = [f"n{i}" for i in range(len(parts))]
+    work = pa.table([_comparable(c) for c in table.columns] +
+                    [pa.array((side == i).astype(np.int64)) for i in range(len(parts))],
+                    names=keys + counts)
+    grouped = work.group_by(keys, use_threads=False).aggregate([(n, "sum") for n in counts])
+    n = np.stack([grouped.column(f"{c}_sum").to_numpy() for c in counts])
+    if op == "union":
+        copies = np.ones(grouped.num_rows, dtype=np.int64)
+    elif op == "intersect":
+        copies = n.min(axis=0)
+    elif every:
+        copies = np.maximum(n[0] - n[1:].sum(axis=0), 0)
+    else:
+        copies = np.where(n[1:].sum(axis=0) > 0, 0, n[0])
+    if not every:
+        copies = np.minimum(copies, 1)
+    rows = grouped.select(keys).take(pa.array(np.repeat(np.arange(grouped.num_rows), copies)))
+    return rows.rename_columns(table.column_names)
+
+
+def _comparable(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A float column with one NaN and one zero (``-0.0`` is ``0.0``), so that grouping
+    compares them as DuckDB's set operations do; other columns as they are."""
+    if not pa.types.is_floating(column.type):
+        return column
+    zero, nan = pa.scalar(0.0, column.type), pa.scalar(float("nan"), column.type)
+    return pc.if_else(pc.is_nan(column), nan, pc.add(column, zero))
+
+
+def _literal_rows(parsed) -> dict[str, pa.Table]:
+    """The table of n rows that a query without FROM, or with VALUES, reads (see
+    ``rewrite.literal_tables``), when this query reads one."""
+    n = rows_table_size(parsed.source)
+    if n is None:
+        return {}
+    return {parsed.source: pa.table({ROW_COLUMN: pa.array(np.arange(n, dtype=np.int32))})}
+
+
+def _with_names(table: pa.Table, names: tuple[str, ...] | None, stage: str) -> pa.Table:
+    """``table`` with its first columns renamed by a column alias list (``t AS u(a, b)``)."""
+    if not names:
+        return table
+    if len(names) > table.num_columns:
+        raise PlanError(f"table '{stage}' has {table.num_columns} columns available but "
+                        f"{len(names)} columns specified")
+    return table.rename_columns(list(names) + table.column_names[len(names):])
 
 
 def sql(query: str, /, *, backend: str = "auto", batch_size: int | None = None,
@@ -390,6 +486,8 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
     to a ``pyarrow.Schema``."""
     parsed = parse_query(query)
     src, values, qualified = None, None, {}
+    if parsed.files and not schemas:
+        sources = _with_files(parsed.files, dict(sources or {}), None)
     if parsed.stages or parsed.value_stages or parsed.stacked:
         if not sources and schemas:      # plan the stages over empty tables of those schemas
             sources = {name: schema.empty_table() for name, schema in schemas.items()}
@@ -431,5 +529,7 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
         on = ", ".join(f"{a or parsed.source_alias}.{b} = {j.alias}.{c}"
                        for (a, b), c in zip(j.left_keys, j.right_keys))
         stages += (f"join: {j.kind} join of each batch with {j.table} (read whole first)"
-                   + (f" on {on}" if on else "") + "\n")
+                   + (f" on {on}" if on else "")
+                   + ("; then its rows no stream row matched, when the stream ends"
+                      if j.kind in ("right", "full") else "") + "\n")
     return stages + explain_plan(plan) + f"\nbackend: {chosen.name}\nstrategy: {route}"

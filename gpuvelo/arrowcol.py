@@ -20,7 +20,7 @@ _NP = {"bool": np.bool_, "int8": np.int8, "int16": np.int16, "int32": np.int32,
        "int64": np.int64, "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32,
        "uint64": np.uint64, "float32": np.float32, "float64": np.float64,
        "decimal": np.int64, "string": np.int32, "timestamp": np.int64, "date": np.int32,
-       "interval": np.int64, "null": np.bool_}
+       "interval": np.int64, "null": np.bool_, "list": np.int32}
 _MS_PER_DAY = 86_400_000
 
 
@@ -117,6 +117,9 @@ def arrow_to_col(array, dtype: DType) -> Col:
     if kind == "string":
         data, dictionary, valid = _strings(arr)
         return Col(data, valid, dtype, dictionary)
+    if kind == "list":     # results only: row codes into the array itself
+        arr = _cast(arr, to_arrow(dtype))
+        return Col(np.arange(len(arr), dtype=np.int32), _validity(arr), dtype, arr)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     if kind == "null":
@@ -169,12 +172,12 @@ def col_to_arrow(col: Col) -> pa.Array:
     valid = None if col.valid is None else np.asarray(col.valid, np.bool_)
     if d.kind == "null":
         return pa.nulls(n)
-    if d.is_string:
+    if d.is_string or d.is_list:
         mask = None if valid is None else ~valid
         codes = pa.array(np.asarray(col.data, np.int32), pa.int32(), mask=mask)
         if len(col.dictionary) == 0:
-            return pa.nulls(n, pa.string())
-        return _cast(col.dictionary.take(codes), pa.string())
+            return pa.nulls(n, to_arrow(d))
+        return _cast(col.dictionary.take(codes), to_arrow(d))
     nulls = 0 if valid is None else int(n - valid.sum())
     vbuf = None if nulls == 0 else _bitmap(valid)
     if d.is_bool:

@@ -194,6 +194,8 @@ def format_table(table: pa.Table) -> str:
 def _cell(value) -> str:
     if value is None:
         return "NULL"
+    if isinstance(value, list):       # a LIST, as DuckDB prints one: [1, NULL, 3]
+        return "[" + ", ".join(_cell(v) for v in value) + "]"
     if isinstance(value, float):
         if abs(value) >= 1e15 or (value and abs(value) < 1e-4) or value != value:
             return f"{value:.6g}"

@@ -16,8 +16,9 @@ class Col:
     that ``gpuvelo.types`` documents for ``dtype`` (decimals as scaled int64, strings as int32
     codes, timestamps as int64 ticks, dates as int32 days). ``valid`` is a bool array of the
     same length (True = not NULL) or None when no value is NULL. ``dictionary`` is, for
-    strings only, a host-side ``pyarrow.StringArray`` that the codes index into (entries need
-    not be unique; codes of NULL rows are 0 and meaningless).
+    strings, a host-side ``pyarrow.StringArray`` that the codes index into (entries need
+    not be unique; codes of NULL rows are 0 and meaningless); for a LIST result, the
+    host-side ``pyarrow.ListArray`` its int32 row codes index into.
     """
 
     data: Any

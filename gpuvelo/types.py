@@ -18,6 +18,7 @@ timestamp   int64 ticks of ``unit`` since the epoch          unit: s, ms, us, ns
 date        int32 days since the epoch                       
 interval    int64 microseconds                               split: see below
 null        bool (all invalid)                               type of a bare NULL literal
+list        int32 row codes into a host-side list array      dictionary: pyarrow ListArray
 unsupported (none: never converted)                          ``arrow``: the Arrow type
 =========== ================================================ ==========================
 
@@ -59,6 +60,9 @@ class DType:
     scale: int | None = None       # decimal
     arrow: str | None = None       # unsupported: the Arrow type, for error messages
     split: str | None = None       # interval: how values split into days and time (above)
+    # unsupported STRUCT: its fields as (name, DType) pairs -- a query reads them as columns
+    fields: tuple[tuple[str, "DType"], ...] | None = None
+    element: "DType | None" = None  # list: the elements' type (see list_of)
 
     # -- predicates -------------------------------------------------------------------
     @property
@@ -107,6 +111,11 @@ class DType:
         return self.kind == "null"
 
     @property
+    def is_list(self) -> bool:
+        """A LIST (an aggregate's result only: see :func:`list_of`)."""
+        return self.kind == "list"
+
+    @property
     def is_unsupported(self) -> bool:
         """A source column's type gpuvelo cannot read (see the module docstring)."""
         return self.kind == "unsupported"
@@ -124,6 +133,8 @@ class DType:
             return f"unsupported type {self.arrow}"
         if self.kind == "interval":
             return "INTERVAL"
+        if self.kind == "list":
+            return f"{self.element}[]"
         return self.kind.upper()
 
 
@@ -155,9 +166,21 @@ def interval(split: str | None = "time") -> DType:
     return DType("interval", split=split)
 
 
+def list_of(element: DType) -> DType:
+    """The LIST type of ``LIST(x)`` / ``ARRAY_AGG(x)`` results (``element``: x's type). It is an
+    output type only: results hold it (Arrow ``list<element>``), no expression computes on it,
+    and a source column of an Arrow list type stays ``unsupported``."""
+    return DType("list", element=element)
+
+
 def unsupported(arrow_type) -> DType:
-    """The DType of a column whose Arrow type gpuvelo cannot compute on."""
-    return DType("unsupported", arrow=str(arrow_type))
+    """The DType of a column whose Arrow type gpuvelo cannot compute on (a STRUCT keeps its
+    fields' types: ``user.country`` reads one)."""
+    import pyarrow as pa
+
+    fields = tuple((f.name, from_arrow(f.type)) for f in arrow_type) \
+        if pa.types.is_struct(arrow_type) else None
+    return DType("unsupported", arrow=str(arrow_type), fields=fields)
 
 
 def from_arrow(t) -> DType:
@@ -212,4 +235,6 @@ def to_arrow(d: DType):
         return pa.decimal128(d.precision, d.scale)
     if d.kind == "interval":
         return pa.duration("us")
+    if d.kind == "list":
+        return pa.list_(to_arrow(d.element))
     return pa.null()

@@ -4,7 +4,8 @@ referee) on the same data, normalise both results to rows, and compare them.
 Comparison rules: integers and decimals exactly (DuckDB returns HUGEINT / DECIMAL(38, s) for
 sums: values are compared, not types); a float against any number with relative tolerance
 1e-9 (absolute 1e-12 near zero); NaN equals NaN; NULL equals NULL only; bools, strings and
-temporal values by equality. Without a top-level ORDER BY, results are compared as multisets.
+temporal values by equality; lists (LIST / ARRAY_AGG results) element by element under these
+rules. Without a top-level ORDER BY, results are compared as multisets.
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ def values_equal(a, b) -> bool:
     (intervals: equal lengths, whether held as days and time or as one timedelta)."""
     if a is None or b is None:
         return a is None and b is None
+    if isinstance(a, list) or isinstance(b, list):
+        return isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and \
+            all(values_equal(x, y) for x, y in zip(a, b))
     if _interval_micros(a) is not None or _interval_micros(b) is not None:
         return _interval_micros(a) == _interval_micros(b)
     if _is_number(a) and _is_number(b):
@@ -160,6 +164,8 @@ def _sort_key_value(v):
         return (5, v.replace(tzinfo=None).isoformat())
     if isinstance(v, dt.date):
         return (5, v.isoformat())
+    if isinstance(v, list):
+        return (7, tuple(_sort_key_value(x) for x in v))
     return (6, repr(v))
 
 

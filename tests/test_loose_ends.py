@@ -13,7 +13,7 @@ import pytest
 
 import gpuvelo
 from differential import random_table, run_both
-from gpuvelo.errors import (DataError, GpuveloError, NotSupportedError, PlanError, SinkError,
+from gpuvelo.errors import (DataError, GpuveloError, PlanError, SinkError,
                             SqlSyntaxError, UnknownColumnError)
 from gpuvelo.io import CsvSink, MemorySink
 
@@ -121,16 +121,6 @@ def test_a_derived_table_beside_a_join_exposes_only_its_columns(backend):
     duckdb_rejects(bad, {"t": T, "d": d})
     with pytest.raises(UnknownColumnError):
         gpuvelo.sql(bad, t=T, d=d, backend=backend)
-
-
-@pytest.mark.parametrize("query", [
-    "SELECT * FROM (SELECT k1 FROM t) AS s(key)",
-    "WITH a(key) AS (SELECT k1 FROM t) SELECT * FROM a",
-])
-def test_column_alias_lists_of_derived_tables_are_not_supported(query):
-    # DuckDB renames the columns; gpuvelo says so rather than keep the old names
-    with pytest.raises(NotSupportedError, match="column aliases"):
-        gpuvelo.sql(query, t=T, backend="cpu")
 
 
 # --------------------------------------------------------------------------- 3. arity

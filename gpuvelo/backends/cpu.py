@@ -27,9 +27,9 @@ from ..arrowcol import arrow_to_col, batch_to_cols, col_to_arrow
 from .group_values import GroupValues
 from .keytable import KeyTable
 from . import comoments
-from .list_aggs import modes, string_aggs
+from .list_aggs import list_results, modes, string_aggs
 from .partials import (ACC_FIELDS, ARG_FUNCS, DISTINCT_FUNCS, EARLIEST, LIST_FUNCS, POSITIONAL,
-                       POSLIST_FUNCS, acc_name, agg_name, key_name)
+                       POSLIST_FUNCS, acc_fields, acc_name, agg_name, key_name)
 from .quantiles import quantiles
 from .protocol import StateSpec
 
@@ -215,6 +215,24 @@ def _masked(values: pa.Array, rows: np.ndarray, mask: np.ndarray | None) -> pa.A
     return out if mask is None else pc.if_else(pa.array(mask), pa.nulls(len(out), out.type), out)
 
 
+def _list_partials(j: int, rows: pa.Array, arg, positions: np.ndarray) -> dict[str, pa.Array]:
+    """LIST's partials columns of one batch from its kept rows listed per group (NULL for
+    rows its FILTER dropped): the values, positions and ordering values of those rows."""
+    parent = np.asarray(rows.value_parent_indices(), dtype=np.int64)
+    flat = rows.flatten()
+    kept = np.asarray(flat.is_valid())
+    at = np.asarray(pc.fill_null(flat, 0), dtype=np.int64)[kept]
+    offsets = np.zeros(len(rows) + 1, dtype=np.int32)
+    np.cumsum(np.bincount(parent[kept], minlength=len(rows)), out=offsets[1:])
+    offsets = pa.array(offsets)
+    idx = pa.array(at)
+    out = {acc_name(j, "vals"): pa.ListArray.from_arrays(offsets, _value_array(arg.value).take(idx)),
+           acc_name(j, "vpos"): pa.ListArray.from_arrays(offsets, pa.array(positions[at]))}
+    if arg.order is not None:
+        out[acc_name(j, "vord")] = pa.ListArray.from_arrays(offsets, _value_array(arg.order).take(idx))
+    return out
+
+
 def _arg_ranks(pair, largest: bool) -> tuple[pa.Array, np.ndarray]:
     """ARG_MAX / ARG_MIN within a batch: each row's rank in the order (ordering value
     descending for ``largest``, else ascending; then arrival), NULL for rows where either
@@ -387,7 +405,7 @@ class CpuGroupState:
 
     def _init_acc(self, j: int, agg) -> None:
         s = self._store
-        for f in ACC_FIELDS[agg.func]:
+        for f in acc_fields(agg):
             name = acc_name(j, f)
             if f == "n":
                 s.add(name, np.int64, 0)
@@ -409,16 +427,23 @@ class CpuGroupState:
                 s.add(name, np.int64, 0)      # distinct count; the values live in _distinct
                 width = 3 if agg.arg_dtype.is_string else 2
                 self._distinct[j] = (KeyTable(width), GroupValues(self._arrow_val_type(agg)))
-            elif f == "vals":     # with positions (string_agg, mode): (value, position) structs
-                t = self._arrow_val_type(agg)
-                self._lists[j] = GroupValues(pa.struct([("v", t), ("p", pa.int64())])
-                                             if agg.func in POSLIST_FUNCS else t)
+            elif f == "vals":     # with positions (string_agg, mode, list): (value, position) structs
+                self._lists[j] = GroupValues(self._list_struct(agg) if agg.func in POSLIST_FUNCS
+                                             or agg.func == "list" else self._arrow_val_type(agg))
 
     def _arrow_key_type(self, i: int):
         return T.to_arrow(self.spec.key_dtypes[i])
 
     def _arrow_val_type(self, agg):
         return _arrow_value_type(agg.arg_dtype)
+
+    def _list_struct(self, agg) -> pa.DataType:
+        """STRING_AGG / MODE / LIST: the struct each kept value is stored as -- the value,
+        its position and (LIST ordered by another expression) its ordering value."""
+        fields = [("v", self._arrow_val_type(agg)), ("p", pa.int64())]
+        if agg.arg2_dtype is not None and agg.func == "list":
+            fields.append(("o", _arrow_value_type(agg.arg2_dtype)))
+        return pa.struct(fields)
 
     def partials_schema(self) -> pa.Schema:
         """The Arrow schema of this state's partials."""
@@ -429,7 +454,7 @@ class CpuGroupState:
     def _make_partials_schema(self) -> pa.Schema:
         fields = [pa.field(key_name(i), self._arrow_key_type(i)) for i in range(self._nkeys)]
         for j, agg in enumerate(self.spec.aggs):
-            for f in ACC_FIELDS[agg.func]:
+            for f in acc_fields(agg):
                 if f in ("n", "pos"):
                     t = pa.int64()
                 elif f == "sum":
@@ -442,6 +467,8 @@ class CpuGroupState:
                     t = _arrow_value_type(agg.arg2_dtype)
                 elif f == "vpos":
                     t = pa.list_(pa.int64())
+                elif f == "vord":
+                    t = pa.list_(_arrow_value_type(agg.arg2_dtype))
                 else:
                     t = pa.list_(self._arrow_val_type(agg))
                 fields.append(pa.field(acc_name(j, f), t))
@@ -454,7 +481,7 @@ class CpuGroupState:
                 cols.append(pa.array(np.zeros(rows, np.int64)))
             elif field.name.endswith(("_sum", "_mean", "_m2", "_ma", "_mb", "_m2a", "_m2b", "_cab")):
                 cols.append(pa.array(np.zeros(rows, field.type.to_pandas_dtype())))
-            elif field.name.endswith(("_set", "_vals", "_vpos")):
+            elif field.name.endswith(("_set", "_vals", "_vpos", "_vord")):
                 cols.append(pa.array([[]] * rows, type=field.type))
             else:
                 cols.append(pa.nulls(rows, field.type))
@@ -571,6 +598,11 @@ class CpuGroupState:
             elif f in DISTINCT_FUNCS:
                 src = source(col, "val", lambda: _value_array(col))
                 out.append((acc_name(j, "set"), src, "distinct"))
+            elif f == "list":        # the rows its FILTER keeps, listed per group (below)
+                keep = col.keep
+                src = source(keep, "rows", lambda: pa.array(
+                    np.arange(n, dtype=np.int64), mask=None if keep is None else ~np.asarray(keep)))
+                out.append((acc_name(j, "vals") + "_rows", src, "list"))
             elif f in LIST_FUNCS or f in POSLIST_FUNCS:
                 src = source(col, "val", lambda: _value_array(col))
                 out.append((acc_name(j, "vals"), src, "list"))
@@ -618,7 +650,7 @@ class CpuGroupState:
                 agg_specs.append((src, "distinct", only_valid))
             else:
                 agg_specs.append((src, how))
-        ordered = any(a.func in POSLIST_FUNCS for a in self.spec.aggs)   # aligned lists
+        ordered = any(a.func in POSLIST_FUNCS or a.func == "list" for a in self.spec.aggs)   # aligned lists
         grouped = table.group_by(wnames, use_threads=n > 1_000_000 and not ordered).aggregate(agg_specs)
         result: dict[str, pa.Array] = {}
         key_words = [_unspread(np.asarray(grouped.column(f"w{c}").combine_chunks()))
@@ -689,6 +721,9 @@ class CpuGroupState:
                 m2[cnt == 1] = 0.0     # one value (even NaN) has no spread (Welford, DuckDB)
                 result[acc_name(j, "m2")] = pa.array(m2)
                 result[acc_name(j, "mean")] = pc.fill_null(result[acc_name(j, "mean")], 0.0)
+            elif f == "list":
+                result.update(_list_partials(j, result.pop(acc_name(j, "vals") + "_rows"),
+                                             args[j], positions))
             elif f in ("sum", "avg"):
                 s = acc_name(j, "sum")
                 if s + "_hi" in result:
@@ -890,7 +925,12 @@ class CpuGroupState:
             if len(values) == 0:
                 continue
             owner = gids[np.asarray(lists.value_parent_indices())]
-            if self.spec.aggs[j].func in POSLIST_FUNCS:
+            agg = self.spec.aggs[j]
+            if agg.func == "list":       # NULL values are kept
+                parts = [values] + [p.arrow(acc_name(j, f)).flatten() for f in acc_fields(agg)[1:]]
+                kept.add(owner, pa.StructArray.from_arrays(parts, fields=list(self._list_struct(agg))))
+                continue
+            if agg.func in POSLIST_FUNCS:
                 pos = p.arrow(acc_name(j, "vpos")).flatten()
                 values = pa.StructArray.from_arrays([values, pos], names=["v", "p"],
                                                     mask=pc.invert(values.is_valid()))
@@ -929,7 +969,7 @@ class CpuGroupState:
         cols: dict[str, pa.Array] = {key_name(i): self._key_column(i).take(idx) for i in range(self._nkeys)}
         s = self._store
         for j, agg in enumerate(self.spec.aggs):
-            for f in ACC_FIELDS[agg.func]:
+            for f in acc_fields(agg):
                 name = acc_name(j, f)
                 if f == "val":
                     valid = (s[name + "_valid"][gids] if agg.func in POSITIONAL + ARG_FUNCS
@@ -943,12 +983,13 @@ class CpuGroupState:
                     cols[name] = pa.array(pos, mask=(pos == INT64_MAX) | (pos < 0))
                 elif f == "set":
                     cols[name] = self._distinct[j][1].lists(gids, schema.field(name).type)
-                elif f == "vals" and agg.func in POSLIST_FUNCS:
-                    vals, pos = self._value_lists(j, agg, gids)
-                    cols[name], cols[acc_name(j, "vpos")] = vals, pos
+                elif f == "vals" and (agg.func in POSLIST_FUNCS or agg.func == "list"):
+                    parts = self._value_lists(j, agg, gids)
+                    for field, part in zip(acc_fields(agg), parts):
+                        cols[acc_name(j, field)] = part
                 elif f == "vals":
                     cols[name] = self._lists[j].lists(gids, schema.field(name).type)
-                elif f == "vpos":
+                elif f in ("vpos", "vord"):
                     continue       # made with the values
                 else:
                     cols[name] = pa.array(s[name][gids])
@@ -996,6 +1037,10 @@ class CpuGroupState:
                 arr = string_aggs(*self._value_lists(j, agg, gids), gids.size, *agg.param)
             elif f == "mode":
                 arr = modes(*self._value_lists(j, agg, gids), gids.size, agg.arg_dtype)
+            elif f == "list":
+                vals, pos, *order = self._value_lists(j, agg, gids)
+                arr = list_results(vals, pos, order[0] if order else None, gids.size, agg.param,
+                                   agg.arg_dtype)
             else:
                 m2 = s[acc_name(j, "m2")][gids]
                 samp = f.endswith("samp")
@@ -1008,14 +1053,14 @@ class CpuGroupState:
             cols[agg_name(j)] = arr.cast(out_t) if arr.type != out_t else arr
         return pa.table(cols) if cols else pa.table({})
 
-    def _value_lists(self, j: int, agg, gids: np.ndarray) -> tuple[pa.Array, pa.Array]:
-        """STRING_AGG / MODE: the values and the positions of ``gids``, as aligned lists."""
-        t = self._arrow_val_type(agg)
-        both = self._lists[j].lists(gids, pa.list_(pa.struct([("v", t), ("p", pa.int64())])))
-        offsets = both.offsets
-        flat = both.flatten()
-        return (pa.ListArray.from_arrays(offsets, flat.field("v")),
-                pa.ListArray.from_arrays(offsets, flat.field("p")))
+    def _value_lists(self, j: int, agg, gids: np.ndarray) -> tuple[pa.Array, ...]:
+        """STRING_AGG / MODE / LIST: the values, the positions and (LIST ordered by another
+        expression) the ordering values of ``gids``, as aligned lists."""
+        struct = self._list_struct(agg)
+        kept = self._lists[j].lists(gids, pa.list_(struct))
+        offsets = kept.offsets
+        flat = kept.flatten()
+        return tuple(pa.ListArray.from_arrays(offsets, flat.field(f.name)) for f in struct)
 
     def _final_values(self, j: int, agg, gids: np.ndarray, valid: np.ndarray) -> pa.Array:
         if agg.arg_dtype.is_decimal:

@@ -14,6 +14,7 @@ from .. import types as T
 from ..columns import Col, ColPair
 from ..errors import ArithmeticOverflowError, DataError
 from . import comoments, keyhash
+from .list_aggs import ListArg
 from ..arrowcol import arrow_to_col, col_to_arrow
 from .partials import (ACC_FIELDS, ARG_FUNCS, DISTINCT_FUNCS, EARLIEST, LIST_FUNCS, POSITIONAL,
                        POSLIST_FUNCS, acc_name, key_name)
@@ -124,7 +125,8 @@ class GpuGroupState:
         self._overflow_checked = True
         self._sbest: dict[int, np.ndarray] = {}   # string MIN/MAX: host codes by gid (-1: none)
         # (gid, word[, position]) pairs: sorted and unique for the DISTINCT aggregates, in
-        # arrival order for the quantiles, with positions for STRING_AGG / MODE
+        # arrival order for the quantiles, with positions for STRING_AGG / MODE; for LIST
+        # (gid, word, position, valid[, ordering word, its valid]), NULL values included
         self._pairs: dict[int, tuple] = {}
         self._ptr_tables: dict[tuple, tuple[Any, Any]] = {}   # gv_acc_multi: (flags, pointers)
         with self.stream:
@@ -174,6 +176,10 @@ class GpuGroupState:
             self._pairs[j] = (cp.zeros(0, cp.int64), cp.zeros(0, cp.uint64))
         elif f in POSLIST_FUNCS:
             self._pairs[j] = (cp.zeros(0, cp.int64), cp.zeros(0, cp.uint64), cp.zeros(0, cp.int64))
+        elif f == "list":
+            ordered = agg.arg2_dtype is not None
+            self._pairs[j] = (cp.zeros(0, cp.int64), cp.zeros(0, cp.uint64), cp.zeros(0, cp.int64),
+                              cp.zeros(0, bool)) + ((cp.zeros(0, cp.uint64), cp.zeros(0, bool)) if ordered else ())
 
     def _grow(self, gcap: int, tcap: int) -> None:
         """Make room for ``gcap`` groups and rebuild the table with ``tcap`` slots."""
@@ -381,6 +387,9 @@ class GpuGroupState:
         if f in ARG_FUNCS:
             self._arg_update(j, agg, col, gids, positions, extra)
             return
+        if f == "list":
+            self._list_update(j, col, gids, positions)
+            return
         if f in comoments.FUNCS:
             self._comoment_update(j, col, gids)
             return
@@ -414,6 +423,23 @@ class GpuGroupState:
             distinct = f in DISTINCT_FUNCS
             pos = positions[keep] if f in POSLIST_FUNCS else None
             self._add_pairs(j, gids[keep], self._words(col, vals, canonical=distinct)[keep], distinct, pos)
+
+    def _list_update(self, j, arg: ListArg, gids, positions) -> None:
+        """LIST: append the (gid, value word, position, valid[, ordering word, valid]) of the
+        rows its FILTER keeps, NULL values included (in arrival order, like the quantiles')."""
+        cp = _cp()
+        n = gids.shape[0]
+        rows = cp.arange(n, dtype=cp.int64) if arg.keep is None else cp.flatnonzero(arg.keep)
+
+        def part(col: Col) -> tuple:
+            words = self._words(col, self._values(col), canonical=False)[rows]
+            return words, (cp.ones(rows.shape[0], bool) if col.valid is None else col.valid[rows])
+
+        vw, vv = part(arg.value)
+        new = (gids[rows], vw, positions[rows], vv)
+        if len(self._pairs[j]) > 4:
+            new += part(arg.order)
+        self._pairs[j] = tuple(cp.concatenate([old, add]) for old, add in zip(self._pairs[j], new))
 
     def _comoment_update(self, j, pair: ColPair, gids) -> None:
         """CORR / COVAR / REGR_*: the batch's co-moments per group, merged into the stored ones."""
@@ -569,6 +595,18 @@ class GpuGroupState:
         f = agg.func
         field = lambda name: p.column(acc_name(j, name))  # noqa: E731
         val_dtype = T.INT64 if agg.arg_dtype is not None and agg.arg_dtype.is_decimal else agg.arg_dtype
+        if f == "list":
+            values = field("vals").combine_chunks()
+            if len(values):
+                owner = gids[cp.asarray(np.asarray(values.value_parent_indices()))]
+                pos = cp.asarray(np.asarray(field("vpos").combine_chunks().flatten(), dtype=np.int64))
+                order = None
+                if agg.arg2_dtype is not None:
+                    ord_dtype = T.INT64 if agg.arg2_dtype.is_decimal else agg.arg2_dtype
+                    order = self._dev(arrow_to_col(field("vord").combine_chunks().flatten(), ord_dtype))
+                value = self._dev(arrow_to_col(values.flatten(), val_dtype))
+                self._list_update(j, ListArg(value, order), owner, pos)
+            return
         if f in DISTINCT_FUNCS or f in LIST_FUNCS or f in POSLIST_FUNCS:
             distinct = f in DISTINCT_FUNCS
             lists = field("set" if distinct else "vals").combine_chunks()
@@ -810,6 +848,8 @@ class GpuGroupState:
                 valid = (self._host(acc_name(j, "vvalid"), g) != 0) & ~none
                 cols[acc_name(j, "val")] = self._decode(self._host(acc_name(j, "val"), g),
                                                         agg.arg_dtype, valid, ordered=False)
+            elif f == "list":
+                cols.update(self._list_columns(j, agg, g))
             elif f in DISTINCT_FUNCS or f in LIST_FUNCS or f in POSLIST_FUNCS:
                 name = acc_name(j, "set" if f in DISTINCT_FUNCS else "vals")
                 cols[name] = self._sets(j, agg, g, schema.field(name).type)
@@ -855,6 +895,33 @@ class GpuGroupState:
         offsets = np.zeros(g.size + 1, np.int32)
         np.cumsum(np.bincount(slot[keep], minlength=g.size), out=offsets[1:])
         return pa.ListArray.from_arrays(pa.array(offsets), values).cast(list_type)
+
+    def _list_columns(self, j, agg, g: np.ndarray) -> dict[str, pa.Array]:
+        """LIST's partials columns (``a{j}_vals``, ``a{j}_vpos``[, ``a{j}_vord``]) of groups
+        ``g`` from the device tuples (only those groups' tuples move), in arrival order."""
+        cp = _cp()
+        wanted = cp.zeros(self._gcap + 1, dtype=bool)
+        wanted[cp.asarray(g)] = True
+        parts = self._pairs[j]
+        pick = wanted[parts[0]]
+        host = [self._fetch(a[pick]) for a in parts]
+        slot_of = np.full(self._gcap + 1, -1, np.int64)
+        slot_of[g] = np.arange(g.size)
+        slot = slot_of[host[0]]
+        order = np.argsort(slot, kind="stable")
+        offsets = np.zeros(g.size + 1, np.int32)
+        np.cumsum(np.bincount(slot, minlength=g.size), out=offsets[1:])
+        offsets = pa.array(offsets)
+
+        def decoded(words, valid, d):
+            d = T.INT64 if d.is_decimal else d
+            return self._decode(words[order], d, valid[order].astype(bool), ordered=False)
+
+        cols = {acc_name(j, "vals"): pa.ListArray.from_arrays(offsets, decoded(host[1], host[3], agg.arg_dtype)),
+                acc_name(j, "vpos"): pa.ListArray.from_arrays(offsets, pa.array(host[2][order].astype(np.int64)))}
+        if len(host) > 4:
+            cols[acc_name(j, "vord")] = pa.ListArray.from_arrays(offsets, decoded(host[4], host[5], agg.arg2_dtype))
+        return cols
 
     def finalize(self, gids=None) -> pa.Table:
         """SQL results of ``gids``, computed from the partials by the CPU backend's finalize."""

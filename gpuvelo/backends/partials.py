@@ -19,6 +19,10 @@ Columns, in order:
                      Arrow type, decimals as scaled int64); ``a{j}_val`` its value
   string_agg, mode   ``a{j}_vals`` list<argument's Arrow type>: every non-NULL value;
                      ``a{j}_vpos`` list<int64>: the arrival position of each (same offsets)
+  list               ``a{j}_vals``: every value of the rows its FILTER kept, NULLs included
+                     (decimals as their scaled int64); ``a{j}_vpos`` their arrival positions;
+                     with ORDER BY another expression ``a{j}_vord`` list<its Arrow type>: the
+                     ordering value of each (same offsets; absent without one)
   corr, covar_*,     ``a{j}_n`` int64; ``a{j}_ma``, ``a{j}_mb`` float64 means; ``a{j}_m2a``,
   regr_*             ``a{j}_m2b`` float64 squared deviations; ``a{j}_cab`` float64 co-moment
                      (rows where both arguments are non-NULL; see ``comoments.py``)
@@ -67,6 +71,7 @@ ACC_FIELDS = {
     **{f: ("n", "ma", "mb", "m2a", "m2b", "cab") for f in COMOMENT_FUNCS},
     "string_agg": ("vals", "vpos"),
     "mode": ("vals", "vpos"),
+    "list": ("vals", "vpos", "vord"),
     "quantile_cont": ("vals",),
     "quantile_disc": ("vals",),
 }
@@ -78,6 +83,12 @@ LIST_FUNCS = ("quantile_cont", "quantile_disc")  # keep every non-NULL value (``
 POSLIST_FUNCS = ("string_agg", "mode")          # every non-NULL value with its position
 ARG_FUNCS = ("arg_max", "arg_min")            # keep one row's value, chosen by an ordering value
 
+
+def acc_fields(agg) -> tuple[str, ...]:
+    """The accumulator fields of aggregate ``agg`` (an ``AggSlot``): ``ACC_FIELDS`` of its
+    function, less LIST's ``vord`` when it has no ordering argument."""
+    fields = ACC_FIELDS[agg.func]
+    return fields if agg.arg2_dtype is not None else tuple(f for f in fields if f != "vord")
 
 
 def key_name(i: int) -> str:

@@ -22,6 +22,28 @@ from ..sql import plan as P
 from ..backends.protocol import AggSlot, StateSpec
 from ..arrowcol import arrow_to_col, col_to_arrow
 from ..backends.partials import agg_name, key_name
+from ..backends.list_aggs import ListArg
+
+
+def column_at(batch: pa.RecordBatch, name: str, by_lower: dict[str, str]) -> pa.Array:
+    """The column ``name`` of ``batch`` (``by_lower``: its names by lower case); a name the
+    batch does not have is a STRUCT field read as a column (``user.country``, the planner's
+    ``struct_field``): the field of the struct column, NULL where the struct is."""
+    if name.lower() in by_lower or "." not in name:
+        return batch.column(by_lower.get(name.lower(), name))
+    head, *fields = name.split(".")
+    col = batch.column(by_lower.get(head.lower(), head))
+    for field in fields:
+        col = pc.struct_field(col, field)
+    return col
+
+
+def needed_columns(columns) -> list[str]:
+    """The source columns to read for the query's ``columns``: STRUCT fields need their
+    struct (``user.country`` -> ``user``)."""
+    out = list(columns)
+    out += [n.split(".")[0] for n in columns if "." in n]
+    return out
 
 
 def referenced_columns(plan: P.QueryPlan) -> list[str]:
@@ -43,7 +65,7 @@ def referenced_columns(plan: P.QueryPlan) -> list[str]:
             walk(e.arg)
 
     for e in [plan.where, *plan.group_keys, *(a.arg for a in plan.aggregates),
-              *(a.arg2 for a in plan.aggregates)]:
+              *(a.arg2 for a in plan.aggregates), *(a.filter for a in plan.aggregates)]:
         if e is not None:
             walk(e)
     if not plan.is_aggregate:
@@ -76,10 +98,15 @@ def _direct_columns(plan: P.QueryPlan) -> tuple[list[str], list[str]] | None:
 
 def _compile_args(a: P.AggCall, xp):
     """The compiled argument of an aggregate: None (COUNT(*)), ``f(cols, n) -> Col``, or for
-    two-argument aggregates ``f(cols, n) -> ColPair``."""
+    two-argument aggregates ``f(cols, n) -> ColPair``, for LIST ``f(cols, n) -> ListArg``."""
     if a.arg is None:
         return None
     f = compile_expr(a.arg, xp)
+    if a.func == "list":
+        g = None if a.arg2 is None else compile_expr(a.arg2, xp)
+        keep = None if a.filter is None else compile_predicate(a.filter, xp)
+        return lambda cols, n=None: ListArg(f(cols, n), None if g is None else g(cols, n),
+                                            None if keep is None else keep(cols, n))
     if a.arg2 is None:
         return f
     g = compile_expr(a.arg2, xp)
@@ -111,8 +138,8 @@ class CompiledQuery:
         self.keys = [compile_expr(k, xp) for k in plan.group_keys]
         self.args = [_compile_args(a, xp) for a in plan.aggregates]
         first_of: dict = {}
-        self._arg_first = [first_of.setdefault((a.arg, a.arg2), i) if a.arg is not None else i
-                           for i, a in enumerate(plan.aggregates)]
+        self._arg_first = [first_of.setdefault((a.arg, a.arg2, a.func == "list", a.filter), i)
+                           if a.arg is not None else i for i, a in enumerate(plan.aggregates)]
         self.spec = StateSpec(tuple(k.dtype for k in plan.group_keys),
                               tuple(AggSlot(a.func, a.arg.dtype if a.arg is not None else None, a.dtype,
                                             a.param, a.arg2.dtype if a.arg2 is not None else None)
@@ -153,7 +180,7 @@ class CompiledQuery:
         """The referenced columns of ``batch`` on the backend (case-insensitive lookup)."""
         by_lower = {n.lower(): n for n in batch.schema.names}
         picked = pa.RecordBatch.from_arrays(
-            [batch.column(by_lower.get(n.lower(), n)) for n in self.columns], names=self.columns) \
+            [column_at(batch, n, by_lower) for n in self.columns], names=self.columns) \
             if self.columns else batch
         return self.backend.to_device(picked, self.read_schema)
 

@@ -1,5 +1,9 @@
 """A stream enriched with a finite table: the source behind ``FROM s JOIN t ON s.x = t.y``
-(one :class:`JoinedSource` per join of a chain, each the left side of the next)."""
+(one :class:`JoinedSource` per join of a chain, each the left side of the next).
+
+A RIGHT or FULL join hands out the right rows no left row matched after the stream ends
+(with NULL left columns); a SEMI or ANTI join only keeps or drops left rows; an ASOF join
+pairs each left row with the right row of equal keys nearest in time (``asof.py``)."""
 
 from __future__ import annotations
 
@@ -10,10 +14,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import DataError
+from .asof import AsofIndex
 from .sources import Source
 
 _ROW = "__join_row"
+_RIGHT_ROW = "__join_right_row"
 _CROSS_ROWS = 1 << 20          # a cross join hands out batches of about this many rows
+# kinds whose unmatched right rows are handed out at the end; kinds that only filter the left
+KEEPS_RIGHT = ("right", "full")
+FILTERS = ("semi", "anti")
+ASOF = ("asof", "asof_left")
 
 
 def right_names(left: pa.Schema, right: pa.Schema, alias: str, using: tuple[str, ...] = ()) -> dict[str, str]:
@@ -25,26 +35,32 @@ def right_names(left: pa.Schema, right: pa.Schema, alias: str, using: tuple[str,
 
 
 class JoinedSource(Source):
-    """Each batch of ``left`` equi-joined (``kind`` 'inner' or 'left' outer) with every row
-    of ``right``, or paired with each of them ('cross'); ``right`` is read whole when the
-    first batch is needed, and rows keep the left side's order. Right columns are renamed
-    by :func:`right_names`; ``progress`` is the left side's. A right side with one unique
-    key column (the usual dimension table) is joined by lookup."""
+    """Each batch of ``left`` equi-joined (``kind`` 'inner', 'left', 'right' or 'full') with
+    every row of ``right``, or paired with each of them ('cross'), or kept only where some
+    right row matches ('semi') or none does ('anti': a NULL key matches nothing, so it is
+    kept); ``right`` is read whole when the first batch is needed, and rows keep the left
+    side's order. 'right' and 'full' hand out the right rows no left row matched after the
+    left side ends, their left columns NULL (a USING key: the right's value). Right
+    columns are renamed by :func:`right_names` (semi and anti hand out the left's only);
+    ``progress`` is the left side's. A right side with one unique key column (the usual
+    dimension table) is joined by lookup."""
 
     read_ahead = True
 
     def __init__(self, left: Source, right: Source, *, left_keys, right_keys, kind: str,
-                 alias: str, using: bool = False, batch_size: int | None = None):
+                 alias: str, using: bool = False, batch_size: int | None = None,
+                 asof_op: str | None = None):
         self.left, self.right = left, right
         self.left_keys, self.right_keys = list(left_keys), list(right_keys)
-        self.kind, self.using = kind, using
+        self.kind, self.using, self.asof_op = kind, using, asof_op
         lschema, rschema = left.schema(), right.schema()
         for side, keys, schema in (("left", self.left_keys, lschema), ("right", self.right_keys, rschema)):
             missing = [k for k in keys if k not in schema.names]
             if missing:
                 raise DataError(f"JOIN key {missing[0]!r} is not a column of the {side} side; it has "
                                 + ", ".join(schema.names))
-        self.renames = right_names(lschema, rschema, alias, tuple(self.right_keys) if using else ())
+        self.renames = {} if kind in FILTERS else \
+            right_names(lschema, rschema, alias, tuple(self.right_keys) if using else ())
         self._schema = pa.schema(list(lschema) + [pa.field(self.renames[f.name], f.type)
                                                   for f in rschema if f.name in self.renames])
         self._table: pa.Table | None = None
@@ -101,21 +117,22 @@ class JoinedSource(Source):
         rows then join by looking their key up, in place, without a hash join and a sort."""
         if len(rkeys) != 1 or right.num_rows == 0:
             return None
-        key = right.column(rkeys[0]).combine_chunks()
-        if pa.types.is_dictionary(key.type):
-            key = key.cast(key.type.value_type)
+        key = _plain(right.column(rkeys[0]))
         if pc.count_distinct(key, mode="only_valid").as_py() != len(key) - key.null_count:
             return None
         return key
 
-    def _looked_up(self, batch: pa.RecordBatch, right: pa.Table, key: pa.Array) -> pa.RecordBatch:
-        left_key = batch.column(self.left_keys[0])
-        if pa.types.is_dictionary(left_key.type):
-            left_key = left_key.cast(left_key.type.value_type)
-        at = pc.index_in(left_key, value_set=key, skip_nulls=True)   # NULL keys, misses: NULL
-        if self.kind == "inner":
+    def _looked_up(self, batch: pa.RecordBatch, right: pa.Table, key: pa.Array,
+                   matched: np.ndarray | None) -> pa.RecordBatch:
+        """``batch`` joined by looking its key up in the unique right ``key``; marks the
+        right rows it matched in ``matched`` (RIGHT / FULL)."""
+        at = pc.index_in(_plain(batch.column(self.left_keys[0])), value_set=key,
+                         skip_nulls=True)   # NULL keys, misses: NULL
+        if self.kind in ("inner", "right"):
             hit = at.is_valid()
             batch, at = batch.filter(hit), at.filter(hit)
+        if matched is not None:
+            matched[at.drop_null().to_numpy(zero_copy_only=False)] = True
         have = set(batch.schema.names)
         cols = [batch.column(n) if n in have else right.column(n).chunk(0).take(at)
                 for n in self._schema.names]
@@ -124,27 +141,100 @@ class JoinedSource(Source):
     def _joined(self) -> Iterator[pa.RecordBatch]:
         right = self._right_table()
         rkeys = [self.renames.get(k, f"__key_{k}") for k in self.right_keys]
-        names = self._schema.names
-        unique = self._unique_key(right, rkeys)
+        if self.kind in FILTERS:
+            for batch in self.left.batches():
+                yield self._filtered(batch, right, rkeys)
+            return
+        if self.kind in ASOF:
+            index = AsofIndex([_plain(right.column(k)) for k in rkeys[:-1]],
+                              _plain(right.column(rkeys[-1])), self.asof_op)
+            for batch in self.left.batches():
+                yield self._asof_joined(batch, right, index)
+            return
+        # which right rows some left row matched (RIGHT / FULL): the others come at the end
+        matched = np.zeros(right.num_rows, dtype=bool) if self.kind in KEEPS_RIGHT else None
+        unique = self._unique_key(right, rkeys) if self.kind != "cross" else None
+        if matched is not None and unique is None:
+            right = right.append_column(_RIGHT_ROW, pa.array(np.arange(right.num_rows, dtype=np.int64)))
         for batch in self.left.batches():
             if self.kind == "cross":
                 yield from self._crossed(batch, right)
-                continue
-            if unique is not None:
-                yield self._looked_up(batch, right, unique)
-                continue
-            left = pa.Table.from_batches([batch]).append_column(
-                _ROW, pa.array(np.arange(batch.num_rows, dtype=np.int64)))
-            for k in self.left_keys:        # Arrow joins on plain values, not dictionaries
-                col = left.column(k)
-                if pa.types.is_dictionary(col.type):
-                    left = left.set_column(left.schema.get_field_index(k), k, col.cast(col.type.value_type))
-            joined = left.join(right, keys=self.left_keys, right_keys=rkeys,
-                               join_type="inner" if self.kind == "inner" else "left outer",
-                               coalesce_keys=False, use_threads=False)
-            joined = joined.sort_by(_ROW).select(names)
-            for b in joined.combine_chunks().to_batches():
-                yield b.cast(self._schema) if not b.schema.equals(self._schema) else b
+            elif unique is not None:
+                yield self._looked_up(batch, right, unique, matched)
+            else:
+                yield from self._hash_joined(batch, right, rkeys, matched)
+        if matched is not None:
+            yield from self._unmatched(right, matched)
+
+    def _asof_joined(self, batch: pa.RecordBatch, right: pa.Table, index: AsofIndex) -> pa.RecordBatch:
+        """``batch`` with the right row each of its rows matches as of its on value (see
+        ``gpuvelo.io.asof``); ASOF drops the rows that match none, ASOF LEFT keeps them."""
+        at = index.match([_plain(batch.column(k)) for k in self.left_keys[:-1]],
+                         _plain(batch.column(self.left_keys[-1])))
+        if self.kind == "asof":
+            hit = at >= 0
+            batch, at = batch.filter(pa.array(hit)), at[hit]
+        take = pa.array(at, mask=at < 0)
+        have = set(batch.schema.names)
+        cols = [batch.column(n) if n in have else right.column(n).chunk(0).take(take)
+                if right.num_rows else pa.nulls(batch.num_rows, self._schema.field(n).type)
+                for n in self._schema.names]
+        return pa.RecordBatch.from_arrays(cols, schema=self._schema)
+
+    def _hash_joined(self, batch: pa.RecordBatch, right: pa.Table, rkeys: list[str],
+                     matched: np.ndarray | None) -> Iterator[pa.RecordBatch]:
+        """``batch`` joined with ``right`` by Arrow's hash join, in the batch's row order;
+        marks the right rows it matched in ``matched`` (RIGHT / FULL)."""
+        left = self._numbered(batch)
+        joined = left.join(right, keys=self.left_keys, right_keys=rkeys,
+                           join_type="inner" if self.kind in ("inner", "right") else "left outer",
+                           coalesce_keys=False, use_threads=False)
+        joined = joined.sort_by(_ROW)
+        if matched is not None:
+            matched[joined.column(_RIGHT_ROW).drop_null().to_numpy()] = True
+        joined = joined.select(self._schema.names)
+        for b in joined.combine_chunks().to_batches():
+            yield b.cast(self._schema) if not b.schema.equals(self._schema) else b
+
+    def _numbered(self, batch: pa.RecordBatch) -> pa.Table:
+        """``batch`` as a table with its row numbers (``_ROW``) and plain-valued keys (Arrow
+        joins on values, not dictionaries)."""
+        left = pa.Table.from_batches([batch]).append_column(
+            _ROW, pa.array(np.arange(batch.num_rows, dtype=np.int64)))
+        for k in self.left_keys:
+            col = left.column(k)
+            if pa.types.is_dictionary(col.type):
+                left = left.set_column(left.schema.get_field_index(k), k, col.cast(col.type.value_type))
+        return left
+
+    def _filtered(self, batch: pa.RecordBatch, right: pa.Table, rkeys: list[str]) -> pa.RecordBatch:
+        """SEMI: the rows of ``batch`` whose keys some right row has; ANTI: the others (a
+        NULL key matches nothing). Left columns only, in the batch's order."""
+        if len(rkeys) == 1:
+            hit = pc.is_in(_plain(batch.column(self.left_keys[0])), value_set=_plain(right.column(rkeys[0])),
+                           skip_nulls=True)
+            kept = batch.filter(hit if self.kind == "semi" else pc.invert(hit))
+        else:
+            kept = self._numbered(batch).join(
+                right.select(rkeys), keys=self.left_keys, right_keys=rkeys,
+                join_type="left semi" if self.kind == "semi" else "left anti", use_threads=False)
+            kept = batch.take(kept.column(_ROW).combine_chunks().sort())
+        return kept.select(self._schema.names)
+
+    def _unmatched(self, right: pa.Table, matched: np.ndarray) -> Iterator[pa.RecordBatch]:
+        """The right rows no left row matched, with NULL left columns (a USING key column
+        holds the right key's value, as DuckDB's merged key)."""
+        rest = right.take(pa.array(np.flatnonzero(~matched)))
+        if rest.num_rows == 0:
+            return
+        merged = {lk: f"__key_{rk}" for lk, rk in zip(self.left_keys, self.right_keys)} if self.using else {}
+        cols = []
+        for f in self._schema:
+            name = f.name if f.name in rest.column_names else merged.get(f.name)
+            cols.append(rest.column(name).cast(f.type) if name is not None
+                        else pa.nulls(rest.num_rows, f.type))
+        table = pa.Table.from_arrays(cols, schema=self._schema).combine_chunks()
+        yield from table.to_batches(max_chunksize=_CROSS_ROWS)
 
     def _crossed(self, batch: pa.RecordBatch, right: pa.Table) -> Iterator[pa.RecordBatch]:
         """Each row of ``batch`` with each row of ``right`` (left rows in order), in batches
@@ -168,3 +258,10 @@ class JoinedSource(Source):
     def close(self) -> None:
         self.left.close()
         self.right.close()
+
+
+def _plain(col):
+    """A key column as plain values (a dictionary-encoded one decoded)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    return col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col

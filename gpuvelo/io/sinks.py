@@ -212,10 +212,19 @@ class ParquetSink(FileSink):
 
 
 class CsvSink(FileSink):
-    """Writes CSV with a header line (pyarrow's CSV writer; NULL is an empty field)."""
+    """Writes CSV with a header line (pyarrow's CSV writer; NULL is an empty field). A LIST
+    column (``LIST(x)`` / ``ARRAY_AGG(x)``) is refused before anything is written: CSV has
+    no lists, and DuckDB's text form of one (``[a, 'b,c']``) is not written here."""
+
+    def set_schema(self, schema: pa.Schema) -> None:
+        _check_csv_schema(self.describe(), schema)
+        super().set_schema(schema)
 
     def _start(self, schema):
         import pyarrow.csv as csv
+
+        if schema is not None:
+            _check_csv_schema(self.describe(), schema)
 
         self._writer = csv.CSVWriter(self._stream(), schema) if schema is not None else None
 
@@ -229,9 +238,19 @@ class CsvSink(FileSink):
             self._stream()
 
 
+def _check_csv_schema(where: str, schema: pa.Schema) -> None:
+    """SinkError for a column CSV cannot hold (a LIST)."""
+    nested = [f.name for f in schema if pa.types.is_nested(f.type)]
+    if nested:
+        raise SinkError(f"{where}: CSV cannot hold the LIST column '{nested[0]}'; write the "
+                        "result to Parquet (.parquet) or JSON lines (.jsonl), or join the values "
+                        "into text with STRING_AGG")
+
+
 class JsonLinesSink(FileSink):
     """Writes one JSON object per line: timestamps as ISO-8601 strings (UTC ones end in Z),
-    dates as ``YYYY-MM-DD``, decimals as strings, NaN and infinities and NULL as ``null``."""
+    dates as ``YYYY-MM-DD``, decimals as strings, NaN and infinities and NULL as ``null``,
+    lists as JSON arrays of such values."""
 
     _CHUNK = 1 << 16
 
@@ -286,6 +305,10 @@ def _json_values(col: pa.Array) -> pa.Array:
         text = _quote(pc.replace_substring(text, " ", "T", max_replacements=1))
     elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
         text = _quote(_escape(col.cast(pa.string())))
+    elif pa.types.is_list(t) or pa.types.is_large_list(t):   # the elements' text, joined
+        items = type(col).from_arrays(col.offsets, _json_values(col.values))
+        text = pc.binary_join_element_wise("[", pc.binary_join(items, ","), "]", "")
+        text = pc.if_else(col.is_valid(), text, pa.scalar(None, pa.string()))
     else:  # rare nested types: per value, through the json module
         text = pa.array([json.dumps(v, default=str) for v in col.to_pylist()], pa.string())
     return pc.fill_null(text, "null")

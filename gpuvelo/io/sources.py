@@ -713,10 +713,17 @@ class JsonLinesSource(FileSource):
         super().__init__(path, name=name, batch_size=batch_size)
 
     def _blocks(self, track: bool = True) -> Iterator[tuple[int, bytes]]:
-        """Yield ``(first line number, block of whole lines)``; reads the file streaming."""
+        """Yield ``(first line number, block of whole lines)``; reads the file streaming. A
+        file holding one JSON array of objects (``[{...}, {...}]``, as DuckDB also reads)
+        is handed out as blocks of one object per line (see :func:`_array_lines`)."""
         f = self._open(track)
         line, tail = 1, b""
         try:
+            head = f.read(self.block_size)
+            if head.lstrip()[:1] == b"[":
+                yield from _array_lines(head, f, self.block_size, self.where())
+                return
+            f.seek(0)
             while True:
                 chunk = f.read(self.block_size)
                 if not chunk:
@@ -830,6 +837,46 @@ class JsonLinesSource(FileSource):
             yield from self._counted(raw())
         finally:
             self.close()
+
+
+def _array_lines(head: bytes, f, block_size: int, where: str) -> Iterator[tuple[int, bytes]]:
+    """``(line number of the element, block)`` pairs from a file holding one JSON array:
+    the elements decoded one by one (streaming, by ``json.JSONDecoder.raw_decode``) and
+    written out one per line, about ``block_size`` bytes per block."""
+    import codecs
+    import json
+
+    decoder, utf8 = json.JSONDecoder(), codecs.getincrementaldecoder("utf-8")()
+    text = utf8.decode(head)
+    pos = text.index("[") + 1
+    lines_before, out, size, first_line = 0, [], 0, 1
+    while True:
+        pos = _JSON_GAP.match(text, pos).end()
+        if pos < len(text) and text[pos] == "]":
+            break
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as e:
+            more = f.read(block_size)
+            if not more:
+                line = lines_before + text.count("\n", 0, pos) + 1
+                raise DataError(f"{where}: malformed JSON array at line {line}: {e.msg}") from None
+            lines_before += text.count("\n", 0, pos)
+            text, pos = text[pos:] + utf8.decode(more), 0
+            continue
+        if not out:
+            first_line = lines_before + text.count("\n", 0, pos) + 1
+        out.append(json.dumps(value))
+        size += end - pos
+        pos = end
+        if size >= block_size:
+            yield first_line, ("\n".join(out) + "\n").encode()
+            out, size = [], 0
+    if out:
+        yield first_line, ("\n".join(out) + "\n").encode()
+
+
+_JSON_GAP = re.compile(r"[\s,]*")
 
 
 def _strip_row(message: str) -> str:

@@ -19,6 +19,7 @@ ACCUMULATORS = {"count_star": "n", "count": "n", "count_distinct": "distinct set
                 "arg_min": "value, order key, arrival position",
                 "string_agg": "every value and its arrival position",
                 "mode": "every value and its arrival position",
+                "list": "every kept value, its arrival position (and ORDER BY value)",
                 **{f: "n, means, M2s, co-moment" for f in ("corr", "covar_pop", "covar_samp",
                    "regr_slope", "regr_intercept", "regr_r2", "regr_count", "regr_avgx",
                    "regr_avgy", "regr_sxx", "regr_syy", "regr_sxy")}}

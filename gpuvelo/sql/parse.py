@@ -16,6 +16,7 @@ from ..errors import NotSupportedError, SqlSyntaxError
 from . import rewrite
 from .analytic import ANALYTIC_INPUT, AnalyticSpec, split_analytic, uses_analytic
 from .dialect import Gpuvelo
+from .files import FileRead, file_reads
 from .functions import tables as function_tables
 from .functions.strings import MANY
 from .plan import JoinSpec, WindowSpec
@@ -43,14 +44,21 @@ class ParsedQuery:
     # FROM s JOIN a ... JOIN b ...: the finite sources joined to the stream, in order
     joins: tuple[JoinSpec, ...] = ()
     source_alias: str = ""        # the stream's name in the query (alias or name)
-    # GROUP BY ROLLUP / CUBE / GROUPING SETS (one query per key set) and UNION [ALL] (one per
-    # branch) run first, as SQL texts; their results, stacked, are the table
-    # rewrite.UNION_TABLE that the query (ORDER BY / LIMIT) reads
+    # GROUP BY ROLLUP / CUBE / GROUPING SETS (one query per key set) and set operations (one
+    # per branch) run first, as SQL texts; their results, combined as ``combine`` says
+    # ('union all': stacked; 'union', 'intersect', 'except' [' all']: as DuckDB's set
+    # operations), are the table rewrite.UNION_TABLE that the query (ORDER BY / LIMIT) reads
     stacked: tuple[str, ...] = ()
+    combine: str = "union all"
+    # stages whose result columns take these names, left to right (a column alias list over
+    # ``*``: ``FROM t AS u(a, b)``): (stage name, names)
+    renamed: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # window functions (OVER) / QUALIFY: the query was split (see gpuvelo.sql.analytic); its
     # inner query is the stage ANALYTIC_INPUT, this step computes the analytic columns on
     # that stage's result, and ``tree`` is the outer query over the table it makes
     analytic: AnalyticSpec | None = None
+    # files named in FROM / JOIN ('trades.csv', read_csv(...)): tables the job opens itself
+    files: tuple[FileRead, ...] = ()
 
 
 def _syntax_error(err: Exception, sql: str) -> SqlSyntaxError:
@@ -134,11 +142,18 @@ def _call_at(sql: str, line, col) -> tuple[str, int] | None:
     return None
 
 
+def _no_sampling(statement: exp.Expression, sql: str) -> None:
+    """TABLESAMPLE / USING SAMPLE anywhere in the statement: a NotSupportedError (a random
+    sample has no one answer, even with REPEATABLE: DuckDB's seeds are its own)."""
+    sample = statement.find(exp.TableSample)
+    if sample is not None:
+        raise NotSupportedError(f"sampling ({sample.sql(dialect=Gpuvelo)}) is not supported: a "
+                                "random sample has no one answer to match; filter the rows "
+                                "instead (WHERE ...)", **where(sample, sql))
+
+
 def _check_shape(select: exp.Expression, sql: str) -> exp.Table:
-    """Reject what gpuvelo cannot run (set operations, no FROM, a FROM that is not a source)."""
-    if isinstance(select, exp.SetOperation):
-        raise NotSupportedError(f"{type(select).__name__.upper()} is not supported (UNION [ALL] "
-                                "is); run one SELECT per query", **where(select, sql))
+    """Reject what gpuvelo cannot run (no FROM, a FROM that is not a source)."""
     if not isinstance(select, exp.Select):
         raise SqlSyntaxError("expected a SELECT statement (or CREATE STREAM|TABLE name AS SELECT ...)",
                              line=1, column=1, sql=sql)
@@ -157,7 +172,7 @@ def _check_shape(select: exp.Expression, sql: str) -> exp.Table:
 
 def _join_specs(select: exp.Select, left: exp.Table, sql: str) -> tuple[JoinSpec, ...]:
     """The query's chain of joins, in order (after rewrite.explicit_joins): each an INNER,
-    LEFT or CROSS join of the rows so far with a named finite source."""
+    LEFT, RIGHT, FULL, SEMI, ANTI or CROSS join of the rows so far with a named finite source."""
     seen = [(left.alias or left.name).lower()]
     specs = []
     star = next((c for i in select.expressions for c in i.find_all(exp.Column)
@@ -168,6 +183,7 @@ def _join_specs(select: exp.Select, left: exp.Table, sql: str) -> tuple[JoinSpec
     read = {(c.table.lower(), c.name.lower()) for c in select.find_all(exp.Column) if c.table}
     for join in select.args.get("joins") or []:
         spec = _join_spec(join, seen, sql)
+        _check_outer_kind(spec, select, join, seen, read, sql)
         if spec.using and any((spec.alias, k.lower()) in read for k in spec.right_keys):
             spec = _using_keys_kept(spec, select, join, sql)
         if spec.alias in seen:
@@ -177,6 +193,33 @@ def _join_specs(select: exp.Select, left: exp.Table, sql: str) -> tuple[JoinSpec
         seen.append(spec.alias)
         specs.append(spec)
     return tuple(specs)
+
+
+def _check_outer_kind(spec: JoinSpec, select: exp.Select, join: exp.Join, seen: list[str],
+                      read: set, sql: str) -> None:
+    """NotSupportedError for what a RIGHT / FULL / SEMI / ANTI join cannot do here: RIGHT and
+    FULL beside a stream WINDOW (the unmatched right rows have no event time) or with a
+    USING key read qualified by table (only the merged key, unqualified, is kept); the
+    columns of a SEMI / ANTI join's table (it only filters: they are not visible)."""
+    word = f"{spec.kind.upper()} JOIN"
+    if spec.kind in ("right", "full") and select.args.get("stream_window") is not None:
+        raise NotSupportedError(f"{word} with a WINDOW clause is not supported: the right rows no "
+                                "stream row matched come after the stream ends, without an event "
+                                "time", **where(join, sql))
+    if spec.kind in ("right", "full") and spec.using:
+        named = next((f"{a}.{k}" for a in seen + [spec.alias] for k in spec.right_keys
+                      if (a, k.lower()) in read), None)
+        if named is not None:
+            raise NotSupportedError(f"{named}: a USING key of a {word} is read unqualified (the "
+                                    f"merged key, as SELECT * shows it); to read each side's key, "
+                                    f"join ON", **where(join, sql))
+    if spec.kind in ("semi", "anti"):
+        col = next((c for c in select.find_all(exp.Column) if c.table.lower() == spec.alias
+                    and c.find_ancestor(exp.Join) is not join), None)
+        if col is not None:
+            raise NotSupportedError(f"{col.sql(dialect=Gpuvelo)}: a {word} only filters the rows "
+                                    f"before it, so its table's columns are not visible",
+                                    **where(col, sql))
 
 
 def _using_keys_kept(spec: JoinSpec, select: exp.Select, join: exp.Join, sql: str) -> JoinSpec:
@@ -198,20 +241,20 @@ def _join_spec(join: exp.Join, seen: list[str], sql: str) -> JoinSpec:
             or right.args.get("joins"):
         raise NotSupportedError(f"JOIN must name a source or a subquery, not {right.sql(dialect=Gpuvelo)}",
                                 **where(join, sql))
-    if side in ("RIGHT", "FULL"):
-        raise NotSupportedError(f"{side} JOIN is not supported: only INNER and LEFT joins are supported "
-                                f"(and CROSS JOIN), with the stream on the left side: write FROM "
-                                f"<stream> LEFT JOIN <table>: {text}", **where(join, sql))
-    if method or side not in ("", "LEFT") or kind not in ("", "INNER", "OUTER", "CROSS") \
-            or join.args.get("match_condition"):
-        raise NotSupportedError(f"only INNER, LEFT and CROSS joins are supported: {text}", **where(join, sql))
+    if method == "ASOF" and side in ("", "LEFT") and not kind:
+        return _asof_spec(join, seen, sql)
+    if method or side not in ("", "LEFT", "RIGHT", "FULL") or join.args.get("match_condition") \
+            or kind not in ("", "INNER", "OUTER", "CROSS", "SEMI", "ANTI") \
+            or (kind in ("SEMI", "ANTI", "CROSS", "INNER") and side):
+        raise NotSupportedError(f"only INNER, LEFT and CROSS joins, RIGHT / FULL [OUTER], SEMI / "
+                                f"ANTI and ASOF [LEFT] joins are supported: {text}", **where(join, sql))
     table, alias = right.name.lower(), (right.alias or right.name).lower()
     using, on = join.args.get("using"), join.args.get("on")
     if kind == "CROSS":
         if using or on is not None:
             raise NotSupportedError(f"a CROSS JOIN takes no ON or USING: {text}", **where(join, sql))
         return JoinSpec(table, alias, "cross")
-    kind = "left" if side else "inner"
+    kind = side.lower() if side else kind.lower() if kind in ("SEMI", "ANTI") else "inner"
     if using:
         keys = tuple(i.name for i in using)
         return JoinSpec(table, alias, kind, tuple(("", k) for k in keys), keys, True)
@@ -222,9 +265,12 @@ def _join_spec(join: exp.Join, seen: list[str], sql: str) -> JoinSpec:
     pairs = []
     for cond in on.flatten() if isinstance(on, exp.And) else [on]:
         if not rewrite.join_key_pair(cond, seen, alias):
+            article = "an" if kind == "anti" else "a"
             hint = ("qualify both columns by table" if kind == "inner" else
-                    "a LEFT JOIN's other conditions are not supported; an INNER JOIN's are "
-                    "applied as a filter")
+                    f"{article} {kind.upper()} JOIN's conditions on the joined table alone filter "
+                    "that table, its other conditions are not supported" if kind in ("semi", "anti")
+                    else f"a {kind.upper()} JOIN's other conditions are not supported; an INNER "
+                    "JOIN's are applied as a filter")
             raise NotSupportedError(f"a JOIN condition must be equalities of a column of the joined "
                                     f"table and one of an earlier table, qualified by table (a.x = "
                                     f"b.y AND ...); {hint}: {cond.sql(dialect=Gpuvelo)}",
@@ -233,6 +279,46 @@ def _join_spec(join: exp.Join, seen: list[str], sql: str) -> JoinSpec:
             else (cond.expression, cond.this)
         pairs.append(((other.table.lower(), other.name), mine.name))
     return JoinSpec(table, alias, kind, tuple(p[0] for p in pairs), tuple(p[1] for p in pairs))
+
+
+_FLIPPED = {">=": "<=", ">": "<", "<=": ">=", "<": ">"}
+_INEQUALITIES = {exp.GTE: ">=", exp.GT: ">", exp.LTE: "<=", exp.LT: "<"}
+
+
+def _asof_spec(join: exp.Join, seen: list[str], sql: str) -> JoinSpec:
+    """``ASOF [LEFT] JOIN q ON t.k = q.k AND t.ts >= q.ts`` (or ``USING (k, ts)``: the last
+    column is the inequality, ``>=``): the equality pairs, then the inequality's pair last,
+    with its operator read as ``left op right``."""
+    right = join.this
+    table, alias = right.name.lower(), (right.alias or right.name).lower()
+    kind = "asof_left" if join.args.get("side") else "asof"
+    using, on = join.args.get("using"), join.args.get("on")
+    if using:
+        keys = tuple(i.name for i in using)
+        return JoinSpec(table, alias, kind, tuple(("", k) for k in keys), keys, True, asof_op=">=")
+    pairs, inequality = [], None
+    for cond in (on.flatten() if isinstance(on, exp.And) else [on]) if on is not None else []:
+        op = _INEQUALITIES.get(type(cond))
+        if op is not None and inequality is None and rewrite.join_key_pair(exp.EQ(
+                this=cond.this.copy(), expression=cond.expression.copy()), seen, alias):
+            mine_first = cond.this.table.lower() == alias
+            mine, other = (cond.this, cond.expression) if mine_first else (cond.expression, cond.this)
+            inequality = (((other.table.lower(), other.name), mine.name), _FLIPPED[op] if mine_first else op)
+        elif rewrite.join_key_pair(cond, seen, alias):
+            mine, other = (cond.this, cond.expression) if cond.this.table.lower() == alias \
+                else (cond.expression, cond.this)
+            pairs.append(((other.table.lower(), other.name), mine.name))
+        else:
+            raise NotSupportedError(f"an ASOF JOIN's condition is equalities of a column of the joined "
+                                    f"table and one of an earlier table and one inequality (>=, >, <=, <)"
+                                    f" between two such columns, qualified by table: "
+                                    f"{cond.sql(dialect=Gpuvelo)}", **where(cond, sql))
+    if inequality is None:
+        raise NotSupportedError(f"an ASOF JOIN needs one inequality between its tables (t.ts >= q.ts): "
+                                f"{join.sql(dialect=Gpuvelo)}", **where(join, sql))
+    pairs.append(inequality[0])
+    return JoinSpec(table, alias, kind, tuple(p[0] for p in pairs), tuple(p[1] for p in pairs),
+                    asof_op=inequality[1])
 
 
 def _check_commas(sql: str) -> None:
@@ -255,7 +341,7 @@ def parse_query(sql: str) -> ParsedQuery:
     statements = [s for s in statements if s is not None]
     if len(statements) != 1:
         raise SqlSyntaxError(f"expected one statement, got {len(statements)}", line=1, column=1, sql=sql)
-    statement = statements[0]
+    statement, files = file_reads(statements[0], sql)
     output_name = None
     select = statement
     if isinstance(statement, exp.Create):
@@ -266,15 +352,23 @@ def parse_query(sql: str) -> ParsedQuery:
     if isinstance(select, exp.Command):
         raise SqlSyntaxError(f"cannot parse statement: {select.sql(dialect=Gpuvelo)[:60]}",
                              line=1, column=1, sql=sql)
+    _no_sampling(statement, sql)
+    while isinstance(select, exp.Subquery) and not select.alias:     # (SELECT ...)
+        select = select.this
+    select = rewrite.literal_tables(select, sql)
+    if isinstance(select, exp.Subquery):          # VALUES (...), (...)
+        select = exp.select("*").from_(select)
     stages: list = []
     stacked: tuple[str, ...] = ()
+    combine = "union all"
     analytic = None
     if isinstance(select, exp.Select) and uses_analytic(select):
         select, inner, analytic = split_analytic(select, sql)
         stages.append((ANALYTIC_INPUT, inner))
-    if isinstance(select, exp.Union):
-        select, stacked = rewrite.split_union(select, sql)
+    if isinstance(select, exp.SetOperation):
+        select, stacked, combine = rewrite.split_set_operation(select, sql, stages)
     elif isinstance(select, exp.Select):
+        select = rewrite.exists_joins(select, sql)     # [NOT] EXISTS -> SEMI / ANTI JOIN
         select = rewrite.inline_derived_tables(select, sql, stages=stages)
         select, stacked = rewrite.split_grouping_sets(select, sql)
     select = rewrite.explicit_joins(select, sql)
@@ -290,7 +384,9 @@ def parse_query(sql: str) -> ParsedQuery:
                        window=window_spec(node, sql) if node is not None else None,
                        emit=emit.this.name.lower() if emit is not None else None,
                        stages=tuple((name, inner if isinstance(inner, str) else inner.sql(dialect=Gpuvelo))
-                                    for name, inner in stages),
+                                    for name, inner, *_ in stages),
+                       renamed=tuple((stage[0], stage[2]) for stage in stages if len(stage) > 2),
                        value_stages=tuple(value_stages), joins=joins, stacked=stacked,
+                       combine=combine,
                        source_alias=(table.alias or table.name).lower(),
-                       analytic=analytic)
+                       analytic=analytic, files=files)

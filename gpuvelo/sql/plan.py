@@ -102,7 +102,7 @@ class WindowRef(Expr):
 # --------------------------------------------------------------------------- aggregates
 AGG_FUNCS = ("count_star", "count", "count_distinct", "sum_distinct", "avg_distinct", "sum", "avg", "min", "max",
              "stddev_samp", "stddev_pop", "var_samp", "var_pop", "first", "last", "any_value",
-             "quantile_cont", "quantile_disc", "arg_max", "arg_min", "string_agg", "mode",
+             "quantile_cont", "quantile_disc", "arg_max", "arg_min", "string_agg", "mode", "list",
              "corr", "covar_pop", "covar_samp", "regr_slope", "regr_intercept", "regr_r2",
              "regr_count", "regr_avgx", "regr_avgy", "regr_sxx", "regr_syy", "regr_sxy")
 
@@ -125,6 +125,11 @@ class AggCall:
     frequent non-NULL value (ties: the one seen first), ``arg``'s type. ``corr``, ``covar_*``
     and ``regr_*`` of (``arg``, ``arg2``) -- ``regr_*(y, x)`` -- over rows where both are
     non-NULL -> FLOAT64 (``regr_count`` -> INT64); see ``backends/comoments.py``.
+    ``list`` (LIST / ARRAY_AGG): every value of the group's rows that ``filter`` (FILTER
+    (WHERE ...); None: every row) keeps, NULLs included -> ``types.list_of(arg's type)``, an
+    output-only type; ``param`` = (order: None for arrival order, or 'asc'/'desc' by
+    ``arg2`` -- the ORDER BY expression -- or by the value itself when ``arg2`` is None,
+    nulls_first: bool, distinct: bool); see ``backends/list_aggs.py``.
     """
 
     func: str
@@ -132,26 +137,31 @@ class AggCall:
     dtype: DType
     sql: str = ""   # the aggregate's text in the query, for messages and default names
     param: Any = None   # quantile_cont / quantile_disc: the quantile (Fraction); string_agg: see above
-    arg2: Expr | None = None        # the ordering argument of arg_max / arg_min
+    arg2: Expr | None = None        # the ordering argument of arg_max / arg_min / list
+    filter: Expr | None = None      # list: FILTER (WHERE ...), the rows it keeps
 
 
 # --------------------------------------------------------------------------- joins
 @dataclass(frozen=True)
 class JoinSpec:
-    """One join of FROM's chain ``FROM s [AS a] [INNER | LEFT] JOIN table [AS b] ON a.x = b.y
-    [AND ...]`` (or ``USING (x, ...)``, or ``CROSS JOIN``): the rows so far (the stream,
-    enriched by the joins before this one) joined with the rows of a finite source
-    ``table``, read whole first. Keys come in pairs: ``left_keys`` are (alias, column) of
-    the stream or an earlier join -- alias '' for a USING key, the rows' column of that
-    name -- and ``right_keys`` the right side's columns; with ``using`` the right side's key
-    columns are not repeated in the joined rows. A cross join has no keys."""
+    """One join of FROM's chain ``FROM s [AS a] [INNER | LEFT | RIGHT | FULL | SEMI | ANTI]
+    JOIN table [AS b] ON a.x = b.y [AND ...]`` (or ``USING (x, ...)``, or ``CROSS JOIN``): the
+    rows so far (the stream, enriched by the joins before this one) joined with the rows of
+    a finite source ``table``, read whole first (RIGHT / FULL: its rows no left row matched
+    come after the stream ends; SEMI / ANTI only keep or drop the rows so far). Keys come
+    in pairs: ``left_keys`` are (alias, column) of the stream or an earlier join -- alias
+    '' for a USING key, the rows' column of that name -- and ``right_keys`` the right
+    side's columns; with ``using`` the right side's key columns are not repeated in the
+    joined rows. A cross join has no keys."""
 
     table: str
     alias: str                 # the right side's name in the query (its alias or table name)
-    kind: str                  # 'inner', 'left' or 'cross'
+    kind: str                  # 'inner', 'left', 'right', 'full', 'semi', 'anti' or 'cross'
     left_keys: tuple[tuple[str, str], ...] = ()
     right_keys: tuple[str, ...] = ()
     using: bool = False
+    # ASOF joins ('asof', 'asof_left'): the last key pair is the inequality ``left op right``
+    asof_op: str | None = None
 
 
 # --------------------------------------------------------------------------- windows

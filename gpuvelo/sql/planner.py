@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from ..errors import NotSupportedError, PlanError, TypeMismatchError, UnknownColumnError
 from ..types import (BOOL, DATE, FLOAT32, FLOAT64, INT8, INT16, INT32, INT64, NULL, STRING,
-                     UINT8, UINT16, UINT32, UINT64, DType, decimal, interval, timestamp)
+                     UINT8, UINT16, UINT32, UINT64, DType, decimal, interval, list_of, timestamp)
 from . import functions
 from .functions.temporal import interval_value
 from .dialect import Gpuvelo
@@ -53,8 +53,10 @@ _NUMERIC_AGGS = ("sum", "avg", "stddev_samp", "stddev_pop", "var_samp", "var_pop
                  "avg_distinct")
 _QUANTILES = (exp.Median, exp.PercentileCont, exp.PercentileDisc, exp.Quantile)
 _AGG_HINTS = {"ApproxDistinct": " (COUNT(DISTINCT x) gives the exact count)",
-              "ApproxQuantile": " (QUANTILE_CONT / QUANTILE_DISC give exact quantiles)",
-              "ArrayAgg": " (gpuvelo has no list type; STRING_AGG joins strings)"}
+              "ApproxQuantile": " (QUANTILE_CONT / QUANTILE_DISC give exact quantiles)"}
+_LIST_USE = ("a LIST result can only be returned as a column of the result, not used in an "
+             "expression, HAVING or ORDER BY (COUNT(*) counts a group's rows, COUNT(x) its "
+             "non-NULL values, STRING_AGG joins strings)")
 # aggregates of INTERVAL values: computed on their microseconds (BIGINT), the result typed back
 _INTERVAL_AGGS = ("min", "max", "first", "last", "any_value", "arg_max", "arg_min", "count",
                   "count_distinct", "avg")
@@ -117,6 +119,7 @@ class _Planner:
         self.qualified = qualified or {}     # (table alias, column) -> column, for joins
         self.tables = _table_names(parsed.tree) | {alias for alias, _ in self.qualified}
         self.by_lower = {name.lower(): name for name in schema}
+        self.virtual: set[str] = set()       # STRUCT fields read as columns (see struct_field)
         self.window = parsed.window
         self.group_keys: list[Expr] = []
         self.aggregates: list[AggCall] = []
@@ -129,6 +132,9 @@ class _Planner:
 
     # ------------------------------------------------------------------ columns
     def column(self, node: exp.Column) -> ColumnRef:
+        path = self.struct_path(node)
+        if path is not None:
+            return self.struct_field(path[0], path[1], node)
         if node.table and node.table.lower() not in self.tables:
             self.fail(UnknownColumnError, f"'{_text(node)}' names table '{node.table}', which this "
                       f"query does not read (it reads {', '.join(sorted(self.tables))}); "
@@ -141,6 +147,59 @@ class _Planner:
                       + ", ".join(self.schema), node)
         self.check_readable(name, node)
         return ColumnRef(self.schema[name], name)
+
+    def struct_path(self, node: exp.Column) -> tuple[str, list[str]] | None:
+        """(struct column, field names) when ``node`` reads a field of a STRUCT column --
+        ``user.country``, ``t.user.geo.lat`` -- as DuckDB resolves dotted names: a first
+        part that names a table of the query is the table, else a column; None for a plain
+        (or table-qualified) column."""
+        parts = [p.name for p in (node.args.get(k) for k in ("catalog", "db", "table")) if p is not None]
+        parts.append(node.name)
+        if len(parts) > 1 and parts[0].lower() in self.tables and \
+                (len(parts) == 2 or parts[1].lower() not in self.tables):
+            parts = parts[1:]
+        if len(parts) < 2 or parts[0].lower() not in self.by_lower:
+            return None
+        return self.by_lower[parts[0].lower()], parts[1:]
+
+    def struct_field(self, column: str, fields: list[str], node) -> ColumnRef:
+        """A field of a STRUCT column (nested fields by a path) as a column of its own, named
+        ``column.field...``; the job reads it from the struct (see exec.query.column_at)."""
+        dtype = self.schema[column]
+        names = [column]
+        for field in fields:
+            if dtype.fields is None:
+                self.fail(UnknownColumnError, f"'{'.'.join(names)}' is not a STRUCT, so it has no "
+                          f"field '{field}': {_text(node)}", node)
+            found = next(((n, t) for n, t in dtype.fields if n.lower() == field.lower()), None)
+            if found is None:
+                self.fail(UnknownColumnError, f"STRUCT '{'.'.join(names)}' has no field '{field}'; "
+                          f"it has {', '.join(n for n, _ in dtype.fields)}", node)
+            names.append(found[0])
+            dtype = found[1]
+        name = ".".join(names)
+        if name not in self.schema:
+            self.schema[name] = dtype
+            self.by_lower.setdefault(name.lower(), name)
+            self.virtual.add(name)
+        self.check_readable(name, node)
+        return ColumnRef(self.schema[name], name)
+
+    def subscript(self, node) -> tuple[str, list[str]] | None:
+        """(struct column, field names) of ``user['country']`` / ``struct_extract(user,
+        'country')`` (nested too) for :meth:`struct_field`; None when ``node`` is no such thing."""
+        base, key = node.this, (node.expressions[0] if isinstance(node, exp.Bracket) and
+                                len(node.expressions) == 1 else node.args.get("expression"))
+        if not (isinstance(key, exp.Literal) and key.is_string):
+            return None
+        if isinstance(base, exp.Column):
+            path = self.struct_path(base) or ((self.by_lower[base.name.lower()], [])
+                                              if not base.table and base.name.lower() in self.by_lower else None)
+        elif isinstance(base, (exp.Bracket, exp.StructExtract)):
+            path = self.subscript(base)
+        else:
+            path = None
+        return None if path is None else (path[0], [*path[1], key.this])
 
     def check_readable(self, name: str, node) -> None:
         """NotSupportedError when source column ``name`` has a type gpuvelo cannot read."""
@@ -180,6 +239,10 @@ class _Planner:
             return self.literal(node)
         if isinstance(node, exp.Interval):
             return self.interval(node, sub)
+        if isinstance(node, (exp.Bracket, exp.StructExtract)):
+            path = self.subscript(node)
+            if path is not None:
+                return self.struct_field(*path, node)
         if isinstance(node, exp.Boolean):
             return Literal(BOOL, node.this)
         if isinstance(node, exp.Null):
@@ -521,11 +584,15 @@ class _Planner:
     # ------------------------------------------------------------------ aggregates
     def aggregate(self, node) -> AggRef:
         """Plan one aggregate call (deduplicated) and return its reference."""
-        if isinstance(node, exp.Filter):
-            self.fail(NotSupportedError, f"aggregate FILTER is not supported: {_text(node)}", node)
-        inner = next((n for n in node.walk() if n is not node and _is_agg(n)), None)
+        if isinstance(node, exp.Filter) and not isinstance(node.this, exp.ArrayAgg):
+            self.fail(NotSupportedError, f"aggregate FILTER is not supported (except in LIST / "
+                      f"ARRAY_AGG): {_text(node)}", node)
+        call = node.this if isinstance(node, exp.Filter) else node
+        inner = next((n for n in node.walk() if n is not node and n is not call and _is_agg(n)), None)
         if inner is not None:
             self.fail(PlanError, f"nested aggregate functions are not allowed: {_text(node)}", node)
+        if isinstance(node, (exp.ArrayAgg, exp.Filter)):
+            return self.list_aggregate(node)
         arg_node, param, arg2 = node.this, None, None
         if isinstance(node, exp.Count):
             if isinstance(arg_node, exp.Star):
@@ -589,13 +656,81 @@ class _Planner:
         return self.add_aggregate(func, arg, self.agg_type(func, arg, node), node, param, arg2)
 
     def add_aggregate(self, func: str, arg: Expr | None, dtype: DType, node, param=None,
-                      arg2: Expr | None = None) -> AggRef:
+                      arg2: Expr | None = None, filter_: Expr | None = None) -> AggRef:
         """The reference to aggregate ``func(arg[, arg2])``, planned once per query."""
         for i, have in enumerate(self.aggregates):
-            if have.func == func and have.arg == arg and have.param == param and have.arg2 == arg2:
+            if have.func == func and have.arg == arg and have.param == param and have.arg2 == arg2 \
+                    and have.filter == filter_:
                 return AggRef(have.dtype, i)
-        self.aggregates.append(AggCall(func, arg, dtype, _text(node), param, arg2))
+        self.aggregates.append(AggCall(func, arg, dtype, _text(node), param, arg2, filter_))
         return AggRef(dtype, len(self.aggregates) - 1)
+
+    def list_aggregate(self, node) -> AggRef:
+        """LIST / ARRAY_AGG(x [ORDER BY y [DESC] [NULLS FIRST|LAST]]) [FILTER (WHERE c)], and
+        with DISTINCT x (ordered by x only, as DuckDB requires); see ``AggCall``."""
+        call = node.this if isinstance(node, exp.Filter) else node
+        self.check_list_place(node)
+        if any(v for k, v in call.args.items() if k != "this"):
+            self.fail(NotSupportedError, f"LIST takes one argument: {_text(node)}", node)
+        arg_node, keys = call.this, None
+        if isinstance(arg_node, exp.Order):
+            arg_node, keys = arg_node.this, arg_node.expressions
+        distinct = isinstance(arg_node, exp.Distinct)
+        if distinct:
+            if len(arg_node.expressions) != 1:
+                self.fail(NotSupportedError, f"LIST(DISTINCT ...) takes one argument: {_text(node)}", node)
+            arg_node = arg_node.expressions[0]
+        arg = self.row(arg_node, "an aggregate's argument")
+        if arg.dtype.is_null:
+            arg = Cast(INT32, arg)      # DuckDB's typed NULL
+        order, nulls_first, arg2 = None, False, None
+        if keys:
+            if len(keys) != 1:
+                self.fail(NotSupportedError, f"LIST ... ORDER BY takes one expression (gpuvelo keeps "
+                          f"rows with equal values in arrival order): {_text(node)}", node)
+            key = keys[0]
+            e = self.row(key.this, "an aggregate's ORDER BY")
+            order, nulls_first = ("desc" if key.args.get("desc") else "asc"), bool(key.args.get("nulls_first"))
+            if distinct and e != arg:
+                self.fail(PlanError, f"in a DISTINCT aggregate, ORDER BY expressions must appear in the "
+                          f"argument list: {_text(node)}", node)
+            if isinstance(e, Literal):    # a constant: every row ties, arrival order
+                order = None
+            elif e != arg:
+                arg2 = e
+        flt = None
+        if isinstance(node, exp.Filter):
+            flt = self.row(node.expression.this, "FILTER")
+            if not (flt.dtype.is_bool or flt.dtype.is_null):
+                self.fail(TypeMismatchError, f"FILTER needs a boolean, got {flt.dtype}: "
+                          f"{_text(node.expression.this)}", node)
+        return self.add_aggregate("list", arg, list_of(arg.dtype), node, (order, nulls_first, distinct),
+                                  arg2, flt)
+
+    def check_list_uses(self, outputs, having: Expr | None, order_by) -> None:
+        """NotSupportedError for a LIST result used other than as an output column itself
+        (through an alias or an ORDER BY position: the direct uses fail in ``check_list_place``)."""
+        def lists_in(e: Expr, top: bool) -> bool:
+            if e.dtype.is_list and not top:
+                return True
+            parts = e.args if isinstance(e, Call) else (e.arg,) if isinstance(e, Cast) else \
+                [x for pair in e.whens for x in pair] + [e.else_] if isinstance(e, Case) else ()
+            return any(lists_in(p, False) for p in parts)
+
+        exprs = [(o.expr, True) for o in outputs] + [(k.expr, False) for k in order_by] + \
+            ([(having, False)] if having is not None else [])
+        if any(lists_in(e, top) for e, top in exprs):
+            self.fail(NotSupportedError, _LIST_USE)
+
+    def check_list_place(self, node) -> None:
+        """NotSupportedError unless the LIST aggregate ``node`` is a select item itself."""
+        parent = node.parent
+        while isinstance(parent, exp.Paren):
+            parent = parent.parent
+        if not isinstance(parent, (exp.Alias, exp.Select)) or \
+                (isinstance(parent, exp.Select) and node.arg_key != "expressions"):
+            self.fail(NotSupportedError, f"{_LIST_USE}: {_text(parent if parent is not None else node)}",
+                      node)
 
     def interval_aggregate(self, func: str, arg: Expr, arg2: Expr | None, node) -> Expr:
         """An aggregate of INTERVAL values, computed on their microseconds (BIGINT) and typed
@@ -775,6 +910,7 @@ class _Planner:
             if not (having_expr.dtype.is_bool or having_expr.dtype.is_null):
                 self.fail(TypeMismatchError, f"HAVING needs a boolean, got {having_expr.dtype}", having.this)
         order_by = self.plan_order(order, outputs, is_aggregate)
+        self.check_list_uses(outputs, having_expr, order_by)
         limit, offset = self.count_clause(sel, "limit"), self.count_clause(sel, "offset")
         notes = ()
         if self.window is not None and not is_aggregate:
@@ -885,6 +1021,8 @@ class _Planner:
         renamed = names(star.args.get("rename"), "RENAME")
         outputs = []
         for n, t in self.schema.items():
+            if n in self.virtual:
+                continue
             key = n.lower()
             if key in excluded:
                 continue

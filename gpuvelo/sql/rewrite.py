@@ -7,7 +7,11 @@ know the convenience existed:
   query only filters and projects one source are inlined: the outer query reads ``src``
   with the inner WHERE added and the inner expressions substituted for their names; those
   that aggregate (or call window functions, or QUALIFY) become *stages* that run first
-  (see :func:`inline_derived_tables`);
+  (see :func:`inline_derived_tables`); a column alias list (``AS s(a, b)``) renames their
+  columns; SELECT without FROM and ``VALUES`` read a small table of literal rows
+  (:func:`literal_tables`);
+* set operations (UNION / INTERSECT / EXCEPT [ALL]): each branch a query of its own, the
+  results combined on the host (:func:`split_set_operation`);
 * ``t.*`` -> ``*`` (one source); ``SELECT DISTINCT a, b`` -> ``GROUP BY a, b``; ``GROUP BY ALL`` -> every select item
   without an aggregate; ``ORDER BY ALL`` -> every output column, left to right;
 * ``agg(x) FILTER (WHERE c)`` -> ``agg(CASE WHEN c THEN x END)`` (``COUNT(*)`` counts
@@ -18,7 +22,8 @@ know the convenience existed:
 * ``a IS [NOT] DISTINCT FROM b`` -> ``COALESCE(a = b, FALSE) OR (a IS NULL AND b IS NULL)``
   (negated for IS DISTINCT FROM);
 * ``PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x)`` -> ``PERCENTILE_CONT(x, q)`` (likewise
-  PERCENTILE_DISC); ``IGNORE NULLS`` around ANY_VALUE is dropped (it skips NULLs anyway).
+  PERCENTILE_DISC); ``IGNORE NULLS`` around ANY_VALUE is dropped (it skips NULLs anyway);
+* ``x SIMILAR TO p`` -> ``regexp_full_match(x, p)`` (as DuckDB).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from decimal import Decimal
 import sqlglot
 from sqlglot import exp
 
-from ..errors import NotSupportedError, UnknownColumnError
+from ..errors import NotSupportedError, PlanError, UnknownColumnError
 from .dialect import Gpuvelo
 from .windows import where as _where
 
@@ -48,14 +53,18 @@ def inline_derived_tables(select: exp.Select, sql: str, ctes: dict | None = None
     be inlined: with a ``stages`` list it becomes a *stage* -- appended as (name, its query)
     -- and ``select`` reads a table of that name (the stage's final result); without one it
     is a NotSupportedError."""
+    if isinstance(select, exp.SetOperation):
+        return select         # runs as a stage; its branches are rewritten when it is parsed
     ctes = dict(ctes or {})
     with_ = select.args.get("with_")
     if with_ is not None:
         if with_.args.get("recursive"):
             raise NotSupportedError("WITH RECURSIVE is not supported", **_where(with_, sql))
         for cte in with_.expressions:
-            _no_column_aliases(cte, sql)
-            ctes[cte.alias.lower()] = inline_derived_tables(cte.this, sql, ctes, stages)
+            body = cte.this
+            if isinstance(body, exp.SetOperation) and ctes:    # its branches may read earlier CTEs
+                body = _with_ctes(body, _ctes_with(ctes))
+            ctes[cte.alias.lower()] = _named(inline_derived_tables(body, sql, ctes, stages), cte, sql)
         select = select.copy()
         select.set("with_", None)
     source = select.args.get("from_")
@@ -75,28 +84,156 @@ def inline_derived_tables(select: exp.Select, sql: str, ctes: dict | None = None
 
 
 def _derived_table(table, sql: str, ctes: dict, stages: list | None):
-    """(its query, its alias) when the FROM / JOIN item ``table`` is a subquery or names a
-    CTE, else None."""
+    """(its query, its alias) when the FROM / JOIN item ``table`` is a subquery, names a
+    CTE or renames a source's columns (``t AS u(a, b)``), else None."""
     if isinstance(table, exp.Subquery):
-        _no_column_aliases(table, sql)
-        return inline_derived_tables(table.this, sql, ctes, stages), table.alias
+        inner = table.this
+        if isinstance(inner, exp.SetOperation) and ctes:      # its branches may read the CTEs
+            inner = _with_ctes(inner, _ctes_with(ctes))
+        return _named(inline_derived_tables(inner, sql, ctes, stages), table, sql), table.alias
     if isinstance(table, exp.Table) and not table.db and table.name.lower() in ctes:
-        _no_column_aliases(table, sql)
-        return ctes[table.name.lower()], table.alias or table.name
+        return _named(ctes[table.name.lower()], table, sql), table.alias or table.name
+    alias = table.args.get("alias") if isinstance(table, exp.Table) else None
+    if isinstance(alias, exp.TableAlias) and alias.columns and isinstance(table.this, exp.Identifier):
+        plain = table.copy()
+        plain.set("alias", None)
+        return _named(exp.select("*").from_(plain), table, sql), table.alias
     return None
 
 
-def _no_column_aliases(node, sql: str) -> None:
-    """NotSupportedError for a column alias list: ``(SELECT ...) AS s(a, b)``, ``WITH x(a) AS``."""
+# the meta key of a query whose result columns take these names, left to right, once it
+# has run (a column alias list over ``*``: ``FROM t AS u(a, b)``; see _named)
+COLUMN_NAMES = "gpuvelo_column_names"
+
+
+def _named(inner, node, sql: str):
+    """``inner`` with its first columns renamed by the column alias list of ``node``
+    (``(SELECT ...) AS s(a, b)``, ``WITH x(a, b) AS``, ``t AS u(a, b)``), as DuckDB: fewer
+    names than columns rename the first ones. Where the select list is known (no ``*``),
+    its items are renamed; otherwise the names ride on ``inner.meta[COLUMN_NAMES]`` and the
+    query runs as a stage whose result is renamed."""
     alias = node.args.get("alias")
-    if isinstance(alias, exp.TableAlias) and alias.columns:
-        raise NotSupportedError(f"column aliases after a table name ({alias.sql(dialect=Gpuvelo)}) "
-                                "are not supported: alias the columns in the subquery's SELECT "
-                                "list instead", **_where(node, sql))
+    if not (isinstance(alias, exp.TableAlias) and alias.columns):
+        return inner
+    names = [c.copy() for c in alias.columns]
+    out = inner.copy()
+    leaf = out
+    while isinstance(leaf, (exp.SetOperation, exp.Subquery)):   # a set operation: its first branch names
+        leaf = leaf.this
+    if not isinstance(leaf, exp.Select) or any(_star_of(i, None) for i in leaf.expressions):
+        out.meta[COLUMN_NAMES] = [n.name for n in names]
+        return out
+    items = leaf.expressions
+    if len(names) > len(items):
+        raise PlanError(f"table '{alias.name}' has {len(items)} columns available but "
+                        f"{len(names)} columns specified", **_where(node, sql))
+    leaf.set("expressions", [exp.alias_(i.this if isinstance(i, exp.Alias) else i, n)
+                             for i, n in zip(items, names)] + items[len(names):])
+    return out
+
+
+def _ctes_with(ctes: dict) -> exp.With:
+    """A WITH of the CTEs seen so far (their rewritten queries), for a set operation whose
+    branches run as queries of their own."""
+    return exp.With(expressions=[
+        exp.CTE(this=body.copy(), alias=exp.TableAlias(
+            this=exp.to_identifier(name),
+            columns=[exp.to_identifier(n) for n in body.meta.get(COLUMN_NAMES, [])] or None))
+        for name, body in ctes.items()])
+
+
+# ROWS_TABLE + n names a table of n rows whose one column ROW_COLUMN counts 0 .. n-1
+# (int32): what SELECT without FROM and VALUES read (see literal_tables)
+ROWS_TABLE, ROW_COLUMN = "__rows", "__row"
+
+
+def rows_table_size(name: str) -> int | None:
+    """n when ``name`` is that of a table of n rows (ROWS_TABLE + n), else None."""
+    digits = name[len(ROWS_TABLE):] if name.startswith(ROWS_TABLE) else ""
+    return int(digits) if digits.isdigit() else None
+
+
+def literal_tables(node: exp.Expression, sql: str) -> exp.Expression:
+    """Every SELECT without FROM reads a table of one row (``SELECT 1 AS a`` -> ``SELECT 1
+    AS a FROM __rows1``), and ``(VALUES (1, 'a'), (2, 'b')) AS v(id, name)`` is the derived
+    table ``(SELECT CASE __row WHEN 0 THEN 1 WHEN 1 THEN 2 END AS id, ... FROM __rows2) AS v``
+    (columns typed as DuckDB types them; unnamed columns are col0, col1, ...). Meant for
+    short lists: the CASE makes planning and evaluation grow with the square of the rows
+    (100 rows: ~0.5 s); larger data belongs in a table."""
+    def swap(n):
+        if isinstance(n, exp.Values):
+            return _values_query(n, sql)
+        if isinstance(n, exp.Select) and n.args.get("from_") is None:
+            star = next((i for i in n.expressions if _star_of(i, None)), None)
+            if star is not None:
+                raise PlanError("SELECT * with no tables specified is not valid", **_where(star, sql))
+            n.set("from_", exp.From(this=exp.to_table(f"{ROWS_TABLE}1")))
+        return n
+    return node.transform(swap)
+
+
+def _values_query(values: exp.Values, sql: str) -> exp.Subquery:
+    """``(VALUES ...) AS v(a, b)`` as a derived table over a table of as many rows."""
+    rows = [list(r.expressions) if isinstance(r, exp.Tuple) else [r] for r in values.expressions]
+    width = len(rows[0])
+    if any(len(r) != width for r in rows):
+        raise PlanError(f"VALUES lists must all be the same length, expected {width} entries",
+                        **_where(values, sql))
+    alias = values.args.get("alias")
+    names = [c.copy() for c in (alias.columns if alias is not None else [])]
+    if len(names) > width:
+        raise PlanError(f"table '{alias.name}' has {width} columns available but {len(names)} "
+                        "columns specified", **_where(values, sql))
+    names += [exp.to_identifier(f"col{i}") for i in range(len(names), width)]
+    items = []
+    for i, name in enumerate(names):
+        cast = _values_type([r[i] for r in rows])
+        cells = [exp.cast(r[i].copy(), cast) if cast else r[i].copy() for r in rows]
+        value = cells[0] if len(cells) == 1 else exp.Case(
+            this=exp.column(ROW_COLUMN), ifs=[exp.If(this=exp.Literal.number(j), true=c)
+                                              for j, c in enumerate(cells)])
+        items.append(exp.alias_(value, name))
+    select = exp.select(*items).from_(f"{ROWS_TABLE}{len(rows)}")
+    return exp.Subquery(this=select, alias=exp.TableAlias(this=alias.this.copy())
+                        if alias is not None and alias.this else None)
+
+
+def _values_type(cells: list) -> str | None:
+    """DuckDB's type of a VALUES column of number literals (and NULLs): INTEGER or BIGINT,
+    or DECIMAL(p, s) (a literal's digits as written; an integer takes 10 (19) digits beside
+    decimals); None for other columns (the CASE's common type) and over 18 digits."""
+    texts = []
+    for c in cells:
+        c = c.this if isinstance(c, exp.Neg) else c
+        if isinstance(c, exp.Null):
+            continue
+        if not (isinstance(c, exp.Literal) and c.is_number) or not c.this.replace(".", "").isdigit():
+            return None
+        texts.append(c.this)
+    ints = [int(t) for t in texts if "." not in t]
+    if not texts or any(abs(v) >= 2 ** 63 for v in ints):
+        return None
+    wide = any(abs(v) >= 2 ** 31 for v in ints)
+    decimals = [t.split(".") for t in texts if "." in t]
+    if not decimals:
+        return "BIGINT" if wide else "INTEGER"
+    scale = max(len(f) for _, f in decimals)
+    digits = max([len(w) for w, _ in decimals] + ([19 if wide else 10] if ints else []))
+    return f"DECIMAL({digits + scale}, {scale})" if digits + scale <= 18 else None
+
+
+def _with_ctes(node, with_: exp.With):
+    """``node`` (a SELECT or set operation) with the CTEs of ``with_`` before its own."""
+    out = node.copy()
+    own = out.args.get("with_")
+    out.set("with_", exp.With(expressions=[c.copy() for c in with_.expressions] +
+                              (list(own.expressions) if own is not None else []),
+                              recursive=with_.args.get("recursive")))
+    return out
 
 
 _STAGEABLE = ("group", "having", "order", "limit", "offset", "distinct", "aggregates",
-              "qualify", "windows", "over")
+              "qualify", "windows", "over", "set operation", "column names")
 
 
 def _stage(select: exp.Select, inner: exp.Select, alias: str | None, stages: list, sql: str):
@@ -105,15 +242,26 @@ def _stage(select: exp.Select, inner: exp.Select, alias: str | None, stages: lis
         raise NotSupportedError("a WINDOW clause in or over an aggregating subquery is not "
                                 "supported", **_where(select, sql))
     name = (alias or f"__stage{len(stages) + 1}").lower()
-    stages.append((name, inner))
+    stages.append(_stage_entry(name, inner))
     out = select.copy()
     out.set("from_", exp.From(this=exp.to_table(name)))
     return out
 
 
+def _stage_entry(name: str, inner) -> tuple:
+    """A stage: (name, its query), and the names its result's columns take when the query's
+    column alias list is pending (see _named)."""
+    names = inner.meta.get(COLUMN_NAMES)
+    return (name, inner, tuple(names)) if names else (name, inner)
+
+
 def _check_inlinable(inner, table, sql: str, staging: bool = False) -> str | None:
     """None when ``inner`` only filters and projects one source; with ``staging``, the
     clause that makes it a stage of its own; otherwise a NotSupportedError."""
+    if staging and isinstance(inner, exp.SetOperation):
+        return "set operation"
+    if staging and inner.meta.get(COLUMN_NAMES):
+        return "column names"
     if not isinstance(inner, exp.Select):
         raise NotSupportedError(f"FROM must read one source; {type(inner).__name__.upper()} in a "
                                 "subquery is not supported", **_where(table, sql))
@@ -309,7 +457,7 @@ def _stage_join_sides(select: exp.Select, sql: str, ctes: dict, stages: list | N
             raise NotSupportedError("a WINDOW clause in a joined subquery is not supported",
                                     **_where(table, sql))
         name = (alias or f"__stage{len(stages) + 1}").lower()
-        stages.append((name, inner))
+        stages.append(_stage_entry(name, inner))
         part.set("this", exp.to_table(name))
     return out
 
@@ -356,6 +504,23 @@ def _unqualified_equality(term) -> bool:
         and not all(c.table for c in (term.this, term.expression))
 
 
+def _check_before_outer(join: exp.Join, moved: list, comma, sql: str) -> None:
+    """NotSupportedError for a RIGHT / FULL ``join`` after a comma join or after INNER JOIN
+    conditions that explicit_joins moves to WHERE (see there)."""
+    side = (join.args.get("side") or "").upper()
+    if side not in ("RIGHT", "FULL"):
+        return
+    if comma is not None:
+        raise NotSupportedError(f"a {side} JOIN after a comma join is not supported (the comma "
+                                f"binds last: FROM a, b {side} JOIN c joins b and c first); write "
+                                f"JOIN ... ON for the comma", **_where(join, sql))
+    if moved:
+        raise NotSupportedError(f"an INNER JOIN condition that is not an equality of two tables' "
+                                f"columns ({moved[0].sql(dialect=Gpuvelo)}) before a {side} JOIN is "
+                                f"not supported: it would filter the {side} JOIN's rows too",
+                                **_where(join, sql))
+
+
 def explicit_joins(select: exp.Select, sql: str) -> exp.Select:
     """Comma joins and INNER JOIN conditions in the equi-join form the engine runs.
 
@@ -363,20 +528,24 @@ def explicit_joins(select: exp.Select, sql: str) -> exp.Select:
     WHERE's top-level equalities between a column of the new side and one of an earlier
     side become its keys), and without such an equality ``CROSS JOIN d``. An INNER JOIN's
     ON terms that are not such key pairs (``t.x < d.y``, ``d.w > 1``) move to WHERE -- the
-    same rows for an inner join -- and an INNER JOIN left without keys is a CROSS JOIN."""
+    same rows for an inner join -- and an INNER JOIN left without keys is a CROSS JOIN.
+    Neither is the same before a RIGHT or FULL JOIN (whose unmatched rows the moved terms
+    would filter; ``FROM a, b RIGHT JOIN c`` joins b and c first): a NotSupportedError."""
     joins = select.args.get("joins")
     if not joins:
         return select
     out = select.copy()
     seen = {_side_name(out.args["from_"].this)}
     where_terms = _and_terms(out.args["where"].this if out.args.get("where") else None)
-    moved = []
+    moved, comma = [], None
     for join in out.args["joins"]:
         if not isinstance(join.this, exp.Table):
             continue                  # _join_spec reports it
         alias = _side_name(join.this)
         args = {k: v for k, v in join.args.items() if k not in ("this", "pivots") and v}
+        _check_before_outer(join, moved, comma, sql)
         if not args and "pivots" not in join.args:   # a comma join (sqlglot: no JOIN keyword parsed)
+            comma = join
             keys = [t for t in where_terms if join_key_pair(t, seen, alias)]
             where_terms = [t for t in where_terms if t not in keys]
             join.set("on", _and_all(keys))
@@ -391,6 +560,190 @@ def explicit_joins(select: exp.Select, sql: str) -> exp.Select:
     cond = _and_all([t.copy() for t in moved + where_terms])
     out.set("where", exp.Where(this=cond) if cond is not None else None)
     return out
+
+
+# --------------------------------------------------------------------------- EXISTS, SEMI / ANTI
+EXISTS_ALIAS = "__exists"      # the SEMI / ANTI join an EXISTS becomes: __exists1, __exists2, ...
+
+
+def exists_joins(select: exp.Select, sql: str) -> exp.Select:
+    """Correlated ``[NOT] EXISTS`` in WHERE as SEMI (ANTI) joins, and the conditions of a
+    SEMI / ANTI JOIN's ON on the joined table alone as a filter of that table.
+
+    ``WHERE c AND [NOT] EXISTS (SELECT ... FROM d WHERE d.id = t.k AND d.x > 0)`` (a term of
+    WHERE's top-level AND, correlated by equalities of a column of ``d`` and one of an
+    outer table) -> ``... [SEMI | ANTI] JOIN (SELECT * FROM d WHERE d.x > 0) AS __exists1
+    ON t.k = __exists1.id WHERE c``: the joined side a derived table -- run first, as a stage
+    -- when the subquery has conditions on ``d`` alone; for EXISTS, its conditions on the
+    outer tables alone join WHERE. ``FROM t SEMI JOIN d ON t.k = d.id AND d.x > 0`` likewise
+    joins ``(SELECT * FROM d WHERE d.x > 0) AS d``. A correlated ``x IN (SELECT d.y FROM d
+    WHERE ...)`` term is the EXISTS with ``d.y = x`` added (not NOT IN: its NULLs differ).
+    Other EXISTS are left to :func:`extract_value_subqueries` (uncorrelated: a value;
+    correlated: an error), as are uncorrelated IN."""
+    if not isinstance(select, exp.Select) or select.args.get("from_") is None:
+        return select
+    out = select.copy()
+    joins = list(out.args.get("joins") or [])
+    for join in joins:
+        if (join.args.get("kind") or "").upper() in ("SEMI", "ANTI") and not join.args.get("side") \
+                and join.args.get("on") is not None:
+            _filter_joined_side(join)
+    outer = _outer_names(out)
+    where, kept = out.args.get("where"), []
+    for term in _and_terms(where.this if where is not None else None):
+        node = term.unnest()
+        negated = isinstance(node, exp.Not)
+        node = node.this.unnest() if negated else node
+        inner = _exists_body(node.this) if isinstance(node, exp.Exists) else \
+            None if negated else _in_as_exists(node, out)
+        if inner is None or not _outer_references(inner, outer):
+            kept.append(term)
+            continue
+        alias = f"{EXISTS_ALIAS}{sum(1 for j in joins if _side_name(j.this).startswith(EXISTS_ALIAS)) + 1}"
+        join, outer_terms = _exists_join(inner, negated, outer, alias, node, sql)
+        joins.append(join)
+        kept += outer_terms
+    out.set("joins", joins or None)
+    cond = _and_all(kept)
+    out.set("where", exp.Where(this=cond) if cond is not None else None)
+    return out
+
+
+def _in_as_exists(node, select: exp.Select):
+    """The EXISTS query that a correlated ``x IN (SELECT d.y FROM d WHERE ...)`` is as a
+    term of WHERE (``SELECT 1 FROM d WHERE ... AND d.y = x``; an unqualified ``x`` of a query
+    without joins is the stream's), or None when ``node`` is not such an IN."""
+    query = node.args.get("query") if isinstance(node, exp.In) else None
+    inner = query.this if isinstance(query, exp.Subquery) else query
+    if not isinstance(inner, exp.Select) or len(inner.expressions) != 1 \
+            or not isinstance(node.this, exp.Column) or not isinstance(inner.expressions[0], exp.Column) \
+            or not _outer_references(inner, _outer_names(select)):
+        return None
+    outer = node.this.copy()
+    if not outer.table and not select.args.get("joins"):
+        outer.set("table", exp.to_identifier(_side_name(select.args["from_"].this)))
+    body = _exists_body(inner)
+    if body is inner:       # it aggregates: the value of each group matters
+        return None
+    terms = _and_terms(body.args["where"].this if body.args.get("where") else None)
+    body.set("where", exp.Where(this=_and_all([t.copy() for t in terms] + [
+        exp.EQ(this=inner.expressions[0].copy(), expression=outer)])))
+    return body
+
+
+def _outer_names(select: exp.Select) -> set[str]:
+    """The names (aliases, else table names) of the sides of ``select``'s FROM and JOINs."""
+    sides = [select.args["from_"].this] + [j.this for j in select.args.get("joins") or []]
+    return {_side_name(t) for t in sides if t.alias_or_name}
+
+
+def _own_names(query) -> set[str]:
+    """The names a subquery's own tables, derived tables and CTEs are known by in it."""
+    names = {t.alias_or_name.lower() for t in query.find_all(exp.Table)}
+    names |= {s.alias.lower() for s in query.find_all(exp.Subquery, exp.CTE) if s.alias}
+    return names
+
+
+def _outer_references(query, outer: set[str]) -> list[exp.Column]:
+    """The columns of the subquery ``query`` qualified by one of the ``outer`` names that
+    none of its own tables has (DuckDB binds a name to the innermost table first)."""
+    free = outer - _own_names(query)
+    return [c for c in query.find_all(exp.Column) if c.table and c.table.lower() in free]
+
+
+def _exists_body(inner):
+    """The query of an EXISTS with its select list ``1`` (the list never matters unless the
+    query aggregates); None when it is not a SELECT."""
+    inner = inner.this if isinstance(inner, exp.Subquery) else inner
+    if not isinstance(inner, exp.Select):
+        return None
+    if inner.args.get("group") or inner.args.get("having") or \
+            any(_has_aggregate(i) or i.find(exp.Window) for i in inner.expressions):
+        return inner
+    out = inner.copy()
+    out.set("expressions", [exp.Literal.number(1)])
+    return out
+
+
+def _exists_join(inner: exp.Select, negated: bool, outer: set[str], alias: str, node,
+                 sql: str) -> tuple[exp.Join, list]:
+    """(the SEMI / ANTI join that the correlated ``[NOT] EXISTS (inner)`` is, the inner
+    conditions on outer tables alone, for WHERE); see :func:`exists_joins`."""
+    word = "NOT EXISTS" if negated else "IN (SELECT ...)" if isinstance(node, exp.In) else "EXISTS"
+    blocker = next((k for k in ("joins", "group", "having", "offset", "qualify", "windows", "with_",
+                                "stream_window") if inner.args.get(k)), None)
+    limit = inner.args.get("limit")
+    if limit is not None and not (isinstance(limit.expression, exp.Literal)
+                                  and limit.expression.is_int and int(limit.expression.this) > 0):
+        blocker = "limit"
+    source = inner.args["from_"].this if inner.args.get("from_") else None
+    if blocker is None and source is None:
+        blocker = "no FROM"
+    if blocker is None and any(_has_aggregate(i) for i in inner.expressions):
+        blocker = "aggregates"
+    if blocker is not None:
+        raise NotSupportedError(f"a correlated {word} must read one table and may filter it (this "
+                                f"one has {blocker.replace('_', ' ').strip().upper()}): "
+                                f"{node.sql(dialect=Gpuvelo)[:80]}", **_where(node, sql))
+    mine = _side_name(source)
+
+    def is_outer(col) -> bool:
+        return bool(col.table) and col.table.lower() in outer and col.table.lower() != mine
+
+    keys, own, outside = [], [], []
+    for term in _and_terms(inner.args["where"].this if inner.args.get("where") else None):
+        refs = _outer_references(term, outer - {mine})
+        cols = list(term.find_all(exp.Column))
+        if not refs:
+            own.append(term.copy())
+        elif _correlating_pair(term, is_outer, mine):
+            theirs, ours = (term.this, term.expression) if is_outer(term.this) else (term.expression, term.this)
+            keys.append(exp.EQ(this=theirs.copy(), expression=exp.Column(
+                this=ours.this.copy(), table=exp.to_identifier(alias))))
+        elif not negated and len(refs) == len(cols) and not term.find(exp.Subquery, exp.Select):
+            outside.append(term.copy())
+        else:
+            raise NotSupportedError(f"a correlated {word} is supported when it is correlated by "
+                                    f"equalities of an inner and an outer column (d.id = t.k), not by "
+                                    f"{term.sql(dialect=Gpuvelo)}", **_where(term, sql))
+    if not keys:      # correlated only through conditions on the outer tables
+        raise NotSupportedError(f"a correlated {word} needs an equality of an inner and an outer "
+                                f"column (d.id = t.k): {node.sql(dialect=Gpuvelo)[:80]}", **_where(node, sql))
+    side = _filtered_side(source, own, alias)
+    return exp.Join(this=side, kind="ANTI" if negated else "SEMI", on=_and_all(keys)), outside
+
+
+def _correlating_pair(term, is_outer, mine: str) -> bool:
+    """Whether ``term`` is ``inner.x = outer.y``: one column of the outer tables, the other
+    of the subquery's table ``mine`` (qualified by it, or not at all)."""
+    if not isinstance(term, exp.EQ) or not all(isinstance(c, exp.Column) for c in (term.this, term.expression)):
+        return False
+    outer = [c for c in (term.this, term.expression) if is_outer(c)]
+    inner = [c for c in (term.this, term.expression) if not is_outer(c)]
+    return len(outer) == 1 and inner[0].table.lower() in ("", mine)
+
+
+def _filtered_side(source, terms: list, alias: str):
+    """The joined side ``source`` (a table or a derived table) named ``alias``: as it is
+    without ``terms``, else ``(SELECT * FROM source WHERE terms) AS alias``."""
+    if not terms:
+        side = source.copy()
+        side.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+        return side
+    return exp.select("*").from_(source.copy()).where(_and_all(terms)).subquery(alias)
+
+
+def _filter_joined_side(join: exp.Join) -> None:
+    """A SEMI / ANTI ``join`` whose ON has conditions on the joined table alone: those
+    filter the table (``(SELECT * FROM d WHERE ...) AS d``); the rest stay in ON."""
+    alias = _side_name(join.this)
+    terms = _and_terms(join.args["on"])
+    own = [t for t in terms if not t.find(exp.Subquery, exp.Select)
+           and all(c.table and c.table.lower() == alias for c in t.find_all(exp.Column))]
+    if not own:
+        return
+    join.set("this", _filtered_side(join.this, [t.copy() for t in own], alias))
+    join.set("on", _and_all([t.copy() for t in terms if t not in own]))
 
 
 # --------------------------------------------------------------------------- grouping sets
@@ -506,39 +859,51 @@ def split_grouping_sets(select: exp.Select, sql: str) -> tuple[exp.Select, tuple
     return outer, tuple(parts)
 
 
-def split_union(union: exp.Union, sql: str) -> tuple[exp.Select, tuple[str, ...]]:
-    """``A UNION [ALL] B ...``: each branch a query of its own, their results stacked into
-    UNION_TABLE (named as the first branch names its columns); returned is the query over
-    that table -- DISTINCT for UNION -- with the union's ORDER BY / LIMIT."""
-    branches, node = [], union
-    distinct_all = bool(union.args.get("distinct"))
-    while isinstance(node, exp.Union):
-        branches.append(node.expression)
-        inner = node.this
-        if isinstance(inner, exp.Union) and inner.args.get("distinct") and not distinct_all:
-            raise NotSupportedError("UNION inside UNION ALL is not supported; use one kind",
-                                    **_where(inner, sql))
-        node = inner
-    branches.append(node)
-    branches.reverse()
-    for b in branches:
-        if isinstance(b, exp.SetOperation) or not isinstance(b, exp.Select):
-            raise NotSupportedError(f"{type(b).__name__.upper()} is not supported in a UNION",
-                                    **_where(b, sql))
-    first = branches[0]
-    if any(isinstance(i, exp.Star) for i in first.expressions) and distinct_all:
-        raise NotSupportedError("UNION (without ALL) of SELECT * is not supported; list the columns",
-                                **_where(first, sql))
-    names = [_output_name(i) for i in first.expressions]
-    outer = exp.select(*[exp.column(n, quoted=True) for n in names]) if distinct_all else exp.select("*")
-    outer = outer.from_(UNION_TABLE)
-    if distinct_all:
-        outer.set("distinct", exp.Distinct())
+def split_set_operation(node: exp.SetOperation, sql: str,
+                        stages: list) -> tuple[exp.Select, tuple[str, ...], str]:
+    """``A UNION | INTERSECT | EXCEPT [ALL] B ...``: each branch a query of its own, whose
+    results are combined into UNION_TABLE (named as the first branch names its columns;
+    see ``gpuvelo.api._combined``). Returned: the query over that table with the set
+    operation's ORDER BY / LIMIT, the branches' SQL, and the combination ('union all',
+    'union', 'intersect', 'intersect all', 'except', 'except all').
+
+    A chain of one kind (left-deep, as sqlglot nests it) is one combination of its
+    branches (``(A EXCEPT B) EXCEPT C`` is A less the rows of B and of C); a branch that is
+    a set operation of another kind -- ``A UNION B INTERSECT C`` is ``A UNION (B INTERSECT
+    C)`` -- runs first as a stage (appended to ``stages``) that the branch reads."""
+    kind = type(node).__name__.lower() + ("" if node.args.get("distinct") else " all")
+    branches, inner = [], node
+    while isinstance(inner, type(node)) and bool(inner.args.get("distinct")) == \
+            bool(node.args.get("distinct")) and (inner is node or not _set_modifiers(inner)):
+        branches.append(inner.expression)
+        inner = inner.this
+    branches.append(inner)
+    with_ = node.args.get("with_")
+    texts = []
+    for branch in reversed(branches):
+        while isinstance(branch, exp.Subquery) and not branch.alias:
+            branch = branch.this
+        if with_ is not None:
+            branch = _with_ctes(branch, with_)
+        if isinstance(branch, exp.SetOperation):
+            name = f"__set{len(stages) + 1}"
+            stages.append((name, branch))
+            branch = exp.select("*").from_(name)
+        if not isinstance(branch, exp.Select):
+            raise NotSupportedError(f"a {kind.upper()} branch must be a SELECT: "
+                                    f"{branch.sql(dialect=Gpuvelo)[:80]}", **_where(branch, sql))
+        texts.append(branch.sql(dialect=Gpuvelo))
+    outer = exp.select("*").from_(UNION_TABLE)
     for key in ("order", "limit", "offset"):
-        part = union.args.get(key)
+        part = node.args.get(key)
         if part is not None:
             outer.set(key, part.copy())
-    return outer, tuple(b.sql(dialect=Gpuvelo) for b in branches)
+    return outer, tuple(texts), kind
+
+
+def _set_modifiers(node) -> bool:
+    """Whether a set operation has its own ORDER BY / LIMIT / OFFSET (``(A UNION B LIMIT 3)``)."""
+    return any(node.args.get(k) for k in ("order", "limit", "offset"))
 
 
 # --------------------------------------------------------------------------- value subqueries
@@ -546,10 +911,11 @@ STAGE_VALUE = "__stage_value"   # placeholder call: the result of a value stage,
 
 
 def extract_value_subqueries(select: exp.Select, sql: str, stages: list) -> exp.Select:
-    """Uncorrelated subqueries used as values -- ``x > (SELECT AVG(x) FROM t)`` (scalar) and
-    ``x IN (SELECT y FROM u ...)`` -- become value stages: appended to ``stages`` as (name,
-    'scalar' | 'in', the subquery's SQL), and replaced by a ``__stage_value('name')`` call
-    the planner reads the stage's values through (see ``plan_query``'s ``stage_values``)."""
+    """Uncorrelated subqueries used as values -- ``x > (SELECT AVG(x) FROM t)`` (scalar),
+    ``x IN (SELECT y FROM u ...)`` and ``EXISTS (SELECT ...)`` (a scalar: ``SELECT COUNT(*) >
+    0 FROM (...)``) -- become value stages: appended to ``stages`` as (name, 'scalar' |
+    'in', the subquery's SQL), and replaced by a ``__stage_value('name')`` call the
+    planner reads the stage's values through (see ``plan_query``'s ``stage_values``)."""
     def placeholder(name):
         return exp.Anonymous(this=STAGE_VALUE, expressions=[exp.Literal.string(name)])
 
@@ -566,10 +932,12 @@ def extract_value_subqueries(select: exp.Select, sql: str, stages: list) -> exp.
             stages.append((name, "scalar", _subquery_select(node).sql(dialect=Gpuvelo)))
             return placeholder(name)
         if isinstance(node, exp.Exists):
-            raise NotSupportedError(f"EXISTS is not supported: {node.sql(dialect=Gpuvelo)[:80]}",
-                                    **_where(node, sql))
+            name = f"__value{len(stages) + 1}"
+            stages.append((name, "scalar", _exists_value(node, outer, sql)))
+            return placeholder(name)
         return node
 
+    outer = _outer_names(select) if select.args.get("from_") is not None else set()
     out = select.copy()
     for key in ("expressions", "where", "having"):
         part = out.args.get(key)
@@ -578,6 +946,22 @@ def extract_value_subqueries(select: exp.Select, sql: str, stages: list) -> exp.
         elif part is not None:
             out.set(key, part.transform(swap))
     return out
+
+
+def _exists_value(node: exp.Exists, outer: set[str], sql: str) -> str:
+    """The query of an uncorrelated ``EXISTS (q)`` as a value: ``SELECT COUNT(*) > 0 FROM
+    (q)``. NotSupportedError for a correlated one (those exists_joins makes joins of are
+    gone: this one is under OR, NOT of more, or outside WHERE)."""
+    inner = _exists_body(node.this)
+    if inner is None:
+        raise NotSupportedError(f"EXISTS needs a SELECT: {node.sql(dialect=Gpuvelo)[:80]}", **_where(node, sql))
+    refs = _outer_references(inner, outer)
+    if refs:
+        raise NotSupportedError(
+            f"a correlated EXISTS (it reads {refs[0].sql(dialect=Gpuvelo)}) is supported only as a "
+            f"condition of WHERE, [NOT] EXISTS joined to the others by AND (not under OR, nor in "
+            f"the select list or HAVING): {node.sql(dialect=Gpuvelo)[:80]}", **_where(node, sql))
+    return f"SELECT COUNT(*) > 0 FROM ({inner.sql(dialect=Gpuvelo)}) AS {EXISTS_ALIAS}"
 
 
 def _subquery_select(node):
@@ -590,15 +974,15 @@ def _subquery_select(node):
 # --------------------------------------------------------------------------- conveniences
 def expand_conveniences(select: exp.Select, sql: str) -> exp.Select:
     """DISTINCT, GROUP BY ALL, ORDER BY ALL, aggregate FILTER, count_if, bool_and/bool_or
-    and IS [NOT] DISTINCT FROM in their plain forms (see the module docstring)."""
+    IS [NOT] DISTINCT FROM and SIMILAR TO in their plain forms (see the module docstring)."""
     items = []
     for item in select.expressions:
-        plain = item.transform(_plain_call)
+        plain = item.transform(_plain)
         if plain is not item and plain != item and not isinstance(item, exp.Alias) \
                 and not isinstance(plain, exp.Star):
             plain = exp.alias_(plain, item.sql(dialect=Gpuvelo, normalize_functions="lower"), quoted=True)
         items.append(plain)
-    select = select.transform(_plain_call)
+    select = select.transform(_plain)
     select.set("expressions", items)
     if select.args.get("distinct"):
         select = _distinct_to_group_by(select, sql)
@@ -721,26 +1105,46 @@ _AGG_SPELLINGS = {
 }
 
 
+def _plain(node):
+    """``node`` in its plain form (:func:`_plain_call`), and so the nodes inside the form
+    (``COUNT_IF(x SIMILAR TO p)``: sqlglot's transform does not descend into a replacement)."""
+    out = _plain_call(node)
+    return node if out is node else out.transform(_plain)
+
+
 def _plain_call(node):
     if isinstance(node, exp.Anonymous) and node.name.lower() in _AGG_SPELLINGS \
             and len(node.expressions) == 1:
         return _AGG_SPELLINGS[node.name.lower()](node.expressions[0].copy())
     if isinstance(node, (exp.Skewness, exp.Kurtosis)):
         return _AGG_SPELLINGS[node.key](node.this.copy())
+    if isinstance(node, exp.ApproxDistinct) and not node.args.get("accuracy"):
+        # the exact count is within any error bound; DuckDB's HyperLogLog estimate is not
+        # reproducible, so gpuvelo answers exactly (README says so)
+        return exp.Count(this=exp.Distinct(expressions=[node.this.copy()]))
     if isinstance(node, exp.Anonymous) and node.name.lower() == "count_star" and not node.expressions:
         return exp.Count(this=exp.Star())
     if isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
         return node.this.copy()      # t.* over the one source is *
     if isinstance(node, exp.Filter) and isinstance(node.this, exp.AggFunc):
         agg, cond = node.this, node.expression.this
-        if isinstance(agg, (exp.First, exp.Last, exp.FirstValue, exp.LastValue)):
-            return node     # FIRST/LAST keep NULLs: the planner reports FILTER unsupported
+        if isinstance(agg, (exp.First, exp.Last, exp.FirstValue, exp.LastValue, exp.ArrayAgg)):
+            return node     # they keep NULLs: LIST plans its FILTER itself, FIRST/LAST refuse it
         agg = agg.copy()
         arg = agg.this
         if isinstance(agg, exp.Count) and isinstance(arg, exp.Star):
             agg.set("this", _case_when(cond.copy(), exp.Literal.number(1)))
         elif isinstance(arg, exp.Distinct):
             arg.set("expressions", [_case_when(cond.copy(), e) for e in arg.expressions])
+        elif isinstance(arg, exp.Order):     # STRING_AGG(x ORDER BY x): the value and its key
+            value = arg.this.expressions[0] if isinstance(arg.this, exp.Distinct) else arg.this
+            for key in arg.expressions:
+                if key.this == value:
+                    key.set("this", _case_when(cond.copy(), key.this))
+            if isinstance(arg.this, exp.Distinct):
+                arg.this.set("expressions", [_case_when(cond.copy(), value)])
+            else:
+                arg.set("this", _case_when(cond.copy(), value))
         else:
             agg.set("this", _case_when(cond.copy(), arg))
         return agg
@@ -748,6 +1152,11 @@ def _plain_call(node):
         return _within_group(node)
     if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
         return node.this.copy()      # sqlglot wraps ANY_VALUE(x); it skips NULLs anyway
+    if isinstance(node, exp.Escape) and isinstance(node.this, exp.SimilarTo):
+        raise NotSupportedError(f"SIMILAR TO ... ESCAPE is not supported (DuckDB's SIMILAR TO is "
+                                f"a regular expression): {node.sql(dialect=Gpuvelo)}")
+    if isinstance(node, exp.SimilarTo):    # DuckDB: a regular expression matching the whole string
+        return exp.RegexpFullMatch(this=node.this.copy(), expression=node.expression.copy())
     if isinstance(node, exp.CountIf):      # DuckDB: a SUM, so NULL when every condition is NULL
         return exp.Sum(this=node.this.copy())
     if isinstance(node, exp.LogicalAnd):
