@@ -151,7 +151,7 @@ class Job:
         self.name = name or self.plan.output_name or "gpuvelo-job"
         self.stats = JobStats(backend=self.backend.name)
         if (emit or self.plan.emit) == "changes" and self.plan.is_aggregate and \
-                (self.plan.limit is not None or self.plan.offset):
+                (self.plan.limit is not None or self.plan.offset or self.plan.limit_percent is not None):
             raise NotSupportedError("LIMIT / OFFSET need the whole result, and EMIT CHANGES emits "
                                     "each batch's changed groups as they happen: drop LIMIT/OFFSET, "
                                     "or use EMIT FINAL (ORDER BY orders the rows of each emit)")

@@ -104,7 +104,9 @@ def test_type_mismatch_errors(sql, fragment):
     ("SELECT SUM(qty) OVER (ORDER BY qty RANGE BETWEEN qty PRECEDING AND CURRENT ROW) FROM t",
      "a frame offset must be a non-negative number or INTERVAL literal"),
     ("SELECT DISTINCT qty, COUNT(*) FROM t GROUP BY qty", "SELECT DISTINCT together with GROUP BY"),
-    ("SELECT DISTINCT ON (qty) qty FROM t", "DISTINCT ON is not supported"),
+    ("SELECT DISTINCT ON (qty) qty, COUNT(*) FROM t GROUP BY qty", "DISTINCT ON together with GROUP BY"),
+    ("SELECT qty FROM t WHERE qty > ANY (SELECT qty FROM t)", "supported as x = ANY"),
+    ("SELECT qty FROM t ORDER BY qty LIMIT 2 WITH TIES", "WITH TIES is not supported"),
     ("SELECT symbol, FIRST(qty) FILTER (WHERE qty > 1) FROM t GROUP BY symbol", "aggregate FILTER is not supported"),
     ("SELECT BIT_OR(qty) FROM t", "is not supported"),
 ])

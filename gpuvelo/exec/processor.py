@@ -92,7 +92,8 @@ def emit_windows(ws, cq: CompiledQuery, emit: str, watermark: int | None, write,
         return
     rows = cq.results(closed)
     plan = cq.plan
-    (hold if plan.order_by or plan.limit is not None or plan.offset else write)(rows)
+    (hold if plan.order_by or plan.limit is not None or plan.offset or plan.limit_percent is not None
+     else write)(rows)
 
 
 class Emitter:
@@ -266,7 +267,7 @@ class SingleProcessor:
 
     def _emit_stateless(self, out: pa.Table) -> None:
         plan = self.cq.plan
-        if plan.order_by:
+        if plan.order_by or plan.limit_percent is not None:    # known only at the end
             self._stateless_rows.append(out)
             return
         start, limit = plan.offset or 0, plan.limit

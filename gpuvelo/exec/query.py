@@ -282,8 +282,11 @@ class CompiledQuery:
         plan = self.plan
         table = self._ordered(table)
         start = plan.offset or 0
-        if start or plan.limit is not None:
-            stop = table.num_rows if plan.limit is None else start + plan.limit
+        limit = plan.limit
+        if plan.limit_percent is not None:      # DuckDB: of all rows, rounded down
+            limit = int(table.num_rows * plan.limit_percent // 100)
+        if start or limit is not None:
+            stop = table.num_rows if limit is None else start + limit
             table = table.slice(start, max(0, stop - start))
         hidden = [n for n in table.column_names if n.startswith("__order")]
         return table.drop_columns(hidden) if hidden else table

@@ -17,6 +17,7 @@ from . import rewrite
 from .analytic import ANALYTIC_INPUT, AnalyticSpec, split_analytic, uses_analytic
 from .dialect import Gpuvelo
 from .files import FileRead, file_reads
+from .pivot import expand_pivots
 from .functions import tables as function_tables
 from .functions.strings import MANY
 from .plan import JoinSpec, WindowSpec
@@ -342,6 +343,7 @@ def parse_query(sql: str) -> ParsedQuery:
     if len(statements) != 1:
         raise SqlSyntaxError(f"expected one statement, got {len(statements)}", line=1, column=1, sql=sql)
     statement, files = file_reads(statements[0], sql)
+    statement = expand_pivots(statement, sql)
     output_name = None
     select = statement
     if isinstance(statement, exp.Create):
@@ -362,6 +364,7 @@ def parse_query(sql: str) -> ParsedQuery:
     stacked: tuple[str, ...] = ()
     combine = "union all"
     analytic = None
+    select = rewrite.distinct_on(select, sql)      # -> QUALIFY ROW_NUMBER() ... = 1
     if isinstance(select, exp.Select) and uses_analytic(select):
         select, inner, analytic = split_analytic(select, sql)
         stages.append((ANALYTIC_INPUT, inner))

@@ -235,3 +235,4 @@ class QueryPlan:
     output_name: str | None = None
     offset: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)   # for EXPLAIN
+    limit_percent: float | None = None   # LIMIT p PERCENT: floor(rows * p / 100) of all rows

@@ -120,6 +120,7 @@ class _Planner:
         self.tables = _table_names(parsed.tree) | {alias for alias, _ in self.qualified}
         self.by_lower = {name.lower(): name for name in schema}
         self.virtual: set[str] = set()       # STRUCT fields read as columns (see struct_field)
+        self.limit_percent: float | None = None   # LIMIT p PERCENT (see count_clause)
         self.window = parsed.window
         self.group_keys: list[Expr] = []
         self.aggregates: list[AggCall] = []
@@ -921,7 +922,8 @@ class _Planner:
             aggregates=tuple(self.aggregates), outputs=tuple(outputs), having=having_expr,
             order_by=order_by, limit=limit, is_aggregate=is_aggregate,
             emit=self.parsed.emit or "final", emit_explicit=self.parsed.emit is not None,
-            window=self.window, output_name=self.parsed.output_name, offset=offset, notes=notes)
+            window=self.window, output_name=self.parsed.output_name, offset=offset, notes=notes,
+            limit_percent=self.limit_percent)
 
     def check_window(self) -> None:
         """Check the WINDOW clause: its time column, and no source column read by a window
@@ -1058,10 +1060,23 @@ class _Planner:
         return tuple(keys)
 
     def count_clause(self, sel, key: str) -> int | None:
+        """LIMIT / OFFSET n (also ``FETCH FIRST n ROWS ONLY``) as a number of rows; LIMIT p
+        PERCENT as ``None`` with the percentage in ``self.limit_percent``."""
         clause = sel.args.get(key)
         if clause is None:
             return None
-        value = clause.expression
+        value = clause.args.get("count") if isinstance(clause, exp.Fetch) else clause.expression
+        options = clause.args.get("limit_options")
+        if options is not None and options.args.get("with_ties"):
+            self.fail(NotSupportedError, f"{key.upper()} ... WITH TIES is not supported: {_text(clause)}", clause)
+        if options is not None and options.args.get("percent"):
+            if not (isinstance(value, exp.Literal) and not value.is_string
+                    and 0 <= float(value.this) <= 100):
+                self.fail(PlanError, f"LIMIT ... PERCENT needs a number from 0 to 100: {_text(clause)}", clause)
+            self.limit_percent = float(value.this)
+            return None
+        if value is None:            # FETCH FIRST ROW ONLY
+            return 1
         if not (isinstance(value, exp.Literal) and not value.is_string and value.this.isdigit()):
             self.fail(PlanError, f"{key.upper()} must be a non-negative integer literal: {_text(clause)}", clause)
         return int(value.this)

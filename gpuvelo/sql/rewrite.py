@@ -28,6 +28,7 @@ know the convenience existed:
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import sqlglot
@@ -920,6 +921,15 @@ def extract_value_subqueries(select: exp.Select, sql: str, stages: list) -> exp.
         return exp.Anonymous(this=STAGE_VALUE, expressions=[exp.Literal.string(name)])
 
     def swap(node):
+        if isinstance(node, (exp.EQ, exp.NEQ)) and isinstance(node.expression, (exp.Any, exp.All)):
+            quantified = _quantified(node, sql)      # x = ANY (q): x IN (q); x <> ALL (q): NOT IN
+            if isinstance(quantified, exp.Not):
+                return exp.Not(this=swap(quantified.this))
+            return swap(quantified)
+        if isinstance(node, (exp.Any, exp.All)):
+            raise NotSupportedError(f"{type(node).__name__.upper()} (subquery) is supported as "
+                                    f"x = ANY (...) and x <> ALL (...) (IN and NOT IN): "
+                                    f"{node.parent.sql(dialect=Gpuvelo)[:80]}", **_where(node, sql))
         if isinstance(node, exp.In) and isinstance(node.args.get("query"), (exp.Subquery, exp.Select)):
             name = f"__value{len(stages) + 1}"
             stages.append((name, "in", _subquery_select(node.args["query"]).sql(dialect=Gpuvelo)))
@@ -964,6 +974,53 @@ def _exists_value(node: exp.Exists, outer: set[str], sql: str) -> str:
     return f"SELECT COUNT(*) > 0 FROM ({inner.sql(dialect=Gpuvelo)}) AS {EXISTS_ALIAS}"
 
 
+def glob_regex(pattern: str) -> str:
+    """A GLOB pattern as a regular expression: ``*`` any text, ``?`` one character,
+    ``[abc]`` / ``[a-z]`` / ``[!a]`` a class (a ``]`` right after ``[`` or ``[!`` is one of
+    its characters; an unclosed ``[`` matches nothing), ``\\x`` the character x; everything
+    else literally (as DuckDB's GLOB)."""
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        close = -1
+        if ch == "[":
+            first = i + 1 + (pattern[i + 1:i + 2] == "!")
+            close = pattern.find("]", first + 1)
+        if ch == "*":
+            out.append("(?s:.*)")
+        elif ch == "?":
+            out.append("(?s:.)")
+        elif ch == "\\" and i + 1 < len(pattern):      # escapes the next character
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif ch == "[" and close < 0:                 # an unclosed class matches nothing
+            return "[^\\s\\S]"
+        elif close > 0:
+            body = pattern[i + 1:close]
+            negate = body.startswith("!")
+            body = (body[1:] if negate else body).replace("\\", "\\\\").replace("[", "\\[")
+            out.append("[" + ("^" if negate else "") + body + "]")
+            i = close
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out)
+
+
+def _quantified(node, sql: str):
+    """``x = ANY (q)`` as ``x IN (q)``, ``x <> ALL (q)`` as ``NOT x IN (q)`` (the same three-valued
+    answers); the other quantified comparisons are a NotSupportedError."""
+    q = node.expression
+    if isinstance(node, exp.EQ) == isinstance(q, exp.Any):
+        query = q.this if isinstance(q.this, (exp.Subquery, exp.Select)) else None
+        if query is not None:
+            found = exp.In(this=node.this.copy(), query=query.copy())
+            return found if isinstance(node, exp.EQ) else exp.Not(this=found)
+    raise NotSupportedError(f"{node.sql(dialect=Gpuvelo)[:80]}: ANY / ALL over a subquery is "
+                            "supported as x = ANY (...) and x <> ALL (...) (IN and NOT IN)",
+                            **_where(node, sql))
+
+
 def _subquery_select(node):
     inner = node.this if isinstance(node, exp.Subquery) else node
     if not isinstance(inner, exp.Select):
@@ -1004,6 +1061,45 @@ def expand_conveniences(select: exp.Select, sql: str) -> exp.Select:
 def _is_all(node) -> bool:
     return isinstance(node, (exp.Var, exp.Column)) and node.name.upper() == "ALL" \
         and not (isinstance(node, exp.Column) and node.this.quoted)
+
+
+def distinct_on(select, sql: str):
+    """``SELECT DISTINCT ON (k, ...) items FROM ... [ORDER BY o]`` as ``SELECT items FROM ...
+    QUALIFY ROW_NUMBER() OVER (PARTITION BY k, ... ORDER BY o) = 1 [ORDER BY o]``: the first
+    row of each k in ORDER BY order (arrival order without one), as DuckDB. Keys and ORDER
+    BY terms may name select items by alias or position."""
+    if not isinstance(select, exp.Select):
+        return select
+    distinct = select.args.get("distinct")
+    if distinct is None or distinct.args.get("on") is None:
+        return select
+    if select.args.get("group") is not None or select.args.get("qualify") is not None or \
+            any(_has_aggregate(i) for i in select.expressions):
+        raise NotSupportedError("SELECT DISTINCT ON together with GROUP BY, aggregates or QUALIFY "
+                                "is not supported", **_where(distinct, sql))
+    items = select.expressions
+    by_alias = {i.alias.lower(): i.this for i in items if isinstance(i, exp.Alias)}
+
+    def resolved(node):
+        if isinstance(node, exp.Literal) and node.is_int and 1 <= int(node.this) <= len(items):
+            item = items[int(node.this) - 1]
+            return (item.this if isinstance(item, exp.Alias) else item).copy()
+        if isinstance(node, exp.Column) and not node.table and node.name.lower() in by_alias:
+            return by_alias[node.name.lower()].copy()
+        return node.copy()
+
+    on = distinct.args["on"]
+    keys = [resolved(k) for k in (on.expressions if isinstance(on, exp.Tuple) else [on])]
+    order = select.args.get("order")
+    ordered = [exp.Ordered(this=resolved(o.this), desc=o.args.get("desc"),
+                           nulls_first=o.args.get("nulls_first"))
+               for o in (order.expressions if order is not None else [])]
+    spec = exp.Window(this=exp.RowNumber(), partition_by=keys,
+                      order=exp.Order(expressions=ordered) if ordered else None)
+    out = select.copy()
+    out.set("distinct", None)
+    out.set("qualify", exp.Qualify(this=exp.EQ(this=spec, expression=exp.Literal.number(1))))
+    return out
 
 
 def _distinct_to_group_by(select: exp.Select, sql: str) -> exp.Select:
@@ -1155,6 +1251,12 @@ def _plain_call(node):
     if isinstance(node, exp.Escape) and isinstance(node.this, exp.SimilarTo):
         raise NotSupportedError(f"SIMILAR TO ... ESCAPE is not supported (DuckDB's SIMILAR TO is "
                                 f"a regular expression): {node.sql(dialect=Gpuvelo)}")
+    if isinstance(node, exp.Glob):         # GLOB 'a*': a full match of the pattern as a regex
+        pattern = node.expression
+        if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+            raise NotSupportedError(f"GLOB needs a string literal pattern: {node.sql(dialect=Gpuvelo)}")
+        return exp.RegexpFullMatch(this=node.this.copy(),
+                                   expression=exp.Literal.string(glob_regex(pattern.this)))
     if isinstance(node, exp.SimilarTo):    # DuckDB: a regular expression matching the whole string
         return exp.RegexpFullMatch(this=node.this.copy(), expression=node.expression.copy())
     if isinstance(node, exp.CountIf):      # DuckDB: a SUM, so NULL when every condition is NULL
