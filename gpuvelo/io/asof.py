@@ -74,6 +74,7 @@ class AsofIndex:
         order = np.lexsort((rows, sort_key))                      # ties: table order
         self.sorted_key = sort_key[order]
         self.sorted_row = rows[order]
+        self.sorted_gid = gid[order]          # the group of each, for the check of match()
         # the first row of each run of equal sort keys (ties keep the first table row)
         starts = np.r_[True, self.sorted_key[1:] != self.sorted_key[:-1]]
         self.run_start = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
@@ -114,14 +115,14 @@ class AsofIndex:
             pos = np.searchsorted(self.sorted_key, g * self.width + count, side="right") - 1
             hit = pos >= 0
             pos = np.maximum(pos, 0)
-            hit &= (self.sorted_key[pos] // self.width == g) & (self.sorted_key[pos] % self.width > 0)
+            hit &= self.sorted_gid[pos] == g
             pick = self.run_start[pos]
         else:                            # the first table value >= v (> v)
             first = np.searchsorted(self.distinct, v, side="left" if self.op == "<=" else "right") + 1
             pos = np.searchsorted(self.sorted_key, g * self.width + first, side="left")
             hit = pos < len(self.sorted_key)
             pos = np.minimum(pos, len(self.sorted_key) - 1)
-            hit &= self.sorted_key[pos] // self.width == g
+            hit &= self.sorted_gid[pos] == g
             pick = pos
         out[np.flatnonzero(ok)[hit]] = self.sorted_row[pick[hit]]
         return out
