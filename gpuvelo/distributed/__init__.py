@@ -2,8 +2,8 @@
 
 :func:`run_on_dask` splits the stream -- files (a glob, a directory, a list of paths) or a
 list of Arrow tables -- into parts; each Dask task aggregates its part into partials (the
-Arrow currency of ``gpuvelo.backends.partials``, the same that partitions and checkpoints
-speak) on the worker's backend (a GPU where the worker has one); the client merges them
+Arrow currency of ``gpuvelo.backends.partials``, the same that partitions on one machine
+merge) on the worker's backend (a GPU where the worker has one); the client merges them
 into one state and finishes the query: HAVING, the select list, ORDER BY and LIMIT. It is
 the two-phase aggregation the coordinator does across partitions on one machine, with
 workers for partitions. Joined tables travel to every worker and are read whole there.
