@@ -18,6 +18,7 @@ from .asof import AsofIndex
 from .sources import Source
 
 _ROW = "__join_row"
+_LEFT_KEYS = [f"__join_left_key{i}" for i in range(64)]
 _RIGHT_ROW = "__join_right_row"
 _CROSS_ROWS = 1 << 20          # a cross join hands out batches of about this many rows
 # kinds whose unmatched right rows are handed out at the end; kinds that only filter the left
@@ -63,6 +64,8 @@ class JoinedSource(Source):
             right_names(lschema, rschema, alias, tuple(self.right_keys) if using else ())
         self._schema = pa.schema(list(lschema) + [pa.field(self.renames[f.name], f.type)
                                                   for f in rschema if f.name in self.renames])
+        self.key_types = [key_type(lschema.field(lk).type, rschema.field(rk).type)
+                          for lk, rk in zip(self.left_keys, self.right_keys)]
         self._table: pa.Table | None = None
         super().__init__(name=left.name, batch_size=batch_size)
 
@@ -84,29 +87,29 @@ class JoinedSource(Source):
         return self._schema
 
     def _right_table(self) -> pa.Table:
-        """The right side, read whole, keys cast to the left keys' types, columns renamed."""
+        """The right side, read whole: its output columns renamed, and its keys, in the type
+        they compare in with the left keys (:func:`key_type`), as ``__key_<name>``."""
         if self._table is None:
             batches = list(self.right.batches())
             t = pa.Table.from_batches(batches, schema=self.right.schema()) if batches else \
                 self.right.schema().empty_table()
-            lschema = self.left.schema()
-            for lk, rk in zip(self.left_keys, self.right_keys):
-                want = lschema.field(lk).type
-                if pa.types.is_dictionary(want):
-                    want = want.value_type
-                col = t.column(rk)
-                if col.type != want:
-                    try:
-                        col = pc.cast(col, want)
-                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-                        raise DataError(f"JOIN keys {lk!r} ({want}) and {rk!r} ({col.type}) do "
-                                        f"not compare: {e}") from e
-                    t = t.set_column(t.schema.get_field_index(rk), rk, col)
-            keep = [n for n in t.column_names if n in self.renames or n in self.right_keys]
-            t = t.select(keep)
-            t = t.rename_columns([self.renames.get(n, f"__key_{n}") for n in t.column_names])
-            self._table = t.combine_chunks() if t.num_rows else t   # one chunk per column
+            keys = []
+            for lk, rk, want in zip(self.left_keys, self.right_keys, self.key_types):
+                try:
+                    keys.append(_as_key(t.column(rk), want))
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                    raise DataError(f"JOIN keys {lk!r} ({want}) and {rk!r} ({t.column(rk).type}) do "
+                                    f"not compare: {e}") from e
+            out = t.select([n for n in t.column_names if n in self.renames])
+            out = out.rename_columns([self.renames[n] for n in out.column_names])
+            for rk, key in zip(self.right_keys, keys):
+                out = out.append_column(f"__key_{rk}", key)
+            self._table = out.combine_chunks() if out.num_rows else out   # one chunk per column
         return self._table
+
+    def _left_key(self, batch, i: int) -> pa.Array:
+        """The batch's i-th join key, in the type it compares in (:func:`key_type`)."""
+        return _as_key(batch.column(self.left_keys[i]), self.key_types[i])
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         self.rows_read = 0
@@ -126,7 +129,7 @@ class JoinedSource(Source):
                    matched: np.ndarray | None) -> pa.RecordBatch:
         """``batch`` joined by looking its key up in the unique right ``key``; marks the
         right rows it matched in ``matched`` (RIGHT / FULL)."""
-        at = pc.index_in(_plain(batch.column(self.left_keys[0])), value_set=key,
+        at = pc.index_in(self._left_key(batch, 0), value_set=key,
                          skip_nulls=True)   # NULL keys, misses: NULL
         if self.kind in ("inner", "right"):
             hit = at.is_valid()
@@ -140,7 +143,7 @@ class JoinedSource(Source):
 
     def _joined(self) -> Iterator[pa.RecordBatch]:
         right = self._right_table()
-        rkeys = [self.renames.get(k, f"__key_{k}") for k in self.right_keys]
+        rkeys = [f"__key_{k}" for k in self.right_keys]
         if self.kind in FILTERS:
             for batch in self.left.batches():
                 yield self._filtered(batch, right, rkeys)
@@ -169,8 +172,8 @@ class JoinedSource(Source):
     def _asof_joined(self, batch: pa.RecordBatch, right: pa.Table, index: AsofIndex) -> pa.RecordBatch:
         """``batch`` with the right row each of its rows matches as of its on value (see
         ``gpuvelo.io.asof``); ASOF drops the rows that match none, ASOF LEFT keeps them."""
-        at = index.match([_plain(batch.column(k)) for k in self.left_keys[:-1]],
-                         _plain(batch.column(self.left_keys[-1])))
+        n = len(self.left_keys)
+        at = index.match([self._left_key(batch, i) for i in range(n - 1)], self._left_key(batch, n - 1))
         if self.kind == "asof":
             hit = at >= 0
             batch, at = batch.filter(pa.array(hit)), at[hit]
@@ -186,7 +189,7 @@ class JoinedSource(Source):
         """``batch`` joined with ``right`` by Arrow's hash join, in the batch's row order;
         marks the right rows it matched in ``matched`` (RIGHT / FULL)."""
         left = self._numbered(batch)
-        joined = left.join(right, keys=self.left_keys, right_keys=rkeys,
+        joined = left.join(right, keys=_LEFT_KEYS[:len(rkeys)], right_keys=rkeys,
                            join_type="inner" if self.kind in ("inner", "right") else "left outer",
                            coalesce_keys=False, use_threads=False)
         joined = joined.sort_by(_ROW)
@@ -197,26 +200,25 @@ class JoinedSource(Source):
             yield b.cast(self._schema) if not b.schema.equals(self._schema) else b
 
     def _numbered(self, batch: pa.RecordBatch) -> pa.Table:
-        """``batch`` as a table with its row numbers (``_ROW``) and plain-valued keys (Arrow
-        joins on values, not dictionaries)."""
+        """``batch`` as a table with its row numbers (``_ROW``) and its keys as plain values
+        (Arrow joins on values, not dictionaries) of the type they compare in, named
+        ``_LEFT_KEYS``."""
         left = pa.Table.from_batches([batch]).append_column(
             _ROW, pa.array(np.arange(batch.num_rows, dtype=np.int64)))
-        for k in self.left_keys:
-            col = left.column(k)
-            if pa.types.is_dictionary(col.type):
-                left = left.set_column(left.schema.get_field_index(k), k, col.cast(col.type.value_type))
+        for i in range(len(self.left_keys)):
+            left = left.append_column(_LEFT_KEYS[i], self._left_key(batch, i))
         return left
 
     def _filtered(self, batch: pa.RecordBatch, right: pa.Table, rkeys: list[str]) -> pa.RecordBatch:
         """SEMI: the rows of ``batch`` whose keys some right row has; ANTI: the others (a
         NULL key matches nothing). Left columns only, in the batch's order."""
         if len(rkeys) == 1:
-            hit = pc.is_in(_plain(batch.column(self.left_keys[0])), value_set=_plain(right.column(rkeys[0])),
+            hit = pc.is_in(self._left_key(batch, 0), value_set=_plain(right.column(rkeys[0])),
                            skip_nulls=True)
             kept = batch.filter(hit if self.kind == "semi" else pc.invert(hit))
         else:
             kept = self._numbered(batch).join(
-                right.select(rkeys), keys=self.left_keys, right_keys=rkeys,
+                right.select(rkeys), keys=_LEFT_KEYS[:len(rkeys)], right_keys=rkeys,
                 join_type="left semi" if self.kind == "semi" else "left anti", use_threads=False)
             kept = batch.take(kept.column(_ROW).combine_chunks().sort())
         return kept.select(self._schema.names)
@@ -231,8 +233,12 @@ class JoinedSource(Source):
         cols = []
         for f in self._schema:
             name = f.name if f.name in rest.column_names else merged.get(f.name)
-            cols.append(rest.column(name).cast(f.type) if name is not None
-                        else pa.nulls(rest.num_rows, f.type))
+            try:
+                cols.append(rest.column(name).cast(f.type) if name is not None
+                            else pa.nulls(rest.num_rows, f.type))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:   # a merged USING key
+                raise DataError(f"USING key {f.name!r}: a value of the joined table does not fit "
+                                f"the stream's key type {f.type}: {e}") from e
         table = pa.Table.from_arrays(cols, schema=self._schema).combine_chunks()
         yield from table.to_batches(max_chunksize=_CROSS_ROWS)
 
@@ -265,3 +271,63 @@ def _plain(col):
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     return col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
+
+
+def key_type(left: pa.DataType, right: pa.DataType) -> pa.DataType:
+    """The type a left and a right join key compare in, as DuckDB compares them: integers
+    in a type holding both (uint64 with a signed one: DECIMAL(20, 0)), an integer or decimal
+    with a float as DOUBLE, decimals (and integers) as a DECIMAL of the largest scale, two
+    timestamps in the finer unit, a date with a timestamp as that timestamp (midnight);
+    otherwise the left key's type (the right key is cast to it)."""
+    left = left.value_type if pa.types.is_dictionary(left) else left
+    right = right.value_type if pa.types.is_dictionary(right) else right
+    if left == right:
+        return left
+    kinds = {t: ("int" if pa.types.is_integer(t) else "float" if pa.types.is_floating(t) else
+                 "dec" if pa.types.is_decimal(t) else "ts" if pa.types.is_timestamp(t) else
+                 "date" if pa.types.is_date(t) else "str" if pa.types.is_string(t) or
+                 pa.types.is_large_string(t) else "other") for t in (left, right)}
+    a, b = kinds[left], kinds[right]
+    if a == b == "int":
+        return _integer_type(left, right)
+    if {a, b} <= {"int", "float", "dec"} and "float" in (a, b):
+        return pa.float64()
+    if {a, b} <= {"int", "dec"}:
+        scale = max(t.scale for t in (left, right) if pa.types.is_decimal(t))
+        return pa.decimal128(38, scale)
+    if {a, b} <= {"ts", "date"}:
+        stamps = [t for t in (left, right) if pa.types.is_timestamp(t)]
+        if not stamps:
+            return pa.date32()
+        unit = max((t.unit for t in stamps), key=["s", "ms", "us", "ns"].index)
+        zones = {t.tz for t in stamps}
+        return pa.timestamp(unit, tz=zones.pop()) if len(zones) == 1 else left
+    if a == b == "str":
+        return pa.large_string() if pa.types.is_large_string(left) or pa.types.is_large_string(right) \
+            else pa.string()
+    return left
+
+
+def _integer_type(left: pa.DataType, right: pa.DataType) -> pa.DataType:
+    """A type holding every value of two integer types."""
+    signed = [t for t in (left, right) if pa.types.is_signed_integer(t)]
+    unsigned = [t for t in (left, right) if pa.types.is_unsigned_integer(t)]
+    if not unsigned:
+        return max(signed, key=lambda t: t.bit_width)
+    if not signed:
+        return max(unsigned, key=lambda t: t.bit_width)
+    width = max(signed[0].bit_width, unsigned[0].bit_width * 2)
+    return {8: pa.int8(), 16: pa.int16(), 32: pa.int32(), 64: pa.int64()}.get(width, pa.decimal128(20, 0))
+
+
+def _as_key(col, want: pa.DataType) -> pa.Array:
+    """A key column as plain values (a dictionary decoded) of the type ``want``: widening
+    casts, and integers to DOUBLE as DuckDB compares them (past 2**53 with rounding)."""
+    col = _plain(col)
+    if col.type == want:
+        return col
+    if pa.types.is_date(col.type) and pa.types.is_timestamp(want):   # midnight of the day
+        col = col.cast(pa.date32()).cast(pa.int32()).cast(pa.int64())
+        per_day = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}[want.unit]
+        return pc.multiply(col, per_day).cast(want)
+    return pc.cast(col, want, safe=not pa.types.is_floating(want))

@@ -421,6 +421,9 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, where: str) -> pa.RecordB
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
+_SMALL_FILE = 1 << 20      # CsvSource._open: files up to this size may be read into memory
+
+
 class CsvSource(FileSource):
     """A CSV file read with pyarrow's streaming CSV reader (types inferred from the first
     block unless ``schema`` is given). Progress in bytes. Sniffed as DuckDB sniffs a file
@@ -450,13 +453,61 @@ class CsvSource(FileSource):
         self.null_values = list(null_values) if null_values is not None else [""]
         self._invalid: list = []
         self._column_types: dict | None = None   # see _types()
+        self._first_fields = sniffed.split(delimiter)
         super().__init__(path, name=name, batch_size=batch_size)
         self.header = header if header is not None else self._detect_header(sniffed.first_line)
+        if self.column_names is not None:
+            self.column_names = self._padded_names(sniffed, delimiter)
+        elif self.header and schema is None and _header_names(self._first_fields) != self._first_fields:
+            self.column_names = _header_names(self._first_fields)   # empty or repeated names
+        self._rows_in_file = self._has_rows(sniffed)
         if self.header and self.column_names is not None:    # names replace the header's
             self.skip_rows += 1
             self.header = False
         if not self.header and self.column_names is None and schema is None:
             self.column_names = [f"column{i}" for i in range(sniffed.fields(delimiter))]
+
+    def _open(self, track: bool = True) -> pa.NativeFile:
+        """The file; a small one whose last line has no line break gets one (pyarrow
+        cannot read a CSV of one such line: '1,2' without a newline is no row to it)."""
+        size = self._size()
+        if 0 < size <= _SMALL_FILE:
+            with open(self.path, "rb") as f:
+                data = f.read()
+            if not data.endswith((b"\n", b"\r")):
+                buf = pa.BufferReader(data + b"\n")
+                if track:
+                    self.close()
+                    self._bytes_done, self._file = 0, buf
+                return buf
+        return super()._open(track)
+
+    def _padded_names(self, sniffed, delimiter: str) -> list[str]:
+        """``column_names`` for every column: as DuckDB's ``names``, fewer names than
+        columns rename the first ones, the rest keep the header's names (or column<i>)."""
+        names = self.column_names
+        first = self._first_fields
+        if len(names) >= len(first):
+            return names
+        return names + [first[i] if self.header else f"column{i}" for i in range(len(names), len(first))]
+
+    def _has_rows(self, sniffed) -> bool:
+        """Whether a line follows the comments and the header (a blank line is a row of a
+        one-column file, as in DuckDB; of others it is skipped)."""
+        if sniffed.first_line is None:
+            return False
+        with self._open(False) as f:
+            head = f.read(1 << 16).decode("utf-8", errors="replace")
+        lines = head.splitlines()[self.skip_rows + (1 if self.header else 0):]
+        return any(lines) or (bool(lines) and len(self._first_fields) == 1 and self.header)
+
+    def _parse_options(self, **more):
+        """pyarrow's ParseOptions for this file: a blank line of a one-column file is a
+        NULL row (DuckDB), of a wider one nothing."""
+        import pyarrow.csv as csv
+
+        return csv.ParseOptions(delimiter=self.delimiter,
+                                ignore_empty_lines=len(self._first_fields) != 1, **more)
 
     def _detect_header(self, first_line: str | None) -> bool:
         """Whether the first (non-comment) line is a header, as DuckDB decides: the types
@@ -485,27 +536,39 @@ class CsvSource(FileSource):
             return True
         return False
 
-    def _sample_types(self, skip: int) -> list[pa.DataType]:
-        """The column types pyarrow infers from the first block after ``skip`` lines (none
-        when no line is left)."""
+    def _sample_types(self, skip: int, text: bool = False) -> list[pa.DataType] | pa.RecordBatch:
+        """The column types of the first block after ``skip`` lines (none when no line is
+        left), as :meth:`_types` gives them: pyarrow's, but numbers with a value like
+        ``007`` or ``+5`` are strings. ``text``: that block, every column a string."""
+        import pyarrow.compute as pc
         import pyarrow.csv as csv
 
+        texts = {f"f{i}": pa.string() for i in range(len(self._first_fields))} if text else None
         with self._open(False) as f:
             try:
                 reader = csv.open_csv(f, read_options=csv.ReadOptions(
                     block_size=self.block_size, use_threads=False, skip_rows=skip,
                     autogenerate_column_names=True),
-                    parse_options=csv.ParseOptions(delimiter=self.delimiter),
-                    convert_options=csv.ConvertOptions(strings_can_be_null=True,
+                    parse_options=self._parse_options(),
+                    convert_options=csv.ConvertOptions(strings_can_be_null=True, column_types=texts,
                                                        null_values=self.null_values))
             except pa.ArrowInvalid as e:
-                if "Empty CSV file" in str(e):
+                if "Empty CSV file" in str(e) or "Could not skip initial" in str(e):
                     return []
                 raise
             try:
-                return list(reader.schema.types)
+                if text:
+                    return reader.read_next_batch()
+                types = list(reader.schema.types)
             finally:
                 reader.close()
+        numbers = [i for i, t in enumerate(types) if pa.types.is_integer(t) or pa.types.is_floating(t)]
+        block = self._sample_types(skip, text=True) if numbers else None
+        for i in numbers:
+            if i < block.num_columns and pc.any(pc.match_substring_regex(
+                    block.column(i), r"^(0[0-9]|\+)")).as_py():
+                types[i] = pa.string()
+        return types
 
     def _types(self):
         """The column types the reader is told: the explicit schema, else STRING for the
@@ -520,6 +583,8 @@ class CsvSource(FileSource):
             finally:
                 reader.close()
             self._column_types = {f.name: pa.string() for f in schema if pa.types.is_null(f.type)}
+            self._column_types.update({f.name: pa.timestamp("us", f.type.tz) for f in schema   # DuckDB's TIMESTAMP
+                                       if pa.types.is_timestamp(f.type) and f.type.unit != "us"})
             numbers = [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
             self._column_types.update({name: pa.string() for name in self._coded(numbers)})
         return self._column_types
@@ -560,7 +625,7 @@ class CsvSource(FileSource):
             self._invalid.append(row)
             return "error"
 
-        parse = csv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid)
+        parse = self._parse_options(invalid_row_handler=on_invalid)
         convert = csv.ConvertOptions(column_types=column_types, strings_can_be_null=True,
                                      null_values=self.null_values)
         try:
@@ -590,13 +655,16 @@ class CsvSource(FileSource):
                          f"(data row {rows_before + 1}): {e}")
 
     def _empty_schema(self) -> pa.Schema | None:
-        """The schema of a file of zero bytes (no rows, as DuckDB reads it: the given schema or
-        column names, else one VARCHAR column ``column0``); None for any other file."""
-        if self._size() > 0:
+        """The schema of a file without rows (empty, blank, or a header alone), as DuckDB
+        reads it: the given schema or column names, else the header's names, else one
+        VARCHAR column ``column0``; None for a file with rows."""
+        if self._rows_in_file:
             return None
         if self.explicit_schema is not None:
             return self.explicit_schema
-        return pa.schema([(n, pa.string()) for n in (self.column_names or ["column0"])])
+        names = self.column_names or (_header_names(self._first_fields) if self.header and
+                                      any(self._first_fields) else ["column0"])
+        return pa.schema([(n, pa.string()) for n in names])
 
     def schema(self) -> pa.Schema:
         empty = self._empty_schema()
@@ -642,8 +710,30 @@ class CsvLayout:
     first_line: str | None      # the first line after them (None: the file has none)
 
     def fields(self, delimiter: str) -> int:
-        """The number of fields of the first line (a rough count: quotes are not parsed)."""
-        return (self.first_line or "").count(delimiter) + 1
+        """The number of fields of the first line."""
+        return len(self.split(delimiter))
+
+    def split(self, delimiter: str) -> list[str]:
+        """The fields of the first line (quotes parsed)."""
+        import csv as pycsv
+
+        return next(pycsv.reader([self.first_line or ""], delimiter=delimiter), [""])
+
+
+def _header_names(fields: list[str]) -> list[str]:
+    """Column names from a header line's fields, as DuckDB makes them: an empty one is
+    ``column<i>``, a repeated one gets ``_1``, ``_2``, ..."""
+    out: list[str] = []
+    taken: set[str] = set()
+    for i, f in enumerate(fields):
+        name = f if f.strip() else f"column{i}"
+        base, n = name, 0
+        while name.lower() in taken:
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name.lower())
+        out.append(name)
+    return out
 
 
 def sniff_csv(path, delimiter: str | None = None, candidates: str = ";\t|") -> CsvLayout:

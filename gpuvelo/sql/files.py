@@ -62,6 +62,10 @@ def file_reads(statement: exp.Expression, sql: str) -> tuple[exp.Expression, tup
                 and looks_like_file(inner.this):
             read = FileRead(inner.this, inner.this)
             alias = _stem(inner.this)
+        elif isinstance(inner, exp.Identifier) and node.db and not node.catalog \
+                and looks_like_file(f"{node.db}.{inner.this}") and not any(c in inner.this for c in "*?["):
+            path = f"{node.db}.{inner.this}"         # FROM trades.csv, unquoted (DuckDB's replacement scan)
+            read, alias = FileRead(path, path), _stem(path)
         elif isinstance(inner, exp.Func) and _reader_name(inner) in _READERS:
             read = _reader_call(inner, sql)
             alias = None

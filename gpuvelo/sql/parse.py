@@ -372,6 +372,7 @@ def parse_query(sql: str) -> ParsedQuery:
         select, stacked, combine = rewrite.split_set_operation(select, sql, stages)
     elif isinstance(select, exp.Select):
         select = rewrite.exists_joins(select, sql)     # [NOT] EXISTS -> SEMI / ANTI JOIN
+        select = rewrite.ctes_into_value_subqueries(select)
         select = rewrite.inline_derived_tables(select, sql, stages=stages)
         select, stacked = rewrite.split_grouping_sets(select, sql)
     select = rewrite.explicit_joins(select, sql)

@@ -127,6 +127,12 @@ def _pivot(pivot: exp.Pivot, columns: list[str], source, sql: str) -> exp.Select
     pivoted = {f.this.name.lower() for f in fields}
     used = {c.name.lower() for a in aggs for c in a.find_all(exp.Column)}
     keys = [c for c in columns if c.lower() not in pivoted | used]
+    group = pivot.args.get("group")
+    if group is not None:         # PIVOT (... GROUP BY g): only these columns group
+        if not all(isinstance(g, exp.Column) for g in group.expressions):
+            raise NotSupportedError("PIVOT's GROUP BY takes column names: "
+                                    f"{group.sql(dialect=Gpuvelo)}", **where(group, sql))
+        keys = [g.name for g in group.expressions]
     named = len(aggs) > 1 or isinstance(aggs[0], exp.Alias)
     items: list[exp.Expression] = [exp.column(k, quoted=True) for k in keys]
     for combo in itertools.product(*[f.expressions for f in fields]):
@@ -148,19 +154,39 @@ def _unpivot(pivot: exp.Pivot, columns: list[str], source, sql: str) -> exp.Expr
     fields = pivot.args.get("fields") or []
     values = list(pivot.expressions)
     if len(fields) != 1 or len(values) != 1 or not isinstance(fields[0], exp.In):
-        raise NotSupportedError("UNPIVOT (value FOR name IN (columns)) with one value and one name "
-                                f"is supported: {pivot.sql(dialect=Gpuvelo)}", **where(pivot, sql))
-    name_col, value_col = fields[0].this.name, values[0].name
-    unpivoted = [c.name if isinstance(c, exp.Column) else _value_name(c) for c in fields[0].expressions]
-    keys = [c for c in columns if c.lower() not in {u.lower() for u in unpivoted}]
+        raise NotSupportedError("UNPIVOT (value FOR name IN (columns)) or ((v1, v2) FOR name IN "
+                                f"((a, b), ...)) is supported: {pivot.sql(dialect=Gpuvelo)}",
+                                **where(pivot, sql))
+    name_col = fields[0].this.name
+    value_cols = [v.name for v in values[0].expressions] if isinstance(values[0], exp.Tuple) \
+        else [values[0].name]
+    entries = [_unpivot_entry(e, len(value_cols), sql) for e in fields[0].expressions]
+    unpivoted = {c.lower() for _, cols in entries for c in cols}
+    keys = [c for c in columns if c.lower() not in unpivoted]
     branches = []
-    for col in unpivoted:
-        items = [exp.column(k, quoted=True) for k in keys] + [
-            exp.alias_(exp.Literal.string(col), name_col, quoted=True),
-            exp.alias_(exp.column(col, quoted=True), value_col, quoted=True)]
-        branches.append(exp.select(*items).from_(source.copy())
-                        .where(exp.Not(this=exp.Is(this=exp.column(col, quoted=True), expression=exp.Null()))))
+    for label, cols in entries:
+        items = [exp.column(k, quoted=True) for k in keys] + \
+            [exp.alias_(exp.Literal.string(label), name_col, quoted=True)] + \
+            [exp.alias_(exp.column(c, quoted=True), v, quoted=True) for c, v in zip(cols, value_cols)]
+        branch = exp.select(*items).from_(source.copy())
+        if not pivot.args.get("include_nulls"):     # a row with a NULL value is left out
+            branch = branch.where(exp.and_(*[exp.Not(this=exp.Is(
+                this=exp.column(c, quoted=True), expression=exp.Null())) for c in cols]))
+        branches.append(branch)
     body = branches[0]
     for b in branches[1:]:
         body = exp.Union(this=body, expression=b, distinct=False)
     return body
+
+
+def _unpivot_entry(entry, width: int, sql: str) -> tuple[str, list[str]]:
+    """(the name column's value, the columns) of one UNPIVOT IN entry: ``jan``, ``jan AS
+    'j'``, ``(jan, feb)`` (named ``jan_feb``, as DuckDB) or ``(jan, feb) AS x``."""
+    label = entry.alias if isinstance(entry, exp.PivotAlias) else None
+    inner = entry.this if isinstance(entry, exp.PivotAlias) else entry
+    parts = inner.expressions if isinstance(inner, exp.Tuple) else [inner]
+    cols = [c.name if isinstance(c, exp.Column) else _value_name(c) for c in parts]
+    if len(cols) != width:
+        raise NotSupportedError(f"UNPIVOT names {width} value column(s), but this IN entry has "
+                                f"{len(cols)}: {entry.sql(dialect=Gpuvelo)}", **where(entry, sql))
+    return (label or "_".join(cols)), cols

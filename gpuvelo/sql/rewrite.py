@@ -234,7 +234,7 @@ def _with_ctes(node, with_: exp.With):
 
 
 _STAGEABLE = ("group", "having", "order", "limit", "offset", "distinct", "aggregates",
-              "qualify", "windows", "over", "set operation", "column names")
+              "qualify", "windows", "over", "set operation", "column names", "joins")
 
 
 def _stage(select: exp.Select, inner: exp.Select, alias: str | None, stages: list, sql: str):
@@ -873,6 +873,9 @@ def split_set_operation(node: exp.SetOperation, sql: str,
     a set operation of another kind -- ``A UNION B INTERSECT C`` is ``A UNION (B INTERSECT
     C)`` -- runs first as a stage (appended to ``stages``) that the branch reads."""
     kind = type(node).__name__.lower() + ("" if node.args.get("distinct") else " all")
+    if node.args.get("by_name"):
+        raise NotSupportedError(f"{kind.upper()} BY NAME is not supported: list the columns in "
+                                f"the same order in each branch", **_where(node, sql))
     branches, inner = [], node
     while isinstance(inner, type(node)) and bool(inner.args.get("distinct")) == \
             bool(node.args.get("distinct")) and (inner is node or not _set_modifiers(inner)):
@@ -958,6 +961,54 @@ def extract_value_subqueries(select: exp.Select, sql: str, stages: list) -> exp.
     return out
 
 
+def ctes_into_value_subqueries(select: exp.Select) -> exp.Select:
+    """``select`` with the CTEs of its WITH copied into each subquery used as a value that
+    reads one (``WITH x AS (...) SELECT ... WHERE k IN (SELECT k FROM x)``; a CTE body's,
+    the CTEs before it): value subqueries run as queries of their own (see
+    extract_value_subqueries), which must define what they read."""
+    with_ = select.args.get("with_") if isinstance(select, exp.Select) else None
+    if with_ is None:
+        return select
+    out = select.copy()
+    ctes = list(out.args["with_"].expressions)
+    for i, cte in enumerate(ctes[1:], start=1):
+        if isinstance(cte.this, exp.Select):
+            cte.set("this", _ctes_into(cte.this, ctes[:i]))
+    return _ctes_into(out, ctes)
+
+
+def _ctes_into(select: exp.Select, ctes: list) -> exp.Select:
+    names = {c.alias.lower() for c in ctes}
+
+    def reads_cte(query) -> bool:
+        return any(not t.db and t.name.lower() in names for t in query.find_all(exp.Table))
+
+    def swap(node):
+        if isinstance(node, exp.Subquery) and isinstance(node.parent, (exp.From, exp.Join)):
+            return node
+        query = node.args.get("query") if isinstance(node, exp.In) else \
+            node.this if isinstance(node, (exp.Subquery, exp.Exists)) else None
+        while isinstance(query, exp.Subquery):
+            query = query.this
+        if not isinstance(query, (exp.Select, exp.SetOperation)) or not reads_cte(query):
+            return node
+        body = _with_ctes(query, exp.With(expressions=ctes))
+        out = node.copy()
+        if isinstance(node, exp.In):
+            out.set("query", exp.Subquery(this=body))
+        else:
+            out.set("this", body)
+        return out
+
+    for key in ("expressions", "where", "having"):
+        part = select.args.get(key)
+        if isinstance(part, list):
+            select.set(key, [e.transform(swap) for e in part])
+        elif part is not None:
+            select.set(key, part.transform(swap))
+    return select
+
+
 def _exists_value(node: exp.Exists, outer: set[str], sql: str) -> str:
     """The query of an uncorrelated ``EXISTS (q)`` as a value: ``SELECT COUNT(*) > 0 FROM
     (q)``. NotSupportedError for a correlated one (those exists_joins makes joins of are
@@ -1022,8 +1073,12 @@ def _quantified(node, sql: str):
 
 
 def _subquery_select(node):
+    """The query of a subquery used as a value: a SELECT or a set operation (run as a query
+    of its own)."""
     inner = node.this if isinstance(node, exp.Subquery) else node
-    if not isinstance(inner, exp.Select):
+    while isinstance(inner, exp.Subquery) and not inner.alias:
+        inner = inner.this
+    if not isinstance(inner, (exp.Select, exp.SetOperation)):
         raise NotSupportedError(f"a subquery must be one SELECT: {node.sql(dialect=Gpuvelo)[:80]}")
     return inner
 
