@@ -10,8 +10,11 @@ with the input. The rules are DuckDB's:
 * ``quantile_cont(x, q)``: at ``r = (n - 1) * q`` the values ``lo = v[floor(r)]``,
   ``hi = v[ceil(r)]`` interpolate as ``lo * (1 - d) + hi * d`` (d = r - floor(r)) in double
   for numbers (integers give DOUBLE, FLOAT stays FLOAT); as ``lo + (hi - lo) * d`` for
-  decimals (same type; the result truncated toward zero) and times (DATE becomes TIMESTAMP;
-  the step rounded half away from zero); strings and booleans take ``lo``.
+  decimals (same type; the result truncated toward zero, or floored for a DECIMAL of more
+  than 18 digits, which DuckDB holds as a HUGEINT -- SUM(x), DECIMAL(38, s) columns) and
+  times (DATE becomes TIMESTAMP; the step rounded half away from zero); strings and
+  booleans take ``lo``. (DuckDB's double steps for decimals of 16 to 18 significant digits
+  are not reproduced: their last digit or two may differ.)
 """
 
 from __future__ import annotations
@@ -56,11 +59,12 @@ def quantiles(lists: pa.Array, func: str, q: Fraction, arg: T.DType, out: T.DTyp
     if len(ordered) == 0:
         return pa.nulls(n.size, T.to_arrow(out))
     if arg.is_decimal or arg.is_temporal:
-        lo, hi = (_ticks(take(start + i), arg) for i in (lo_i, hi_i))
+        lo, hi = (_ticks(take(start + i), arg, out) for i in (lo_i, hi_i))
         with np.errstate(invalid="ignore", over="ignore"):
             step = (hi - lo).astype(np.float64) * d
-            if arg.is_decimal:     # the interpolated value truncated toward zero
-                v = np.trunc(lo.astype(np.float64) + step).astype(np.int64)
+            if arg.is_decimal:     # truncated toward zero; floored when DuckDB holds it as
+                rnd = np.floor if (arg.precision or 0) > 18 else np.trunc   # a HUGEINT (> 18 digits)
+                v = rnd(lo.astype(np.float64) + step).astype(np.int64)
             else:                  # times: the step rounded half away from zero
                 v = lo + (np.sign(step) * np.floor(np.abs(step) + 0.5)).astype(np.int64)
         return col_to_arrow(Col(v, ~empty, out))
@@ -84,10 +88,25 @@ def pick_values(ordered: pa.Array, at: np.ndarray, empty: np.ndarray, arg: T.DTy
     return picked
 
 
-def _ticks(values: pa.Array, arg: T.DType) -> np.ndarray:
-    """Decimals as their scaled int64, timestamps as int64 ticks, dates as microseconds."""
+def _ticks(values: pa.Array, arg: T.DType, out: T.DType) -> np.ndarray:
+    """Decimals as their scaled int64, dates as microseconds, timestamps as int64 ticks of
+    ``out``'s unit (QUANTILE_CONT of seconds or milliseconds gives microseconds; of
+    nanoseconds, microseconds rounded half away from zero, as DuckDB casts them)."""
     if arg.kind == "date":
         return np.asarray(pc.cast(values, pa.int32()), dtype=np.int64) * _US_PER_DAY
     if arg.is_temporal:
-        return np.asarray(pc.cast(values, pa.int64()), dtype=np.int64)
+        return rescale_ticks(np.asarray(pc.cast(values, pa.int64()), dtype=np.int64), arg.unit, out.unit)
     return np.asarray(values, dtype=np.int64)
+
+
+_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
+
+
+def rescale_ticks(ticks: np.ndarray, unit: str, to: str) -> np.ndarray:
+    """Host int64 timestamp ticks of ``unit`` as ticks of ``to`` (to a coarser unit rounded
+    half away from zero)."""
+    shift = _DIGITS[to] - _DIGITS[unit]
+    if shift >= 0:
+        return ticks * 10 ** shift
+    half, f = 10 ** -shift // 2, 10 ** -shift
+    return np.sign(ticks) * ((np.abs(ticks) + half) // f)

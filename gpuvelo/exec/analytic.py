@@ -36,6 +36,7 @@ from .. import types as T
 from ..arrowcol import arrow_to_col, col_to_arrow
 from ..columns import Col
 from ..errors import ArithmeticOverflowError, DataError, NotSupportedError, TypeMismatchError
+from ..expr.cast import cast_col
 from ..sql.analytic import AnalyticCall, AnalyticOrder, AnalyticSpec
 
 
@@ -675,14 +676,17 @@ def _quantile(call: AnalyticCall, arg: pa.Array, valid, count, start, end) -> pa
     d = r - lo_k
     if dtype.is_decimal or dtype.is_temporal or dtype.is_interval:
         a, b = (np.asarray(arrow_to_col(v, dtype).data).astype(np.int64) for v in (lo, hi))
+        out = T.timestamp("us") if dtype.kind == "date" else dtype
         if dtype.kind == "date":
             a, b = a * _US_PER_DAY, b * _US_PER_DAY
+        elif dtype.kind == "timestamp" and dtype.unit != "us" and not call.median:
+            out = T.timestamp("us", dtype.tz)   # QUANTILE_CONT (not MEDIAN) gives microseconds
+            a, b = (cast_col(np, Col(x, None, dtype), out).data for x in (a, b))
         with np.errstate(invalid="ignore", over="ignore"):
             step = (b - a).astype(np.float64) * d
             # decimals: DuckDB truncates toward zero, or floors those held as HUGEINT (precision > 18)
             v = (np.floor if dtype.precision > 18 else np.trunc)(a + step).astype(np.int64) \
                 if dtype.is_decimal else a + (np.sign(step) * np.floor(np.abs(step) + 0.5)).astype(np.int64)
-        out = T.timestamp("us") if dtype.kind == "date" else dtype
         return col_to_arrow(Col(v, ~empty, out))
     a, b = (np.asarray(pc.cast(v, pa.float64()).fill_null(0)) for v in (lo, hi))
     with np.errstate(invalid="ignore", over="ignore"):

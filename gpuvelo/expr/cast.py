@@ -129,14 +129,36 @@ def _format(xp, col: Col) -> Col:
         u = u.view(np.float64).astype(col.data.dtype)
     if d.is_bool:
         text = pa.array(np.where(u, "true", "false"))
-    elif d.is_integer or d.is_float:
-        text = pa.array(u.astype(str))   # NumPy prints floats shortest round-trip, as DuckDB
+    elif d.is_integer:
+        text = pa.array(u.astype(str))
+    elif d.is_float:   # NumPy prints floats shortest round-trip, as DuckDB; NaN keeps its sign
+        text = pa.array(np.where(np.isnan(u) & np.signbit(u), "-nan", u.astype(str)))
+    elif d.is_decimal:
+        text = pa.array(_decimal_text(u, d), pa.string())
     else:
-        text = col_to_arrow(Col(u, None, d)).cast(pa.string())
+        plain = DType("timestamp", d.unit) if d.kind == "timestamp" else d
+        text = col_to_arrow(Col(u, None, plain)).cast(pa.string())
         if d.kind == "timestamp":   # DuckDB drops trailing fractional zeros
             text = pc.replace_substring_regex(text, r"(\.\d*?)0+$", r"\1")
             text = pc.replace_substring_regex(text, r"\.$", "")
+            if d.tz is not None:   # computed in UTC: DuckDB's text in its UTC session
+                text = pc.binary_join_element_wise(text, "+00", "")
     return Col(inverse.reshape(-1).astype(xp.int32), col.valid, DType("string"), text.cast(pa.string()))
+
+
+def _decimal_text(values: np.ndarray, d: DType) -> list[str]:
+    """Host decimal values (int64 scaled by ``10**d.scale``) as DuckDB prints them: every
+    fractional digit, and no ``0`` before the point when the width is all scale
+    (DECIMAL(5, 5): ``.50000``)."""
+    scale = d.scale or 0
+    lead = "" if d.precision is not None and d.precision == scale else "0"
+    out = []
+    for v in values.tolist():   # distinct values only
+        digits = str(abs(v)).rjust(scale + 1, "0")
+        whole, frac = digits[:len(digits) - scale], digits[len(digits) - scale:]
+        whole = lead if whole.strip("0") == "" and scale else whole.lstrip("0") or "0"
+        out.append(("-" if v < 0 else "") + whole + ("." + frac if scale else ""))
+    return out
 
 
 _BOOL_WORDS = {"true": True, "t": True, "yes": True, "y": True, "1": True,

@@ -249,7 +249,7 @@ def _like(e: P.Call, xp) -> Fn:
     if not isinstance(pattern, P.Literal):
         raise NotSupportedError(f"LIKE needs a literal pattern (in {describe(e)})")
     fv = _compile(value, xp)
-    if pattern.value is None or (len(e.args) > 2 and escape is None):
+    if pattern.value is None or value.dtype.is_null or (len(e.args) > 2 and escape is None):
         return lambda env: null_col(xp, env.n, BOOL)
     return lambda env: (lambda v: Col(strings.like(xp, v, pattern.value, escape or None),
                                       v.valid, BOOL))(fv(env))

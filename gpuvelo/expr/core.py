@@ -41,12 +41,15 @@ def gather(xp, table: np.ndarray, codes):
     table = np.asarray(table)
     if len(table) == 0:   # only NULL rows can point into an empty dictionary
         return xp.zeros(codes.shape[0], dtype=table.dtype)
+    if codes.dtype == xp.bool_:   # a bare NULL's (all-False) data: every row at entry 0
+        codes = codes.astype(xp.int32)
     return xp.asarray(table)[codes]
 
 
 def null_col(xp, n: int, dtype: DType) -> Col:
-    """An all-NULL column of ``dtype`` with ``n`` rows."""
-    dictionary = pa.array([""], pa.string()) if dtype.is_string else None
+    """An all-NULL column of ``dtype`` with ``n`` rows (a bare NULL also gets a one-entry
+    string dictionary, so string functions that take it as an argument can run)."""
+    dictionary = pa.array([""], pa.string()) if dtype.is_string or dtype.is_null else None
     return Col(xp.zeros(n, dtype=phys(xp, dtype)), xp.zeros(n, dtype=xp.bool_), dtype, dictionary)
 
 

@@ -147,10 +147,23 @@ def _floats(xp, cols, what):
     return [cast_col(xp, c, FLOAT64, what).data for c in cols]
 
 
+_POSITIVE_NAN = ("ln", "log2", "log10", "asin", "acos")   # DuckDB: NaN, not -nan, out of range
+
+
+def _positive_nan(xp, r, *inputs):
+    """``r`` with the NaNs it made from non-NaN inputs positive (NumPy sets their sign bit,
+    DuckDB's logarithms and arc sines do not; it shows in the text, 'nan' vs '-nan')."""
+    made = xp.isnan(r)
+    for x in inputs:
+        made &= ~xp.isnan(x)
+    return xp.where(made, xp.abs(r), r)
+
+
 def _float_unary(name):
     def impl(xp, call, cols, n):
         (x,) = _floats(xp, cols, name)
-        return Col(getattr(xp, _FLOAT_UNARY[name])(x), cols[0].valid, FLOAT64)
+        r = getattr(xp, _FLOAT_UNARY[name])(x)
+        return Col(_positive_nan(xp, r, x) if name in _POSITIVE_NAN else r, cols[0].valid, FLOAT64)
     return impl
 
 
@@ -168,7 +181,8 @@ def _log(xp, call, cols, n):
     if len(cols) == 1:
         return _float_unary("log10")(xp, call, cols, n)
     base, x = _floats(xp, cols, "log")
-    return Col(xp.log(x) / xp.log(base), and_valid(cols[0].valid, cols[1].valid), FLOAT64)
+    r = _positive_nan(xp, xp.log10(x) / xp.log10(base), base, x)   # DuckDB's quotient
+    return Col(r, and_valid(cols[0].valid, cols[1].valid), FLOAT64)
 
 
 def _sign(xp, call, cols, n):
@@ -218,6 +232,8 @@ def _extreme(which):
     Strings compare by their rank in one common dictionary."""
     def impl(xp, call, cols, n):
         out = call.dtype
+        if out.is_interval:
+            return _interval_extreme(xp, which, call, cols, n)
         cols = [cast_col(xp, c, out, which) for c in cols]
         if out.is_string:
             dictionary, codes = strings.unify(xp, cols)
@@ -240,6 +256,30 @@ def _extreme(which):
             return Col(gather(xp, code_of_rank, data), valid, out, dictionary)
         return Col(data, valid, out)
     return impl
+
+
+def _interval_extreme(xp, which, call, cols, n):
+    """GREATEST / LEAST of INTERVALs as DuckDB picks them: by days, then by the time apart
+    from them (so ``greatest(INTERVAL 2 DAY, to_hours(256))`` is 2 days, though ``<`` and MAX
+    compare lengths); NULLs skipped. An argument whose split is unknown is refused."""
+    data = days = micros = valid = None
+    for arg, c in zip(call.args, cols):
+        if c.dtype.is_null:
+            continue
+        d, m = intervals.fields(xp, c.data, arg.dtype.split, which.upper())
+        if data is None:
+            data, days, micros, valid = c.data, d, m, c.valid
+            continue
+        wins = (d > days) | ((d == days) & (m > micros)) if which == "greatest" else \
+            (d < days) | ((d == days) & (m < micros))
+        va = xp.ones(n, dtype=xp.bool_) if valid is None else valid
+        vb = xp.ones(n, dtype=xp.bool_) if c.valid is None else c.valid
+        take = vb & (~va | wins)
+        data, days, micros = (xp.where(take, b, a) for a, b in ((data, c.data), (days, d), (micros, m)))
+        valid = None if valid is None and c.valid is None else va | vb
+    if data is None:
+        return null_col(xp, n, call.dtype)
+    return Col(data, valid, call.dtype)
 
 
 def _int_div(xp, call, cols, n):

@@ -36,11 +36,15 @@ def row_ranks(xp, cols: list[Col]):
 
 def unify(xp, cols: list[Col]):
     """One dictionary for several string columns (concatenated, not deduplicated) and each
-    column's codes into it."""
+    column's codes into it (a column with an empty dictionary -- only NULLs -- points at
+    entry 0, so that every code stays inside the dictionary)."""
     dictionary = pa.concat_arrays([c.dictionary.cast(pa.string()) for c in cols])
     codes, offset = [], 0
     for c in cols:
-        codes.append(c.data.astype(xp.int32) + xp.int32(offset))
+        if len(c.dictionary):
+            codes.append(c.data.astype(xp.int32) + xp.int32(offset))
+        else:
+            codes.append(xp.zeros(c.data.shape[0], dtype=xp.int32))
         offset += len(c.dictionary)
     return dictionary, codes
 

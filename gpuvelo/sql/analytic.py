@@ -142,6 +142,7 @@ class AnalyticCall:
     order_by: tuple[AnalyticOrder, ...] = ()
     frame: Frame = WHOLE_PARTITION
     ignore_nulls: bool = False
+    median: bool = False   # MEDIAN (quantile_cont at 1/2 that keeps a timestamp's unit)
 
     def text(self) -> str:
         """A readable one-line description (for EXPLAIN)."""
@@ -389,7 +390,8 @@ class _Split:
     def quantile(self, fn, node) -> dict:
         """MEDIAN(x) / QUANTILE_CONT(x, q) / QUANTILE_DISC(x, q) / QUANTILE(x, q) (discrete)."""
         if isinstance(fn, exp.Median):
-            return {"func": "quantile_cont", "arg": self.hide(fn.this), "param": Fraction(1, 2)}
+            return {"func": "quantile_cont", "arg": self.hide(fn.this), "param": Fraction(1, 2),
+                    "median": True}
         q_node = fn.args.get("quantile") or fn.args.get("expression")
         q = _number_literal(q_node) if q_node is not None else None
         if not isinstance(q, (int, Decimal)) or not 0 <= q <= 1:

@@ -661,7 +661,7 @@ class _Planner:
         """The reference to aggregate ``func(arg[, arg2])``, planned once per query."""
         for i, have in enumerate(self.aggregates):
             if have.func == func and have.arg == arg and have.param == param and have.arg2 == arg2 \
-                    and have.filter == filter_:
+                    and have.filter == filter_ and have.dtype == dtype:
                 return AggRef(have.dtype, i)
         self.aggregates.append(AggCall(func, arg, dtype, _text(node), param, arg2, filter_))
         return AggRef(dtype, len(self.aggregates) - 1)
@@ -816,8 +816,9 @@ class _Planner:
                           f"{t} in {_text(node)}", node)
             if func == "quantile_cont" and (t.is_integer or t.is_null):
                 return FLOAT64
-            if func == "quantile_cont" and t.is_temporal:
-                return t if t.kind == "timestamp" else timestamp("us")
+            if func == "quantile_cont" and t.is_temporal:   # DuckDB: MEDIAN keeps the unit,
+                keep = t.kind == "timestamp" and (t.unit == "us" or isinstance(node, exp.Median))
+                return t if keep else timestamp("us", t.tz)   # QUANTILE_CONT gives microseconds
             return t
         if func in _NUMERIC_AGGS and not (t.is_numeric or t.is_null or (func == "sum" and t.is_bool)):
             self.fail(TypeMismatchError, f"{func.upper()} needs a number, got {t} in {_text(node)}", node)
