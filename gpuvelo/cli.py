@@ -7,12 +7,14 @@ import signal
 import sys
 import threading
 import time
+import unicodedata
 from pathlib import Path
 
 import pyarrow as pa
 
-from .errors import GpuveloError
+from .errors import GpuveloError, UnknownColumnError
 from .io import CsvSink, JsonLinesSink, MemorySink, TradesSource, trades_batches, as_sink, as_source
+from .io.sinks import duckdb_text
 
 DEMO_QUERY = """\
 SELECT symbol,
@@ -114,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "window's GRACE PERIOD, else 0)")
     run.add_argument("--late-sink", metavar="PATH", default=None,
                      help="windows: also write late rows, with the reason, to this file")
+    run.add_argument("--dead-letter", metavar="PATH", default=None,
+                     help="write the rows the job rejects (windows: a NULL event time), with "
+                     "the reason, to this file")
 
     explain = sub.add_parser("explain", parents=[common, engine, csvopts], help="show a query's plan",
                              description="Print the plan gpuvelo makes for a query.")
@@ -138,7 +143,11 @@ def read_query(text: str) -> str:
     candidate = text.strip()
     if "\n" not in candidate and len(candidate) < 4096:
         path = Path(candidate)
-        if path.is_file():
+        try:
+            is_file = path.is_file()
+        except (OSError, ValueError):   # a long one-line query is no file name
+            is_file = False
+        if is_file:
             return path.read_text(encoding="utf-8")
         if path.suffix.lower() == ".sql":
             raise GpuveloError(f"{path}: no such query file")
@@ -175,15 +184,17 @@ def open_sources(specs: list[tuple[str, str]], batch_size: int | None, csv: dict
 
 
 def format_table(table: pa.Table) -> str:
-    """An aligned text rendering of a (result-sized) table, NULL shown as NULL."""
+    """An aligned text rendering of a (result-sized) table, NULL shown as NULL; values as
+    DuckDB prints them (``true``, ``2024-01-01 10:00:00+00``, intervals ``30:00:00``, lists
+    ``[1, NULL]``, structs ``{'k': v}``), floats with at most four decimals."""
     names = table.column_names
-    cols = [[_cell(v) for v in table.column(n).to_pylist()] for n in names]
+    cols = [_column_cells(table.column(n)) for n in names]
     numeric = [pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
                for t in table.schema.types]
-    widths = [max([len(n)] + [len(c) for c in col]) for n, col in zip(names, cols)]
+    widths = [max([display_width(n)] + [display_width(c) for c in col]) for n, col in zip(names, cols)]
 
     def line(cells):
-        return "  ".join(c.rjust(w) if num else c.ljust(w)
+        return "  ".join(" " * (w - display_width(c)) + c if num else c + " " * (w - display_width(c))
                          for c, w, num in zip(cells, widths, numeric)).rstrip()
 
     out = [line(names), line(["-" * w for w in widths])]
@@ -191,11 +202,40 @@ def format_table(table: pa.Table) -> str:
     return "\n".join(out)
 
 
+def display_width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: combining marks take none, wide (CJK) characters
+    two, so that names such as 'Naz̧arābād' keep a table aligned."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF"
+               else 1 for ch in text)
+
+
+def _column_cells(column) -> list[str]:
+    """The cells of one column as text (see :func:`format_table`)."""
+    t = column.type
+    if pa.types.is_floating(t):
+        return [_cell(v) for v in column.to_pylist()]
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        values = column.to_pylist()
+    else:
+        values = duckdb_text(column.combine_chunks(), float_text=_float_cells).to_pylist()
+    return ["NULL" if v is None else v if v.isprintable() else v.translate(_ESCAPES) for v in values]
+
+
+# a line break or tab inside a cell would break the table's rows: shown escaped
+_ESCAPES = {**{c: f"\\x{c:02x}" for c in range(32)}, ord("\n"): "\\n", ord("\r"): "\\r",
+            ord("\t"): "\\t", 0x7f: "\\x7f"}
+
+
+def _float_cells(values: pa.Array) -> pa.Array:
+    """Floats inside lists and structs, as :func:`_cell` writes them."""
+    return pa.array([None if v is None else _cell(v) for v in values.to_pylist()], pa.string())
+
+
 def _cell(value) -> str:
     if value is None:
         return "NULL"
-    if isinstance(value, list):       # a LIST, as DuckDB prints one: [1, NULL, 3]
-        return "[" + ", ".join(_cell(v) for v in value) + "]"
     if isinstance(value, float):
         if abs(value) >= 1e15 or (value and abs(value) < 1e-4) or value != value:
             return f"{value:.6g}"
@@ -204,7 +244,8 @@ def _cell(value) -> str:
 
 
 class ProgressBar:
-    """A one-line ``\\r`` progress bar on stderr, drawn from the sources' ``progress()``."""
+    """A one-line ``\\r`` progress bar on stderr, drawn from the sources' ``progress()``
+    (``sources``: a dict of them, or a callable returning one when drawn)."""
 
     WIDTH = 30
 
@@ -215,6 +256,21 @@ class ProgressBar:
         self._last = 0.0
         self._drawn = False
         self._lock = threading.Lock()
+        self._ticking: threading.Event | None = None
+
+    def tick(self, every: float = 0.25) -> None:
+        """Also redraw every ``every`` seconds from a thread of its own, until :meth:`finish`:
+        the bar moves while stages run first (subqueries, window functions) and while a
+        batch takes long."""
+        if not self.enabled or self._ticking is not None:
+            return
+        self._ticking = stop = threading.Event()
+
+        def loop():
+            while not stop.wait(every):
+                self()
+
+        threading.Thread(target=loop, name="gpuvelo-progress", daemon=True).start()
 
     def __call__(self) -> None:
         """Redraw (at most ten times a second); the job calls this after each batch."""
@@ -232,7 +288,8 @@ class ProgressBar:
         done = total = 0
         known = True
         rows = 0
-        for src in self.sources.values():
+        sources = self.sources() if callable(self.sources) else self.sources
+        for src in sources.values():
             d, t = src.progress()
             done += d
             known = known and t is not None
@@ -252,11 +309,21 @@ class ProgressBar:
 
     def finish(self) -> None:
         """Draw the final state and end the line."""
+        if self._ticking is not None:
+            self._ticking.set()
         if self.enabled:
             self.draw()
         if self._drawn:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def running_source(job):
+    """The source ``job`` reads now: that of the stage running first (a subquery, the input
+    of window functions), else its own."""
+    while getattr(job, "_current", None) is not None:
+        job = job._current
+    return job.source
 
 
 def install_stop_handlers(job) -> None:
@@ -287,24 +354,32 @@ def run_job(query: str, sources: dict, sink, args):
                   strategy=args.strategy, on_progress=bar, emit=getattr(args, "emit", None),
                   event_time=getattr(args, "event_time", None),
                   max_out_of_orderness=getattr(args, "max_out_of_orderness", None),
-                  late_policy="sink" if late_sink else "drop", late_sink=late_sink)
+                  late_policy="sink" if late_sink else "drop", late_sink=late_sink,
+                  dead_letter=getattr(args, "dead_letter", None))
+    if not sources:        # files named in the query: the job opened them
+        bar.sources = lambda: {"input": running_source(job)}
     install_stop_handlers(job)
+    bar.tick()
     try:
         return job.run()
     finally:
         bar.finish()
 
 
-def report_set_aside(stats) -> None:
+def report_set_aside(stats, late_sink: str | None = None, dead_letter: str | None = None) -> None:
     """Say on stderr how many rows a windowed job left out (late, or without event time),
-    so that a result missing them is never silent."""
+    and where they were written, so that a result missing them is never silent."""
     parts = []
     if stats.records_late:
         parts.append(f"{stats.records_late} late row(s) dropped (their window had closed; "
-                     "allow more disorder with --max-out-of-orderness or GRACE PERIOD)")
+                     "allow more disorder with --max-out-of-orderness or GRACE PERIOD"
+                     + (f"; written to {late_sink})" if late_sink else
+                        "; --late-sink PATH writes them)"))
     if stats.records_rejected:
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(stats.rejected_reasons.items()))
-        parts.append(f"{stats.records_rejected} row(s) rejected ({reasons})")
+        parts.append(f"{stats.records_rejected} row(s) rejected ({reasons}"
+                     + (f"; written to {dead_letter})" if dead_letter else
+                        "; --dead-letter PATH writes them)"))
     for part in parts:
         print(f"gpuvelo: note: {part}", file=sys.stderr)
 
@@ -315,28 +390,95 @@ def print_result(table: pa.Table, fmt: str) -> None:
         print(format_table(table))
         print(f"({table.num_rows} row{'' if table.num_rows == 1 else 's'})")
         return
-    sys.stdout.flush()
-    sink = CsvSink(sys.stdout.buffer) if fmt == "csv" else JsonLinesSink(sys.stdout.buffer)
+    sink = stdout_sink(fmt)
     sink.set_schema(table.schema)
     sink.write(table)
     sink.close()
 
 
+def stdout_sink(fmt: str):
+    """A sink printing CSV (``fmt`` 'csv') or JSON lines on stdout as results come."""
+    sys.stdout.flush()
+    return CsvSink(sys.stdout.buffer) if fmt == "csv" else JsonLinesSink(sys.stdout.buffer)
+
+
+def report_stop(stats) -> None:
+    """Say on stderr that a stopped job's result covers only the rows read before the stop."""
+    if stats.stopped == "graceful":
+        print(f"gpuvelo: note: stopped before the end of the input: the result covers the "
+              f"{stats.records_read:,} rows read", file=sys.stderr)
+
+
+def with_hint(error: GpuveloError, sources: dict) -> GpuveloError:
+    """``error`` with a hint for a common command-line mistake: a table not given with
+    --source, or a CSV file read with the wrong delimiter (one column named 'a;b;c')."""
+    text = str(error)
+    if "but no source of that name was given" in text and "--source" not in text:
+        name = text.split("'")[1] if text.count("'") >= 2 else "NAME"
+        if "." in name or "/" in name:     # a file name the query reader did not take
+            return type(error)(f"{text}; files named in FROM are read by their extension: "
+                               ".parquet/.pq, .csv/.tsv/.txt, .jsonl/.ndjson/.json (or give it "
+                               "with --source t=PATH and read FROM t)")
+        return type(error)(f"{text}; give it with --source {name}=PATH, or name the file in "
+                           f"the query (FROM 'data.csv')")
+    if isinstance(error, UnknownColumnError):
+        for name, src in sources.items():
+            try:
+                columns = src.schema().names
+            except Exception:   # noqa: BLE001 -- a hint only; the error stands as it is
+                continue
+            if len(columns) == 1 and any(d in columns[0] for d in ",;\t|"):
+                return type(error)(f"{text}. Source '{name}' was read as one column named "
+                                   f"{columns[0]!r}: is its delimiter right? (--delimiter)")
+    return error
+
+
+def check_backend(name: str) -> None:
+    """GpuveloError, in the command line's words, when ``--backend gpu`` has no GPU to use."""
+    from .backends import gpu_usable
+
+    if name == "gpu" and not gpu_usable():
+        raise GpuveloError("--backend gpu needs a usable CUDA GPU and CuPy; none was found "
+                           "(use --backend cpu, or auto: the GPU when there is one)")
+
+
+def check_outputs(args) -> None:
+    """GpuveloError when two outputs (--sink, --late-sink, --dead-letter) name one file:
+    each would overwrite the other."""
+    seen: dict = {}
+    for flag, path in (("--sink", args.sink), ("--late-sink", args.late_sink),
+                       ("--dead-letter", args.dead_letter)):
+        if path:
+            key = Path(path).resolve()
+            if key in seen:
+                raise GpuveloError(f"{seen[key]} and {flag} both name {path}: give each its own file")
+            seen[key] = flag
+
+
 # --------------------------------------------------------------------------- commands
 def cmd_run(args) -> int:
+    check_backend(args.backend)
+    check_outputs(args)
     query = read_query(args.query)
     sources = open_sources(args.source, args.batch_size, csv_options(args))
-    sink = as_sink(args.sink) if args.sink else MemorySink()
+    streamed = not args.sink and args.format != "table"   # CSV / JSON lines: print as they come
+    sink = as_sink(args.sink) if args.sink else stdout_sink(args.format) if streamed else MemorySink()
     try:
         stats = run_job(query, sources, sink, args)   # the job closes its sinks
+    except GpuveloError as e:
+        hinted = with_hint(e, sources)
+        if hinted is e:
+            raise
+        raise hinted from e
     finally:
         for src in sources.values():
             src.close()
-    report_set_aside(stats)
+    report_set_aside(stats, args.late_sink, args.dead_letter)
+    report_stop(stats)
     if args.sink:
         print(f"wrote {sink.rows_written} rows to {args.sink} "
               f"({stats.records_read} rows read in {stats.elapsed_s:.2f} s)", file=sys.stderr)
-    else:
+    elif not streamed:
         print_result(sink.table(), args.format)
     return 0
 
@@ -345,8 +487,16 @@ def cmd_explain(args) -> int:
     from . import api
 
     sources = open_sources(args.source, None, csv_options(args))
-    print(api.explain(read_query(args.query), sources=sources or None, backend=args.backend,
-                      partitions=args.partitions, strategy=args.strategy))
+    try:
+        text = api.explain(read_query(args.query), sources=sources or None, backend=args.backend,
+                           partitions=args.partitions, strategy=args.strategy)
+    except GpuveloError as e:
+        if "pass sources= or schemas=" not in str(e):
+            raise
+        raise GpuveloError("explain needs the schema of the query's table: give it with "
+                           "--source NAME=PATH, or name the file in the query (FROM "
+                           "'data.parquet')") from e
+    print(text)
     return 0
 
 
@@ -354,6 +504,7 @@ DEMO_PREGENERATE_ROWS = 20_000_000   # up to this many rows, generate before tim
 
 
 def cmd_demo(args) -> int:
+    check_backend(args.backend)      # before generating the data
     batch = args.batch_size or 100_000
     print(f"generating {args.rows:,} synthetic trades in memory and running:\n{DEMO_QUERY}\n",
           file=sys.stderr)
@@ -404,6 +555,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except GpuveloError as e:
+        if _broken_pipe(e):   # a sink printing on stdout, read by `| head`: stop quietly
+            return _quiet_stdout()
         if args.debug:
             raise
         print(f"gpuvelo: error: {e}", file=sys.stderr)
@@ -414,10 +567,26 @@ def main(argv: list[str] | None = None) -> int:
         print("gpuvelo: aborted", file=sys.stderr)
         return 130
     except BrokenPipeError:   # e.g. `gpuvelo run ... | head`: stop quietly
-        import os
+        return _quiet_stdout()
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+
+def _broken_pipe(error: BaseException) -> bool:
+    """Whether ``error`` was caused by a closed stdout pipe (the job wraps sink failures)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, BrokenPipeError):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _quiet_stdout() -> int:
+    """Point stdout at /dev/null, so that Python's exit flush does not complain; status 0."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import gpuvelo
-from gpuvelo.errors import NotSupportedError, PlanError, SinkError
+from gpuvelo.errors import NotSupportedError, PlanError
 from differential import (assert_same_rows, duckdb_table, engine_table, random_table, rows,
                           run_both, values_equal)
 
@@ -292,12 +292,14 @@ def test_json_lines_of_empty_null_and_sliced_lists():
     assert text.splitlines() == ['{"l":[]}', '{"l":null}', '{"l":[3]}']
 
 
-def test_csv_sink_refuses_lists_before_reading(tmp_path, table):
+def test_csv_sink_writes_lists_as_duckdb_text(tmp_path, table):
+    """CSV has no list type: lists are written as DuckDB's COPY TO writes them (see
+    tests/test_sweep_cli.py for the exact text)."""
     out = tmp_path / "out.csv"
-    with pytest.raises(SinkError, match="LIST.*'l'.*Parquet"):
-        gpuvelo.Job("SELECT k1, list(i) AS l FROM t GROUP BY k1", sources={"t": table}, sink=str(out),
-                    backend="cpu").run()
-    assert not out.exists()
+    gpuvelo.Job("SELECT k1, list(i ORDER BY i) AS l FROM t WHERE k1 IS NOT NULL GROUP BY k1 ORDER BY k1",
+                sources={"t": table}, sink=str(out), backend="cpu").run()
+    lines = out.read_text().splitlines()
+    assert lines[0] == "\"k1\",\"l\"" and len(lines) > 1 and all("[" in line for line in lines[1:])
 
 
 def test_cli_table_shows_lists_as_duckdb_does():

@@ -94,7 +94,8 @@ def resolve_time_column(window: WindowSpec, event_time: str | None) -> WindowSpe
     if window.time_column is None:
         if event_time is None:
             raise PlanError(f"WINDOW {window.kind.upper()} has no time column: name it in the "
-                            "clause (e.g. TUMBLING(ts, 1m)) or pass event_time= to the job")
+                            "clause (e.g. TUMBLING(ts, 1m)) or pass event_time= to the job "
+                            "(--event-time COLUMN on the command line)")
         return replace(window, time_column=event_time)
     if event_time is not None and event_time.lower() != window.time_column.lower():
         raise PlanError(f"the WINDOW clause uses time column '{window.time_column}' but the "

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -139,7 +140,10 @@ class FileSink(Sink):
         self._started = False
 
     def describe(self) -> str:
-        return str(self.path) if self.path is not None else repr(self._target)
+        if self.path is not None:
+            return str(self.path)
+        name = getattr(self._target, "name", None)     # '<stdout>' for sys.stdout.buffer
+        return name if isinstance(name, str) else repr(self._target)
 
     def set_schema(self, schema: pa.Schema) -> None:
         """Take the schema and open the output now, so that a path that cannot be written
@@ -212,24 +216,19 @@ class ParquetSink(FileSink):
 
 
 class CsvSink(FileSink):
-    """Writes CSV with a header line (pyarrow's CSV writer; NULL is an empty field). A LIST
-    column (``LIST(x)`` / ``ARRAY_AGG(x)``) is refused before anything is written: CSV has
-    no lists, and DuckDB's text form of one (``[a, 'b,c']``) is not written here."""
-
-    def set_schema(self, schema: pa.Schema) -> None:
-        _check_csv_schema(self.describe(), schema)
-        super().set_schema(schema)
+    """Writes CSV with a header line (pyarrow's CSV writer; NULL is an empty field). Values
+    CSV has no type for are written as DuckDB's ``COPY ... TO 'x.csv'`` writes them (its
+    VARCHAR text, :func:`duckdb_text`): LIST ``[1, NULL, 'a,b']``, STRUCT ``{'k': v}``,
+    INTERVAL (an Arrow duration) ``30:01:01``."""
 
     def _start(self, schema):
         import pyarrow.csv as csv
 
-        if schema is not None:
-            _check_csv_schema(self.describe(), schema)
-
-        self._writer = csv.CSVWriter(self._stream(), schema) if schema is not None else None
+        self._writer = (csv.CSVWriter(self._stream(), _csv_schema(schema))
+                        if schema is not None else None)
 
     def _write_rows(self, table):
-        self._writer.write_table(table)
+        self._writer.write_table(_csv_table(table))
 
     def _finish(self):
         if self._writer is not None:
@@ -238,19 +237,30 @@ class CsvSink(FileSink):
             self._stream()
 
 
-def _check_csv_schema(where: str, schema: pa.Schema) -> None:
-    """SinkError for a column CSV cannot hold (a LIST)."""
-    nested = [f.name for f in schema if pa.types.is_nested(f.type)]
-    if nested:
-        raise SinkError(f"{where}: CSV cannot hold the LIST column '{nested[0]}'; write the "
-                        "result to Parquet (.parquet) or JSON lines (.jsonl), or join the values "
-                        "into text with STRING_AGG")
+def _as_text_in_csv(t: pa.DataType) -> bool:
+    """Whether a column of type ``t`` goes to CSV as DuckDB's text (see :class:`CsvSink`)."""
+    return pa.types.is_nested(t) or pa.types.is_duration(t)
+
+
+def _csv_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with the columns written as text typed VARCHAR."""
+    return pa.schema([f.with_type(pa.string()) if _as_text_in_csv(f.type) else f for f in schema])
+
+
+def _csv_table(table: pa.Table) -> pa.Table:
+    """``table`` with its nested and duration columns turned into DuckDB's text."""
+    if not any(_as_text_in_csv(t) for t in table.schema.types):
+        return table
+    cols = [duckdb_text(c.combine_chunks()) if _as_text_in_csv(c.type) else c
+            for c in table.columns]
+    return pa.table(cols, schema=_csv_schema(table.schema))
 
 
 class JsonLinesSink(FileSink):
     """Writes one JSON object per line: timestamps as ISO-8601 strings (UTC ones end in Z),
-    dates as ``YYYY-MM-DD``, decimals as strings, NaN and infinities and NULL as ``null``,
-    lists as JSON arrays of such values."""
+    dates as ``YYYY-MM-DD``, decimals as strings, INTERVALs (Arrow durations) as DuckDB's
+    text (``"30:01:01"``), NaN and infinities and NULL as ``null``, lists as JSON arrays and
+    structs as JSON objects of such values."""
 
     _CHUNK = 1 << 16
 
@@ -296,6 +306,8 @@ def _json_values(col: pa.Array) -> pa.Array:
         text = pc.if_else(finite, col.cast(pa.string()), pa.scalar(None, pa.string()))
     elif pa.types.is_decimal(t) or pa.types.is_date(t):
         text = _quote(col.cast(pa.string()))
+    elif pa.types.is_duration(t):
+        text = _quote(_interval_text(col))
     elif pa.types.is_timestamp(t):
         if t.tz is not None:   # the stored values are UTC: print them so, with a Z
             naive = col.cast(pa.timestamp(t.unit)).cast(pa.string())
@@ -308,6 +320,13 @@ def _json_values(col: pa.Array) -> pa.Array:
     elif pa.types.is_list(t) or pa.types.is_large_list(t):   # the elements' text, joined
         items = type(col).from_arrays(col.offsets, _json_values(col.values))
         text = pc.binary_join_element_wise("[", pc.binary_join(items, ","), "]", "")
+        text = pc.if_else(col.is_valid(), text, pa.scalar(None, pa.string()))
+    elif pa.types.is_struct(t):   # {"field":value,...}
+        parts = [("{" if i == 0 else ",") + json.dumps(t.field(i).name) + ":"
+                 for i in range(t.num_fields)]
+        values = [_json_values(f) for f in col.flatten()]
+        text = pc.binary_join_element_wise(*[x for pair in zip(parts, values) for x in pair],
+                                           "}", "") if values else pa.repeat("{}", len(col))
         text = pc.if_else(col.is_valid(), text, pa.scalar(None, pa.string()))
     else:  # rare nested types: per value, through the json module
         text = pa.array([json.dumps(v, default=str) for v in col.to_pylist()], pa.string())
@@ -332,6 +351,127 @@ def _escape(text: pa.Array) -> pa.Array:
         if chr(code) not in _ESCAPES:
             text = pc.replace_substring(text, chr(code), f"\\u{code:04x}")
     return text
+
+
+# --------------------------------------------------------------------------- DuckDB's text
+_NULL_TEXT = pa.scalar(None, pa.string())
+# a string inside a LIST / STRUCT is quoted when DuckDB quotes it: empty, NULL-like, edged
+# with white space, or holding one of the characters its list syntax uses
+_NEEDS_QUOTES = r"""^$|^\s|\s$|^(?i:null)$|[,'"\[\]{}:=\\]"""
+
+
+def duckdb_text(col: pa.Array, *, nested: bool = False,
+                float_text: Callable[[pa.Array], pa.Array] | None = None) -> pa.Array:
+    """DuckDB's VARCHAR text of each value of ``col``, vectorised (NULL stays NULL; inside a
+    LIST or STRUCT it is written ``NULL``): booleans ``true``, timestamps
+    ``2024-01-01 01:02:03.5`` (``+00`` for UTC ones), INTERVALs (Arrow durations: DuckDB
+    reads them as microseconds) ``-30:01:01.5``, lists ``[1, NULL, 'a,b']``, structs
+    ``{'k': v}``; strings inside lists and structs are quoted as DuckDB quotes them.
+    ``nested``: ``col`` holds the elements of a list or struct; ``float_text`` formats
+    floating-point values (default: the shortest text that reads back, ``2.0``)."""
+    t = col.type
+    if pa.types.is_dictionary(t):
+        return duckdb_text(col.cast(t.value_type), nested=nested, float_text=float_text)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        text = _list_text(col, float_text)
+    elif pa.types.is_struct(t):
+        text = _struct_text(col, float_text)
+    elif pa.types.is_null(t):
+        text = pa.nulls(len(col), pa.string())
+    elif pa.types.is_boolean(t):
+        text = pc.if_else(col, "true", "false")
+    elif pa.types.is_floating(t):
+        text = float_text(col) if float_text is not None else _float_text(col)
+    elif pa.types.is_timestamp(t):
+        text = _timestamp_text(col)
+    elif pa.types.is_duration(t):
+        text = _interval_text(col)
+    else:
+        try:
+            text = col.cast(pa.string())
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+            text = pa.array([None if v is None else str(v) for v in col.to_pylist()], pa.string())
+    if nested and not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+                       or pa.types.is_boolean(t) or pa.types.is_nested(t)):
+        text = _quoted_element(text)     # strings, and times (their ':')
+    if nested:
+        text = pc.fill_null(text, "NULL")
+    return text
+
+
+def _float_text(col: pa.Array) -> pa.Array:
+    """Floats as DuckDB writes them: the shortest round-trip text, integers with ``.0``."""
+    text = col.cast(pa.float64()).cast(pa.string())
+    whole = pc.match_substring_regex(text, r"^-?\d+$")
+    return pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
+
+
+def _timestamp_text(col: pa.Array) -> pa.Array:
+    """``YYYY-MM-DD HH:MM:SS[.fraction without trailing zeros]``, ``+00`` after UTC ones."""
+    t = col.type
+    text = (col.cast(pa.timestamp(t.unit)) if t.tz is not None else col).cast(pa.string())
+    text = pc.replace_substring_regex(text, r"(\.\d*?)0+$", r"\1")
+    text = pc.replace_substring_regex(text, r"\.$", "")
+    return pc.binary_join_element_wise(text, "+00", "") if t.tz is not None else text
+
+
+_PER_US = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": None}
+
+
+def _interval_text(col: pa.Array) -> pa.Array:
+    """Durations as DuckDB prints an interval of microseconds: ``[-]HH:MM:SS[.ffffff]``,
+    hours unbounded, trailing zeros of the fraction dropped (``-00:00:01.5``)."""
+    ticks = col.cast(pa.int64())
+    factor = _PER_US[col.type.unit]
+    us = pc.divide(ticks, 1000) if factor is None else pc.multiply(ticks, factor)
+    mag = pc.abs(us)
+    secs = pc.divide(mag, 1_000_000)        # integer division (truncates, as DuckDB)
+    hours, minutes, seconds = (pc.divide(secs, 3600), pc.divide(pc.subtract(secs, pc.multiply(
+        pc.divide(secs, 3600), 3600)), 60), pc.subtract(secs, pc.multiply(pc.divide(secs, 60), 60)))
+    micros = pc.subtract(mag, pc.multiply(secs, 1_000_000))
+    frac = pc.binary_join_element_wise(".", pc.utf8_lpad(micros.cast(pa.string()), 6, "0"), "")
+    frac = pc.replace_substring_regex(frac, r"\.?0+$", "")
+    sign = pc.if_else(pc.less(us, 0), "-", "")
+    return pc.binary_join_element_wise(sign, _two_digits(hours), ":", _two_digits(minutes), ":",
+                                       _two_digits(seconds), frac, "")
+
+
+def _two_digits(x: pa.Array) -> pa.Array:
+    return pc.utf8_lpad(x.cast(pa.string()), 2, "0")
+
+
+def _quoted_element(text: pa.Array) -> pa.Array:
+    """A string inside a list or struct, quoted (``'it\\'s'``) where DuckDB quotes it."""
+    quoted = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), "'", "\\'")
+    quoted = pc.binary_join_element_wise("'", quoted, "'", "")
+    return pc.if_else(pc.match_substring_regex(text, _NEEDS_QUOTES), quoted, text)
+
+
+def _list_text(col: pa.Array, float_text) -> pa.Array:
+    """``[a, b, ...]`` of each list (NULL for a NULL list)."""
+    if pa.types.is_fixed_size_list(col.type):
+        col = col.cast(pa.list_(col.type.value_type))
+    values = col.flatten()
+    items = duckdb_text(values, nested=True, float_text=float_text)
+    counts = pc.fill_null(pc.list_value_length(col), 0)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts.to_numpy(zero_copy_only=False))]),
+                       pa.int32())
+    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, items), ", ")
+    text = pc.binary_join_element_wise("[", pc.fill_null(joined, ""), "]", "")
+    return pc.if_else(col.is_valid(), text, _NULL_TEXT)
+
+
+def _struct_text(col: pa.Array, float_text) -> pa.Array:
+    """``{'field': value, ...}`` of each struct (NULL for a NULL struct)."""
+    t = col.type
+    parts = []
+    for i, child in enumerate(col.flatten()):
+        name = t.field(i).name.replace("\\", "\\\\").replace("'", "\\'")
+        parts += [("{" if i == 0 else ", ") + f"'{name}': ",
+                  duckdb_text(child, nested=True, float_text=float_text)]
+    text = (pc.binary_join_element_wise(*parts, "}", "") if parts
+            else pa.repeat("{}", len(col)))
+    return pc.if_else(col.is_valid(), text, _NULL_TEXT)
 
 
 # --------------------------------------------------------------------------- dispatch

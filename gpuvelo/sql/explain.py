@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as _dt
+
 from .plan import (AggRef, Call, Case, Cast, ColumnRef, Expr, KeyRef, Literal, QueryPlan,
                    WindowRef)
 
@@ -26,11 +28,46 @@ ACCUMULATORS = {"count_star": "n", "count": "n", "count_distinct": "distinct set
 
 
 def _agg_args(a) -> str:
-    """An aggregate's arguments as text: ``*``, ``x``, ``x, by`` or ``x, 1/2`` (quantiles)."""
+    """An aggregate's arguments as text: ``*``, ``x``, ``x, by``, ``x, 1/2`` (quantiles),
+    ``DISTINCT x ORDER BY y DESC`` (LIST), ``x, '-' ORDER BY x`` (STRING_AGG)."""
     if a.arg is None:
         return "*"
+    if a.func in ("list", "string_agg") and isinstance(a.param, tuple):
+        return _ordered_agg_args(a)
     extra = [expr_text(a.arg2)] if a.arg2 is not None else [str(a.param)] if a.param is not None else []
     return ", ".join([expr_text(a.arg)] + extra)
+
+
+def _ordered_agg_args(a) -> str:
+    """LIST / STRING_AGG arguments with their DISTINCT, separator, ORDER BY and FILTER."""
+    if a.func == "list":
+        order, nulls_first, distinct = a.param
+        separator = ""
+    else:
+        sep, order, distinct = a.param
+        separator, nulls_first = f", {sep!r}", None
+    text = ("DISTINCT " if distinct else "") + expr_text(a.arg) + separator
+    if order is not None:
+        by = expr_text(a.arg2) if a.arg2 is not None else expr_text(a.arg)
+        text += f" ORDER BY {by} {order.upper()}"
+        if nulls_first is not None:
+            text += " NULLS FIRST" if nulls_first else " NULLS LAST"
+    if a.filter is not None:
+        text += f") FILTER (WHERE {expr_text(a.filter)}"
+    return text
+
+
+def _literal_text(value) -> str:
+    """A constant as SQL: NULL, 'text', DATE '...', TIMESTAMP '...', numbers."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, _dt.datetime):
+        return f"TIMESTAMP '{value}'"
+    if isinstance(value, _dt.date):
+        return f"DATE '{value}'"
+    return str(value)
 
 
 def expr_text(e: Expr, plan: QueryPlan | None = None) -> str:
@@ -39,7 +76,7 @@ def expr_text(e: Expr, plan: QueryPlan | None = None) -> str:
     if isinstance(e, ColumnRef):
         return e.name
     if isinstance(e, Literal):
-        return "NULL" if e.value is None else repr(e.value) if isinstance(e.value, str) else str(e.value)
+        return _literal_text(e.value)
     if isinstance(e, KeyRef):
         return f"key#{e.index}" + (f"({plan.key_names[e.index]})" if plan else "")
     if isinstance(e, AggRef):
