@@ -231,6 +231,10 @@ class Job:
             tables[ANALYTIC_TABLE] = apply_analytic(tables[spec.input], spec)
         self._current = None
         key, obj = _find_source(tables, self.parsed.source)
+        if self._opts.stop.is_set() and not self._opts.abort.is_set() and key not in self._sources:
+            # stopped gracefully during the stages: the query still reads what they made (in
+            # memory, finite), so the result covers the rows read before the stop
+            self._opts.stop.clear()
         batch_size = self._stage_options["batch_size"]
         self.source = gio.as_source(obj, batch_size=batch_size)
         self.source.name = key
@@ -241,6 +245,8 @@ class Job:
         sink = gio.MemorySink()
         stage = Job(text, sources=tables, sink=sink, emit="final", **self._stage_options)
         self._current = stage
+        if self._opts.stop.is_set():       # stopped during an earlier stage: read nothing more
+            stage.stop(graceful=not self._opts.abort.is_set())
         self.stats.stages.append(stage.run())
         return sink.table()
 
@@ -488,11 +494,12 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
     src, values, qualified = None, None, {}
     if parsed.files and not schemas:
         sources = _with_files(parsed.files, dict(sources or {}), None)
+    if _literal_rows(parsed) and not schemas:      # SELECT 1, VALUES: no source needed
+        sources = {**(sources or {}), **_literal_rows(parsed)}
     if parsed.stages or parsed.value_stages or parsed.stacked:
         if not sources and schemas:      # plan the stages over empty tables of those schemas
             sources = {name: schema.empty_table() for name, schema in schemas.items()}
-        if not sources:
-            raise DataError("explain of a query with subqueries needs sources=")
+        sources = {**(sources or {}), **_literal_rows(parsed)}
         sources = {**sources, **_stage_placeholders(parsed, sources, {"backend": backend})}
         values = _value_stage_types(parsed, sources, {"backend": backend})
         schemas = None
@@ -510,9 +517,11 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
     plan = plan_query(parsed, dschema, values, qualified)
     chosen = select_backend(backend)
     n = partitions if partitions is not None else default_partitions(chosen)
-    if not plan.is_aggregate or plan.window is not None or (n == 1 and strategy is None):
+    if not plan.is_aggregate or (n == 1 and strategy is None):
         route = "single partition (V1): " + ("stateless query, rows projected in order"
                                              if not plan.is_aggregate else "one partition")
+    elif plan.window is not None:        # as Job._runner: a key's windows meet in one partition
+        route = f"hash over {n} partitions (V2): windows: rows routed by the hash of the GROUP BY key"
     else:
         routing, why = choose_routing(plan, src, strategy, n, chosen)
         route = f"{routing.name} over {n} partitions (V2): {why}"
@@ -520,14 +529,20 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
                      for name, text in parsed.stages)
     stages += "".join(f"value stage {name} ({kind}; runs first): {text}\n"
                       for name, kind, text in parsed.value_stages)
+    if parsed.stacked:
+        stages += "".join(f"branch {i + 1} (runs first): {text}\n" for i, text in enumerate(parsed.stacked))
+        stages += f"then the branches' results combined ({parsed.combine}) -> table {UNION_TABLE}\n"
     if parsed.analytic is not None:
         spec = parsed.analytic
         stages += (f"analytic step (window functions, on the host, over the whole result of "
                    f"stage {spec.input}) -> table {ANALYTIC_TABLE}:\n")
         stages += "".join(f"  {c.text()}   -- {c.sql}\n" for c in spec.calls)
     for j in parsed.joins:
-        on = ", ".join(f"{a or parsed.source_alias}.{b} = {j.alias}.{c}"
-                       for (a, b), c in zip(j.left_keys, j.right_keys))
+        ops = ["="] * len(j.right_keys)
+        if j.asof_op is not None:            # ASOF: the last pair is the inequality
+            ops[-1] = j.asof_op
+        on = ", ".join(f"{a or parsed.source_alias}.{b} {op} {j.alias}.{c}"
+                       for (a, b), c, op in zip(j.left_keys, j.right_keys, ops))
         stages += (f"join: {j.kind} join of each batch with {j.table} (read whole first)"
                    + (f" on {on}" if on else "")
                    + ("; then its rows no stream row matched, when the stream ends"

@@ -25,8 +25,15 @@ QUERIES = [
     "SELECT k2, COUNT(*) AS c FROM t GROUP BY k2 ORDER BY c, k2 LIMIT 50 PERCENT",
     "SELECT k2, rid FROM t ORDER BY rid OFFSET 5 ROWS FETCH NEXT 3 ROWS ONLY",
     "SELECT k2, rid FROM t ORDER BY rid FETCH FIRST ROW ONLY",
+    "SELECT k2, rid FROM t ORDER BY rid LIMIT ALL",
+    "SELECT k2, rid FROM t ORDER BY rid LIMIT NULL OFFSET 290",
     "SELECT COUNT(*), COUNT(*) FILTER (WHERE s GLOB '*a?'), COUNT(*) FILTER (WHERE s GLOB '[!a-m]*') FROM t",
     "SELECT k2, COUNT(*) FROM t WHERE s NOT GLOB 's?[0-4]*' GROUP BY k2",
+    # FILTER on aggregates that are formulas of others, and on ANY_VALUE
+    "SELECT k1, product(i16) FILTER (WHERE k3), skewness(f) FILTER (WHERE k3), "
+    "kurtosis(i) FILTER (WHERE i > 0) FROM t GROUP BY 1",
+    "SELECT k2, mean(f) FILTER (WHERE k3), fsum(f) FILTER (WHERE NOT k3), "
+    "any_value(s) FILTER (WHERE i > 900) IS NULL FROM t GROUP BY 1",
 ]
 
 
@@ -36,3 +43,42 @@ def test_conveniences_match_duckdb(backend, query):
     t = t.append_column("rid", pa.array(np.arange(300)))
     run_both(query, {"t": t}, backend=backend)
     run_both(query, {"t": t}, backend=backend, batch_size=7)
+
+
+def test_explain_shows_asof_inequality_set_branches_literal_rows_and_window_routing():
+    import gpuvelo
+
+    t = pa.table({"k": [1, 2], "ts": pa.array([1, 2], pa.timestamp("us")), "v": [1.0, 2.0]})
+    text = gpuvelo.explain("SELECT * FROM t ASOF JOIN q ON t.k = q.k AND t.ts >= q.ts",
+                           sources={"t": t, "q": t})
+    assert "on t.k = q.k, t.ts >= q.ts" in text
+    assert gpuvelo.explain("SELECT 1 AS a").startswith("source: __rows1")
+    text = gpuvelo.explain("SELECT k FROM t UNION SELECT k FROM t EXCEPT SELECT 2", sources={"t": t})
+    assert "branch 2 (runs first): SELECT 2" in text and "combined (except)" in text
+    text = gpuvelo.explain("SELECT k, COUNT(*) FROM t GROUP BY k WINDOW TUMBLING (ts, 1m)",
+                           sources={"t": t}, partitions=4)
+    assert "hash over 4 partitions (V2)" in text
+
+
+def test_graceful_stop_during_a_stage_answers_over_the_rows_read():
+    """Stopped while its subquery stage reads the stream, the query still runs over what the
+    stage made of the rows read (it used to answer over nothing: 0 groups, NULL rows)."""
+    import threading
+    import time
+
+    import gpuvelo
+
+    rng = np.random.default_rng(0)
+
+    def stream():
+        for _ in range(100_000):
+            yield pa.record_batch({"k": pa.array(rng.integers(0, 100, 1000))})
+            time.sleep(0.001)
+
+    sink = gpuvelo.io.MemorySink()
+    job = gpuvelo.Job("SELECT COUNT(*) AS groups, SUM(n) AS rows FROM (SELECT k, COUNT(*) AS n "
+                      "FROM t GROUP BY k)", sources={"t": stream()}, sink=sink, backend="cpu")
+    threading.Timer(0.5, job.stop).start()
+    job.run()
+    (row,) = sink.table().to_pylist()
+    assert row["groups"] == 100 and row["rows"] > 0 and row["rows"] % 1000 == 0

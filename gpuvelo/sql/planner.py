@@ -1078,6 +1078,9 @@ class _Planner:
             return None
         if value is None:            # FETCH FIRST ROW ONLY
             return 1
+        if key == "limit" and (isinstance(value, exp.Null) or
+                               (isinstance(value, exp.Var) and value.name.upper() == "ALL")):
+            return None              # LIMIT ALL / LIMIT NULL: no limit, as DuckDB
         if not (isinstance(value, exp.Literal) and not value.is_string and value.this.isdigit()):
             self.fail(PlanError, f"{key.upper()} must be a non-negative integer literal: {_text(clause)}", clause)
         return int(value.this)

@@ -1263,12 +1263,20 @@ def _plain(node):
     return node if out is node else out.transform(_plain)
 
 
-def _plain_call(node):
+def _spelled(node):
+    """(spelling, argument) when ``node`` is an aggregate of ``_AGG_SPELLINGS``, else None."""
     if isinstance(node, exp.Anonymous) and node.name.lower() in _AGG_SPELLINGS \
             and len(node.expressions) == 1:
-        return _AGG_SPELLINGS[node.name.lower()](node.expressions[0].copy())
+        return node.name.lower(), node.expressions[0]
     if isinstance(node, (exp.Skewness, exp.Kurtosis)):
-        return _AGG_SPELLINGS[node.key](node.this.copy())
+        return node.key, node.this
+    return None
+
+
+def _plain_call(node):
+    spelled = _spelled(node)
+    if spelled is not None:
+        return _AGG_SPELLINGS[spelled[0]](spelled[1].copy())
     if isinstance(node, exp.ApproxDistinct) and not node.args.get("accuracy"):
         # the exact count is within any error bound; DuckDB's HyperLogLog estimate is not
         # reproducible, so gpuvelo answers exactly (README says so)
@@ -1277,6 +1285,15 @@ def _plain_call(node):
         return exp.Count(this=exp.Star())
     if isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
         return node.this.copy()      # t.* over the one source is *
+    if isinstance(node, exp.Filter) and _spelled(node.this) is not None:
+        # formula aggregates (product, geomean, skewness, ...): the formula of the kept values
+        name, arg = _spelled(node.this)
+        return _AGG_SPELLINGS[name](_case_when(node.expression.this.copy(), arg.copy()))
+    any_value = node.this.this if isinstance(node, exp.Filter) and isinstance(node.this, exp.IgnoreNulls) \
+        else node.this if isinstance(node, exp.Filter) else None
+    if isinstance(any_value, exp.AnyValue):
+        # ANY_VALUE skips NULLs: the value of a kept row, NULL elsewhere
+        return exp.AnyValue(this=_case_when(node.expression.this.copy(), any_value.this.copy()))
     if isinstance(node, exp.Filter) and isinstance(node.this, exp.AggFunc):
         agg, cond = node.this, node.expression.this
         if isinstance(agg, (exp.First, exp.Last, exp.FirstValue, exp.LastValue, exp.ArrayAgg)):
