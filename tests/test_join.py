@@ -205,3 +205,13 @@ def test_join_sweep_regressions(query, opts, backend):
 def test_using_key_read_qualified_beside_star():
     with pytest.raises(gpuvelo.errors.NotSupportedError, match="SELECT \\* beside s2.<key>"):
         gpuvelo.sql("SELECT *, s2.k2 FROM t JOIN s2 USING (k2)", **TABLES)
+
+
+@pytest.mark.parametrize("kind", ["JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN"])
+def test_one_key_lookup_with_duplicate_and_null_right_keys(kind):
+    """The one-key join index: right keys repeated (each left row once per right row, stream
+    order kept), NULL right keys (match nothing), and a right side of only NULL keys."""
+    t = random_table(np.random.default_rng(5), 300)
+    for d in (pa.table({"id": pa.array([None, None], pa.int32()), "x": [1, 2]}),
+              pa.table({"id": pa.array([1, 1, 2, None, 3, 3, 3], pa.int32()), "x": [1, 2, 3, 4, 5, 6, 7]})):
+        run_both(f"SELECT t.k1, d.x, t.i FROM t {kind} d ON t.k1 = d.id", {"t": t, "d": d}, batch_size=17)

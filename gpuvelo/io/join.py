@@ -115,29 +115,28 @@ class JoinedSource(Source):
         self.rows_read = 0
         yield from self._counted(self._joined())
 
-    def _unique_key(self, right: pa.Table, rkeys: list[str]) -> pa.Array | None:
-        """The right side's one key column when its values are unique (a dimension table):
-        rows then join by looking their key up, in place, without a hash join and a sort."""
+    def _key_index(self, right: pa.Table, rkeys: list[str]) -> "_KeyIndex | None":
+        """The right side's rows by their one key column (see :class:`_KeyIndex`): rows then
+        join by looking their key up, in stream order, without a hash join and a sort.
+        None for several key columns (Arrow's hash join) or an empty right side."""
         if len(rkeys) != 1 or right.num_rows == 0:
             return None
-        key = _plain(right.column(rkeys[0]))
-        if pc.count_distinct(key, mode="only_valid").as_py() != len(key) - key.null_count:
-            return None
-        return key
+        return _KeyIndex(_plain(right.column(rkeys[0])))
 
-    def _looked_up(self, batch: pa.RecordBatch, right: pa.Table, key: pa.Array,
+    def _looked_up(self, batch: pa.RecordBatch, right: pa.Table, index: "_KeyIndex",
                    matched: np.ndarray | None) -> pa.RecordBatch:
-        """``batch`` joined by looking its key up in the unique right ``key``; marks the
-        right rows it matched in ``matched`` (RIGHT / FULL)."""
-        at = pc.index_in(self._left_key(batch, 0), value_set=key,
-                         skip_nulls=True)   # NULL keys, misses: NULL
-        if self.kind in ("inner", "right"):
-            hit = at.is_valid()
-            batch, at = batch.filter(hit), at.filter(hit)
+        """``batch`` joined by looking its key up in ``index``: each row once per right row
+        of its key (in the right side's order), or once with NULL right columns (LEFT /
+        FULL) when there is none; marks the right rows it matched in ``matched``."""
+        keep_unmatched = self.kind not in ("inner", "right")
+        left_at, right_at = index.pairs(self._left_key(batch, 0), keep_unmatched)
         if matched is not None:
-            matched[at.drop_null().to_numpy(zero_copy_only=False)] = True
+            matched[right_at[right_at >= 0]] = True
+        if left_at is not None:
+            batch = batch.take(pa.array(left_at))
+        take = pa.array(right_at, mask=right_at < 0)
         have = set(batch.schema.names)
-        cols = [batch.column(n) if n in have else right.column(n).chunk(0).take(at)
+        cols = [batch.column(n) if n in have else right.column(n).chunk(0).take(take)
                 for n in self._schema.names]
         return pa.RecordBatch.from_arrays(cols, schema=self._schema)
 
@@ -156,14 +155,14 @@ class JoinedSource(Source):
             return
         # which right rows some left row matched (RIGHT / FULL): the others come at the end
         matched = np.zeros(right.num_rows, dtype=bool) if self.kind in KEEPS_RIGHT else None
-        unique = self._unique_key(right, rkeys) if self.kind != "cross" else None
-        if matched is not None and unique is None:
+        index = self._key_index(right, rkeys) if self.kind != "cross" else None
+        if matched is not None and index is None:
             right = right.append_column(_RIGHT_ROW, pa.array(np.arange(right.num_rows, dtype=np.int64)))
         for batch in self.left.batches():
             if self.kind == "cross":
                 yield from self._crossed(batch, right)
-            elif unique is not None:
-                yield self._looked_up(batch, right, unique, matched)
+            elif index is not None:
+                yield self._looked_up(batch, right, index, matched)
             else:
                 yield from self._hash_joined(batch, right, rkeys, matched)
         if matched is not None:
@@ -264,6 +263,45 @@ class JoinedSource(Source):
     def close(self) -> None:
         self.left.close()
         self.right.close()
+
+
+class _KeyIndex:
+    """The rows of a finite table by the values of one key column: the distinct non-NULL
+    values, and for each its rows (in table order) as a run of ``rows``. :meth:`pairs` joins
+    a batch's keys to them by one ``index_in`` and a vectorised expansion of the runs."""
+
+    def __init__(self, key: pa.Array):
+        self.values = pc.unique(key.drop_null())
+        code = np.asarray(pc.index_in(key, value_set=self.values).fill_null(-1)
+                          .to_numpy(zero_copy_only=False), dtype=np.int64)
+        present = np.flatnonzero(code >= 0)
+        self.rows = present[np.argsort(code[present], kind="stable")]
+        self.count = np.bincount(code[present], minlength=len(self.values))
+        self.start = np.cumsum(self.count) - self.count
+        self.unique = bool(len(self.values) == len(present))
+
+    def pairs(self, keys: pa.Array, keep_unmatched: bool) -> tuple[np.ndarray | None, np.ndarray]:
+        """(left row of each output row -- None when it is every row once, in order -- and
+        the right row of each, -1 for none). A NULL key matches nothing."""
+        if len(self.values) == 0:            # every right key is NULL: nothing matches
+            none = np.full(len(keys), -1, dtype=np.int64)
+            return (None, none) if keep_unmatched else (none[:0], none[:0])
+        code = np.asarray(pc.index_in(keys, value_set=self.values, skip_nulls=True).fill_null(-1)
+                          .to_numpy(zero_copy_only=False), dtype=np.int64)
+        hit = code >= 0
+        n = np.where(hit, self.count[np.maximum(code, 0)], 0)
+        if self.unique:                      # a dimension table: at most one row per key
+            right = np.where(hit, self.rows[self.start[np.maximum(code, 0)]], -1)
+            if keep_unmatched:
+                return None, right
+            kept = np.flatnonzero(hit)
+            return kept, right[kept]
+        reps = np.maximum(n, 1) if keep_unmatched else n
+        left = np.repeat(np.arange(len(code), dtype=np.int64), reps)
+        within = np.arange(len(left), dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
+        first = np.repeat(self.start[np.maximum(code, 0)], reps)
+        right = np.where(np.repeat(hit, reps), self.rows[np.minimum(first + within, len(self.rows) - 1)], -1)
+        return left, right
 
 
 def _plain(col):
