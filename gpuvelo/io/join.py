@@ -129,12 +129,11 @@ class JoinedSource(Source):
         of its key (in the right side's order), or once with NULL right columns (LEFT /
         FULL) when there is none; marks the right rows it matched in ``matched``."""
         keep_unmatched = self.kind not in ("inner", "right")
-        left_at, right_at = index.pairs(self._left_key(batch, 0), keep_unmatched)
+        left_at, take = index.pairs(self._left_key(batch, 0), keep_unmatched)
         if matched is not None:
-            matched[right_at[right_at >= 0]] = True
+            matched[take.drop_null().to_numpy(zero_copy_only=False)] = True
         if left_at is not None:
-            batch = batch.take(pa.array(left_at))
-        take = pa.array(right_at, mask=right_at < 0)
+            batch = batch.filter(left_at) if pa.types.is_boolean(left_at.type) else batch.take(left_at)
         have = set(batch.schema.names)
         cols = [batch.column(n) if n in have else right.column(n).chunk(0).take(take)
                 for n in self._schema.names]
@@ -279,29 +278,30 @@ class _KeyIndex:
         self.count = np.bincount(code[present], minlength=len(self.values))
         self.start = np.cumsum(self.count) - self.count
         self.unique = bool(len(self.values) == len(present))
+        # unique keys: value i is on row row_of[i] (the row itself when no key is NULL)
+        self.identity = self.unique and len(present) == len(key)
+        self.row_of = pa.array(self.rows)
 
-    def pairs(self, keys: pa.Array, keep_unmatched: bool) -> tuple[np.ndarray | None, np.ndarray]:
-        """(left row of each output row -- None when it is every row once, in order -- and
-        the right row of each, -1 for none). A NULL key matches nothing."""
-        if len(self.values) == 0:            # every right key is NULL: nothing matches
-            none = np.full(len(keys), -1, dtype=np.int64)
-            return (None, none) if keep_unmatched else (none[:0], none[:0])
-        code = np.asarray(pc.index_in(keys, value_set=self.values, skip_nulls=True).fill_null(-1)
-                          .to_numpy(zero_copy_only=False), dtype=np.int64)
+    def pairs(self, keys: pa.Array, keep_unmatched: bool) -> tuple[pa.Array | None, pa.Array]:
+        """(the left rows of the output -- None when that is every row once, in order; a
+        mask of the rows kept once; or the row of each output row -- and the right row of
+        each, NULL for none), as Arrow arrays. A NULL key matches nothing."""
+        at = pc.index_in(keys, value_set=self.values, skip_nulls=True)    # NULL: no match
+        if self.unique:                      # a dimension table: at most one row per key
+            left = None
+            if not keep_unmatched:
+                left = at.is_valid()
+                at = at.filter(left)
+            return left, (at if self.identity else self.row_of.take(at))
+        code = np.asarray(at.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
         hit = code >= 0
         n = np.where(hit, self.count[np.maximum(code, 0)], 0)
-        if self.unique:                      # a dimension table: at most one row per key
-            right = np.where(hit, self.rows[self.start[np.maximum(code, 0)]], -1)
-            if keep_unmatched:
-                return None, right
-            kept = np.flatnonzero(hit)
-            return kept, right[kept]
         reps = np.maximum(n, 1) if keep_unmatched else n
         left = np.repeat(np.arange(len(code), dtype=np.int64), reps)
         within = np.arange(len(left), dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
         first = np.repeat(self.start[np.maximum(code, 0)], reps)
-        right = np.where(np.repeat(hit, reps), self.rows[np.minimum(first + within, len(self.rows) - 1)], -1)
-        return left, right
+        right = self.rows[np.minimum(first + within, len(self.rows) - 1)]
+        return pa.array(left), pa.array(right, mask=~np.repeat(hit, reps))
 
 
 def _plain(col):
