@@ -279,7 +279,9 @@ class FileSource(Source):
         if not self.path.exists():
             raise DataError(f"{self.path}: no such file or directory")
         self._file: pa.NativeFile | None = None
+        self._raw: pa.NativeFile | None = None     # under a decompressing stream: for progress
         self._bytes_done = 0
+        self.compression = compression_of(self.path)
         super().__init__(name=name, batch_size=batch_size)
 
     def describe(self) -> str:
@@ -289,23 +291,30 @@ class FileSource(Source):
         return self.path.stat().st_size
 
     def progress(self) -> tuple[int, int | None]:
-        done = self._file.tell() if self._file is not None and not self._file.closed \
-            else self._bytes_done
+        raw = self._raw or self._file       # compressed: bytes of the file read so far
+        done = raw.tell() if raw is not None and not raw.closed else self._bytes_done
         return done, self._size()
 
     def _open(self, track: bool = True) -> pa.NativeFile:
-        """Open the file; a tracked open (the streaming read) is the one progress reports."""
+        """Open the file (decompressing a ``.gz`` / ``.zst`` / ``.bz2`` one as it reads); a
+        tracked open (the streaming read) is the one progress reports."""
+        raw = pa.OSFile(str(self.path), "r")
+        stream = pa.CompressedInputStream(raw, self.compression) if self.compression else raw
         if not track:
-            return pa.OSFile(str(self.path), "r")
+            return stream
         self.close()
         self._bytes_done = 0
-        self._file = pa.OSFile(str(self.path), "r")
+        self._file, self._raw = stream, raw if self.compression else None
         return self._file
 
     def close(self) -> None:
+        raw = self._raw or self._file
+        if raw is not None and not raw.closed:
+            self._bytes_done = raw.tell()
         if self._file is not None and not self._file.closed:
-            self._bytes_done = self._file.tell()
             self._file.close()
+        if self._raw is not None and not self._raw.closed:
+            self._raw.close()
 
 
 class ParquetSource(Source):
@@ -443,7 +452,7 @@ class CsvSource(FileSource):
                  column_names: list[str] | None = None, name: str | None = None):
         sniffed = sniff_csv(path, delimiter)
         if delimiter is None:
-            delimiter = "\t" if str(path).lower().endswith(".tsv") else sniffed.delimiter
+            delimiter = "\t" if _data_suffix(path) == ".tsv" else sniffed.delimiter
         if len(delimiter) != 1:
             raise DataError(f"{path}: the CSV delimiter must be one character, got {delimiter!r}")
         self.delimiter, self.explicit_schema = delimiter, schema
@@ -471,7 +480,7 @@ class CsvSource(FileSource):
         """The file; a small one whose last line has no line break gets one (pyarrow
         cannot read a CSV of one such line: '1,2' without a newline is no row to it)."""
         size = self._size()
-        if 0 < size <= _SMALL_FILE:
+        if 0 < size <= _SMALL_FILE and not self.compression:
             with open(self.path, "rb") as f:
                 data = f.read()
             if not data.endswith((b"\n", b"\r")):
@@ -742,9 +751,11 @@ def sniff_csv(path, delimiter: str | None = None, candidates: str = ";\t|") -> C
     does are comments; the delimiter (unless given) is a comma when the first other line
     has one, else the most frequent of ``candidates`` on it."""
     try:
-        with open(path, "rb") as f:
+        codec = compression_of(path)
+        with pa.OSFile(str(path), "r") as raw:
+            f = pa.CompressedInputStream(raw, codec) if codec else raw
             head = f.read(1 << 16).decode("utf-8", errors="replace")
-    except OSError:
+    except (OSError, pa.ArrowException):
         return CsvLayout(delimiter or ",", 0, None)
     lines = head.splitlines()
     if len(head) == 1 << 16 and lines:
@@ -813,7 +824,12 @@ class JsonLinesSource(FileSource):
             if head.lstrip()[:1] == b"[":
                 yield from _array_lines(head, f, self.block_size, self.where())
                 return
-            f.seek(0)
+            if f.seekable():
+                f.seek(0)
+            else:                           # a decompressing stream: start it again
+                if not track:
+                    f.close()
+                f = self._open(track)
             while True:
                 chunk = f.read(self.block_size)
                 if not chunk:
@@ -1030,7 +1046,7 @@ def path_source(path, *, batch_size: int | None = None, name: str | None = None,
         if any(f.suffix.lower() in PARQUET_EXTS for f in p.iterdir()):
             return ParquetSource(p, **kw)
         for exts in (CSV_EXTS, JSON_EXTS):
-            files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in exts)
+            files = sorted(f for f in p.iterdir() if f.is_file() and _data_suffix(f) in exts)
             if files:
                 return path_source(files, **kw, csv_options=csv_options)
         raise DataError(f"{p}: directory holds no .parquet, .csv or .jsonl files")
@@ -1046,9 +1062,26 @@ _KINDS = {**{e: "parquet" for e in PARQUET_EXTS}, **{e: "csv" for e in CSV_EXTS}
           **{e: "json" for e in JSON_EXTS}}
 
 
+_COMPRESSIONS = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2"}
+
+
+def compression_of(path) -> str | None:
+    """The codec a file's last extension names (``x.csv.gz``: 'gzip'), else None."""
+    return _COMPRESSIONS.get(Path(path).suffix.lower())
+
+
+def _data_suffix(path) -> str:
+    """The extension that says what a file holds: ``.csv`` for ``x.csv`` and ``x.csv.gz``."""
+    p = Path(path)
+    return Path(p.stem).suffix.lower() if compression_of(p) else p.suffix.lower()
+
+
 def _kind_of(path: Path) -> str:
-    """'parquet', 'csv' or 'json' by the file's extension; DataError for others."""
-    kind = _KINDS.get(Path(path).suffix.lower())
+    """'parquet', 'csv' or 'json' by the file's extension (under a compression one:
+    ``.csv.gz``, ``.jsonl.zst``); DataError for others."""
+    kind = _KINDS.get(_data_suffix(path))
+    if kind == "parquet" and compression_of(path):
+        raise DataError(f"{path}: a compressed Parquet file; Parquet compresses inside the file")
     if kind is None:
         if not Path(path).exists():
             raise DataError(f"{path}: no such file or directory")

@@ -46,6 +46,9 @@ class FileRead:
 def looks_like_file(name: str) -> bool:
     """Whether a quoted table name is a file path: a known extension, or a glob pattern."""
     low = name.lower()
+    for packed in (".gz", ".gzip", ".zst", ".zstd", ".bz2"):     # x.csv.gz
+        if low.endswith(packed):
+            low = low[: -len(packed)]
     return low.endswith(_EXTS) or any(c in name for c in "*?[")
 
 
