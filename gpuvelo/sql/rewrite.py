@@ -164,6 +164,8 @@ def literal_tables(node: exp.Expression, sql: str) -> exp.Expression:
     def swap(n):
         if isinstance(n, exp.Values):
             return _values_query(n, sql)
+        if isinstance(n, exp.Table) and isinstance(n.this, exp.GenerateSeries):
+            return _series_query(n, sql)
         if isinstance(n, exp.Select) and n.args.get("from_") is None:
             star = next((i for i in n.expressions if _star_of(i, None)), None)
             if star is not None:
@@ -171,6 +173,42 @@ def literal_tables(node: exp.Expression, sql: str) -> exp.Expression:
             n.set("from_", exp.From(this=exp.to_table(f"{ROWS_TABLE}1")))
         return n
     return node.transform(swap)
+
+
+def _series_query(table: exp.Table, sql: str) -> exp.Subquery:
+    """``range(a, b[, s])`` / ``generate_series(a, b[, s])`` of integer literals in FROM as the
+    derived table ``(SELECT a + __row * s AS range FROM __rows<n>)`` (``generate_series``
+    includes b, ``range`` does not; the column is named after the function, as DuckDB)."""
+    series = table.this
+    exclusive = bool(series.args.get("is_end_exclusive"))
+    name = "range" if exclusive else "generate_series"
+
+    def number(key, default):
+        node = series.args.get(key)
+        if node is None:
+            return default
+        value = node.this if isinstance(node, exp.Neg) else node
+        if not (isinstance(value, exp.Literal) and value.is_int):
+            raise NotSupportedError(f"{name}() in FROM takes integer literals (dates and "
+                                    f"timestamps are not supported): {series.sql(dialect=Gpuvelo)}",
+                                    **_where(series, sql))
+        return -int(value.this) if isinstance(node, exp.Neg) else int(value.this)
+
+    start, end, step = number("start", 0), number("end", None), number("step", 1)
+    if step == 0:
+        raise PlanError(f"{name}() needs a step other than 0", **_where(series, sql))
+    span = end - start + (0 if exclusive else (1 if step > 0 else -1))
+    count = max(0, -(-span // step))                   # ceil(span / step), at least 0
+    if count > 50_000_000:
+        raise NotSupportedError(f"{name}() of {count:,} rows is more than gpuvelo builds in memory "
+                                "(50,000,000)", **_where(series, sql))
+    value = exp.Add(this=exp.Literal.number(start), expression=exp.Mul(
+        this=exp.column(ROW_COLUMN), expression=exp.Literal.number(step)))
+    select = exp.select(exp.alias_(exp.cast(value, "BIGINT"), name, quoted=True)) \
+        .from_(f"{ROWS_TABLE}{count}")
+    alias = table.args.get("alias")
+    return exp.Subquery(this=select, alias=alias.copy() if alias is not None else
+                        exp.TableAlias(this=exp.to_identifier(name)))
 
 
 def _values_query(values: exp.Values, sql: str) -> exp.Subquery:
@@ -325,7 +363,11 @@ def _inline(outer: exp.Select, inner: exp.Select, alias: str | None, sql: str) -
             items.append(replaced if isinstance(replaced, exp.Column) and replaced.name == item.name
                          else exp.alias_(replaced, item.name, quoted=False))
         else:
-            items.append(item.transform(substitute))
+            replaced = item.transform(substitute)
+            if replaced != item and not isinstance(item, exp.Alias):
+                # named as written over the derived table (sum(x)), not after what x stands for
+                replaced = exp.alias_(replaced, _output_name(item), quoted=True)
+            items.append(replaced)
     out.set("expressions", items)
     for key in ("where", "group", "having", "order", "stream_window"):
         part = out.args.get(key)
