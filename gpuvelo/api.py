@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -25,6 +26,7 @@ from .io.join import JoinedSource
 from .sql import explain as explain_plan
 from .sql import parse_query, plan_query
 from .sql.analytic import ANALYTIC_TABLE
+from .sql.files import looks_like_file
 from .sql.rewrite import ROW_COLUMN, UNION_TABLE, rows_table_size
 
 
@@ -46,6 +48,25 @@ def _find_source(sources: dict[str, Any], name: str):
     known = ", ".join(sources) or "none"
     raise DataError(f"the query reads from '{name}', but no source of that name was given "
                     f"(sources: {known})")
+
+
+def _columns_of(sources: dict[str, Any]):
+    """``columns_of(name)`` for parse_query (a PIVOT of a plain table): the column names of
+    the source of that name, or of the file a quoted name is -- when they can be known
+    without reading the data (never a one-shot stream's first batch); None otherwise."""
+    def columns_of(name: str):
+        obj = next((v for k, v in sources.items() if k.lower() == name.lower()), None)
+        if obj is None and looks_like_file(name):
+            obj = name
+        if isinstance(obj, (pa.Table, pa.RecordBatch)):
+            return obj.schema.names
+        if isinstance(obj, dict):
+            return [str(k) for k in obj]
+        if isinstance(obj, (str, Path, gio.sources.FileSource, gio.ParquetSource)):
+            return gio.as_source(obj).schema().names
+        columns = getattr(obj, "columns", None)          # pandas / polars DataFrames
+        return [str(c) for c in columns] if columns is not None and not callable(columns) else None
+    return columns_of
 
 
 def _with_files(files, sources: dict[str, Any], batch_size) -> dict[str, Any]:
@@ -117,7 +138,7 @@ class Job:
             raise GpuveloError("late_policy='sink' and late_sink= go together: give both or neither")
         ooo = None if max_out_of_orderness is None else duration_ms(max_out_of_orderness,
                                                                     "max_out_of_orderness")
-        self.parsed = parse_query(query)
+        self.parsed = parse_query(query, columns_of=_columns_of(sources))
         if emit == "changes" and self.parsed.analytic is not None:
             raise NotSupportedError("window functions (OVER) and QUALIFY need the whole result: "
                                     "emit='changes' is not supported with them")
@@ -470,7 +491,7 @@ def sql(query: str, /, *, backend: str = "auto", batch_size: int | None = None,
     input's, in any row order.
     """
     if max_out_of_orderness is None:
-        window = parse_query(query).window
+        window = parse_query(query, columns_of=_columns_of(tables)).window
         if window is not None and window.grace_ms is None:
             # finite tables: no row is late, windows close at the end of the input, so the
             # result is the whole table's whatever its order (as DuckDB's time_bucket)
@@ -490,7 +511,8 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
     partitions and the routing strategy with the reason it was chosen. Needs the source's
     schema: pass ``sources`` like :class:`Job` takes, or ``schemas`` mapping the table name
     to a ``pyarrow.Schema``."""
-    parsed = parse_query(query)
+    parsed = parse_query(query, columns_of=_columns_of(
+        sources or {n: s.empty_table() for n, s in (schemas or {}).items()}))
     src, values, qualified = None, None, {}
     if parsed.files and not schemas:
         sources = _with_files(parsed.files, dict(sources or {}), None)

@@ -332,8 +332,10 @@ def _check_commas(sql: str) -> None:
                                  column=max(1, nxt.col - len(nxt.text) + 1), sql=sql)
 
 
-def parse_query(sql: str) -> ParsedQuery:
-    """Parse ``sql`` with the gpuvelo dialect; SqlSyntaxError (with line/column) if it does not parse."""
+def parse_query(sql: str, columns_of=None) -> ParsedQuery:
+    """Parse ``sql`` with the gpuvelo dialect; SqlSyntaxError (with line/column) if it does not
+    parse. ``columns_of(table name)``: a table's column names (None when unknown), which a
+    PIVOT of a plain table needs."""
     try:
         _check_commas(sql)
         statements = sqlglot.parse(sql, read=Gpuvelo)
@@ -343,7 +345,7 @@ def parse_query(sql: str) -> ParsedQuery:
     if len(statements) != 1:
         raise SqlSyntaxError(f"expected one statement, got {len(statements)}", line=1, column=1, sql=sql)
     statement, files = file_reads(statements[0], sql)
-    statement = expand_pivots(statement, sql)
+    statement = expand_pivots(statement, sql, columns_of)
     output_name = None
     select = statement
     if isinstance(statement, exp.Create):

@@ -25,11 +25,13 @@ from .dialect import Gpuvelo
 from .windows import where
 
 
-def expand_pivots(statement: exp.Expression, sql: str) -> exp.Expression:
-    """``statement`` with every PIVOT / UNPIVOT of a FROM or JOIN item written out."""
+def expand_pivots(statement: exp.Expression, sql: str, columns_of=None) -> exp.Expression:
+    """``statement`` with every PIVOT / UNPIVOT of a FROM or JOIN item written out.
+    ``columns_of(table name)``: the column names of a table the query reads (None when
+    unknown), for a PIVOT of a plain table."""
     def swap(node):
         if isinstance(node, (exp.Table, exp.Subquery)) and node.args.get("pivots"):
-            return _expanded(node, sql, _ctes_of(node))
+            return _expanded(node, sql, _ctes_of(node), columns_of)
         return node
     if isinstance(statement, exp.Pivot):
         raise NotSupportedError("the PIVOT statement (PIVOT t ON ... USING ...) is not supported: "
@@ -51,7 +53,7 @@ def _ctes_of(node) -> dict[str, exp.Expression]:
     return out
 
 
-def _expanded(node, sql: str, ctes: dict) -> exp.Subquery:
+def _expanded(node, sql: str, ctes: dict, columns_of=None) -> exp.Subquery:
     pivots = node.args["pivots"]
     if len(pivots) != 1:
         raise NotSupportedError("one PIVOT / UNPIVOT per FROM item is supported", **where(node, sql))
@@ -62,6 +64,9 @@ def _expanded(node, sql: str, ctes: dict) -> exp.Subquery:
     alias = pivot.args.get("alias") or node.args.get("alias")
     inner.set("alias", None)
     columns = _columns(inner, ctes)
+    if columns is None and columns_of is not None and isinstance(inner, exp.Table) \
+            and isinstance(inner.this, exp.Identifier) and inner.name.lower() not in ctes:
+        columns = columns_of(inner.name)
     if columns is None:
         raise NotSupportedError(
             f"{kind} needs the names of its input's columns: {kind} a subquery that lists them "
