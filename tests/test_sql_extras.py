@@ -29,6 +29,9 @@ QUERIES = [
     "SELECT k2, rid FROM t ORDER BY rid LIMIT NULL OFFSET 290",
     "SELECT COUNT(*), COUNT(*) FILTER (WHERE s GLOB '*a?'), COUNT(*) FILTER (WHERE s GLOB '[!a-m]*') FROM t",
     "SELECT k2, COUNT(*) FROM t WHERE s NOT GLOB 's?[0-4]*' GROUP BY k2",
+    # ORDER BY inside aggregates whose value does not depend on it (DuckDB's ordered aggregates)
+    "SELECT k1, SUM(i ORDER BY f), COUNT(DISTINCT i ORDER BY i), MEDIAN(i ORDER BY f DESC), "
+    "MAX(f ORDER BY i), bool_and(k3 ORDER BY f) FROM t GROUP BY k1",
     # FILTER on aggregates that are formulas of others, and on ANY_VALUE
     "SELECT k1, product(i16) FILTER (WHERE k3), skewness(f) FILTER (WHERE k3), "
     "kurtosis(i) FILTER (WHERE i > 0) FROM t GROUP BY 1",

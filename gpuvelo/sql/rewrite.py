@@ -1315,7 +1315,24 @@ def _spelled(node):
     return None
 
 
+# aggregates whose value does not depend on the order of their input: an ORDER BY inside
+# them (``SUM(x ORDER BY t)``, DuckDB's ordered aggregates) changes nothing and is dropped
+_ORDER_FREE = (exp.Sum, exp.Avg, exp.Min, exp.Max, exp.Count, exp.LogicalAnd, exp.LogicalOr,
+               exp.Stddev, exp.StddevPop, exp.StddevSamp, exp.Variance, exp.VariancePop,
+               exp.Median, exp.Quantile, exp.PercentileCont, exp.PercentileDisc, exp.ApproxDistinct,
+               exp.CountIf)
+
+
 def _plain_call(node):
+    if isinstance(node, _ORDER_FREE) and isinstance(node.this, exp.Order):
+        node = node.copy()
+        node.set("this", node.this.this)
+    elif isinstance(node, exp.AggFunc) and isinstance(node.this, exp.Order) \
+            and not isinstance(node, (exp.ArrayAgg, exp.GroupConcat)):
+        raise NotSupportedError(f"ORDER BY inside {node.key.upper()}(...) is not supported (only "
+                                "LIST / ARRAY_AGG and STRING_AGG order their values; FIRST / LAST "
+                                "follow arrival order, ARG_MIN / ARG_MAX pick by a value): "
+                                f"{node.sql(dialect=Gpuvelo)[:80]}")
     spelled = _spelled(node)
     if spelled is not None:
         return _AGG_SPELLINGS[spelled[0]](spelled[1].copy())
