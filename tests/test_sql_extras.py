@@ -115,3 +115,35 @@ def test_derived_table_columns_keep_their_names_in_the_outer_query():
     t = pa.table({"i": [1, 2, 3]})
     got = gpuvelo.sql("SELECT sum(x), max(j) FROM (SELECT i * 2 AS x, i + 1 AS j FROM t)", t=t)
     assert got.column_names == ["sum(x)", "max(j)"]
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT COLUMNS('^k') FROM t",
+    "SELECT MAX(COLUMNS(*)) FROM t",
+    "SELECT MIN(COLUMNS(['k1', 'i'])) FROM t",
+    "SELECT k2, SUM(COLUMNS('^(i|f)$')) FROM t GROUP BY k2",
+    "SELECT COLUMNS('^k') FROM (SELECT k1, k2 FROM t WHERE i > 3)",
+    "SELECT COUNT(COLUMNS(*)) FROM t",
+])
+def test_columns_expressions_match_duckdb(query):
+    import duckdb
+
+    import gpuvelo
+    t = random_table(np.random.default_rng(6), 200)
+    run_both(query, {"t": t}, ordered=False)
+    con = duckdb.connect()
+    con.register("t", t)
+    assert gpuvelo.sql(query, t=t).column_names == con.sql(query).columns
+
+
+def test_columns_expression_errors():
+    import gpuvelo
+    from gpuvelo.errors import NotSupportedError, UnknownColumnError
+
+    t = pa.table({"a": [1], "b": [2]})
+    with pytest.raises(UnknownColumnError, match="matches no column; the columns are a, b"):
+        gpuvelo.sql("SELECT COLUMNS('^z') FROM t", t=t)
+    with pytest.raises(NotSupportedError, match="not lambdas"):
+        gpuvelo.sql("SELECT COLUMNS(c -> c LIKE 'a%') FROM t", t=t)
+    with pytest.raises(NotSupportedError, match="needs the names"):
+        gpuvelo.sql("SELECT MAX(COLUMNS(*)) FROM t", t=iter(t.to_batches()))

@@ -17,6 +17,7 @@ from . import rewrite
 from .analytic import ANALYTIC_INPUT, AnalyticSpec, split_analytic, uses_analytic
 from .dialect import Gpuvelo
 from .files import FileRead, file_reads
+from .columns_expr import expand_columns
 from .pivot import expand_pivots
 from .functions import tables as function_tables
 from .functions.strings import MANY
@@ -346,6 +347,7 @@ def parse_query(sql: str, columns_of=None) -> ParsedQuery:
         raise SqlSyntaxError(f"expected one statement, got {len(statements)}", line=1, column=1, sql=sql)
     statement, files = file_reads(statements[0], sql)
     statement = expand_pivots(statement, sql, columns_of)
+    statement = expand_columns(statement, sql, columns_of)
     output_name = None
     select = statement
     if isinstance(statement, exp.Create):
