@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dead-letter", metavar="PATH", default=None,
                      help="write the rows the job rejects (windows: a NULL event time), with "
                      "the reason, to this file")
+    run.add_argument("--dask", metavar="SCHEDULER", default=None,
+                     help="run the aggregation on a Dask cluster (tcp://host:8786, or 'local' for "
+                     "a cluster of this machine's cores): the stream's files are split among "
+                     "the workers (pip install 'gpuvelo[dask]')")
 
     explain = sub.add_parser("explain", parents=[common, engine, csvopts], help="show a query's plan",
                              description="Print the plan gpuvelo makes for a query.")
@@ -456,10 +460,50 @@ def check_outputs(args) -> None:
 
 
 # --------------------------------------------------------------------------- commands
+def run_dask(query: str, args) -> int:
+    """``gpuvelo run --dask``: :func:`gpuvelo.distributed.run_on_dask` over the ``--source``
+    files on the cluster, then the result printed or written like a local run's."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise GpuveloError("--dask needs Dask: pip install 'gpuvelo[dask]'") from None
+    from .distributed import run_on_dask
+
+    tables = {name: path for name, path in args.source}
+    if args.dask == "local":
+        cluster = LocalCluster(dashboard_address=None)
+        client = Client(cluster)
+    else:
+        cluster, client = None, Client(args.dask)
+    try:
+        show = args.progress or sys.stderr.isatty()
+
+        def progress(n: int, total: int) -> None:
+            print(f"\rgpuvelo: {n}/{total} parts aggregated", end="\n" if n == total else "",
+                  file=sys.stderr)
+        result = run_on_dask(query, client, backend=args.backend, batch_size=args.batch_size,
+                             on_progress=progress if show else None, **tables)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    if args.sink:
+        sink = as_sink(args.sink)
+        sink.write(result)
+        sink.close()
+        print(f"wrote {result.num_rows} rows to {args.sink}", file=sys.stderr)
+    else:
+        print_result(result, args.format)
+    return 0
+
+
+
 def cmd_run(args) -> int:
     check_backend(args.backend)
     check_outputs(args)
     query = read_query(args.query)
+    if args.dask:
+        return run_dask(query, args)
     sources = open_sources(args.source, args.batch_size, csv_options(args))
     streamed = not args.sink and args.format != "table"   # CSV / JSON lines: print as they come
     sink = as_sink(args.sink) if args.sink else stdout_sink(args.format) if streamed else MemorySink()
