@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -457,12 +458,34 @@ def _comparable(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _literal_rows(parsed) -> dict[str, pa.Table]:
-    """The table of n rows that a query without FROM, or with VALUES, reads (see
-    ``rewrite.literal_tables``), when this query reads one."""
+    """The tables of literals the query reads (see ``rewrite.literal_tables``): the table of
+    n rows of a query without FROM (or of VALUES written out as SQL), and the VALUES lists
+    of plain literals, built from their values."""
+    tables = {name: _values_table(names, types, columns)
+              for name, names, types, columns in parsed.literals}
     n = rows_table_size(parsed.source)
-    if n is None:
-        return {}
-    return {parsed.source: pa.table({ROW_COLUMN: pa.array(np.arange(n, dtype=np.int32))})}
+    if n is not None:
+        tables[parsed.source] = pa.table({ROW_COLUMN: pa.array(np.arange(n, dtype=np.int32))})
+    return tables
+
+
+_LITERAL_TYPES = {"INTEGER": pa.int32(), "BIGINT": pa.int64(), "VARCHAR": pa.string(),
+                  "BOOLEAN": pa.bool_()}
+
+
+def _values_table(names, types, columns) -> pa.Table:
+    """A VALUES list's table: each column's literals (numbers as text) in its SQL type."""
+    arrays = []
+    for sql_type, values in zip(types, columns):
+        if sql_type.startswith("DECIMAL("):
+            precision, scale = (int(x) for x in sql_type[8:-1].split(","))
+            arrays.append(pa.array([None if v is None else decimal.Decimal(v) for v in values],
+                                   pa.decimal128(precision, scale)))
+        elif sql_type in ("INTEGER", "BIGINT"):
+            arrays.append(pa.array([None if v is None else int(v) for v in values], _LITERAL_TYPES[sql_type]))
+        else:
+            arrays.append(pa.array(list(values), _LITERAL_TYPES[sql_type]))
+    return pa.Table.from_arrays(arrays, names=list(names))
 
 
 def _with_names(table: pa.Table, names: tuple[str, ...] | None, stage: str) -> pa.Table:
@@ -490,7 +513,7 @@ def sql(query: str, /, *, backend: str = "auto", batch_size: int | None = None,
     ``max_out_of_orderness`` says otherwise: tables are finite, so the result is the whole
     input's, in any row order.
     """
-    if max_out_of_orderness is None:
+    if max_out_of_orderness is None and "window" in query.lower():
         window = parse_query(query, columns_of=_columns_of(tables)).window
         if window is not None and window.grace_ms is None:
             # finite tables: no row is late, windows close at the end of the input, so the

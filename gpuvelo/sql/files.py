@@ -55,6 +55,10 @@ def looks_like_file(name: str) -> bool:
 def file_reads(statement: exp.Expression, sql: str) -> tuple[exp.Expression, tuple[FileRead, ...]]:
     """``statement`` with every file in FROM / JOIN replaced by a table named by its path,
     and the files to open (see the module docstring)."""
+    if not any(isinstance(t.this, exp.Func) or (isinstance(t.this, exp.Identifier) and
+                                                 (t.this.quoted or t.db))
+               for t in statement.find_all(exp.Table)):
+        return statement, ()             # no file named: no copy of a large tree
     found: dict[str, FileRead] = {}
 
     def swap(node):

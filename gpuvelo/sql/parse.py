@@ -61,6 +61,8 @@ class ParsedQuery:
     analytic: AnalyticSpec | None = None
     # files named in FROM / JOIN ('trades.csv', read_csv(...)): tables the job opens itself
     files: tuple[FileRead, ...] = ()
+    # VALUES lists of plain literals: (table name, column names, SQL types, columns of values)
+    literals: tuple = ()
 
 
 def _syntax_error(err: Exception, sql: str) -> SqlSyntaxError:
@@ -361,8 +363,9 @@ def parse_query(sql: str, columns_of=None) -> ParsedQuery:
     _no_sampling(statement, sql)
     while isinstance(select, exp.Subquery) and not select.alias:     # (SELECT ...)
         select = select.this
-    select = rewrite.literal_tables(select, sql)
-    if isinstance(select, exp.Subquery):          # VALUES (...), (...)
+    literals: list = []
+    select = rewrite.literal_tables(select, sql, literals)
+    if isinstance(select, (exp.Subquery, exp.Table)):    # VALUES (...), (...)
         select = exp.select("*").from_(select)
     stages: list = []
     stacked: tuple[str, ...] = ()
@@ -397,4 +400,4 @@ def parse_query(sql: str, columns_of=None) -> ParsedQuery:
                        value_stages=tuple(value_stages), joins=joins, stacked=stacked,
                        combine=combine,
                        source_alias=(table.alias or table.name).lower(),
-                       analytic=analytic, files=files)
+                       analytic=analytic, files=files, literals=tuple(literals))

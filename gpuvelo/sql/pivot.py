@@ -33,6 +33,8 @@ def expand_pivots(statement: exp.Expression, sql: str, columns_of=None) -> exp.E
         if isinstance(node, (exp.Table, exp.Subquery)) and node.args.get("pivots"):
             return _expanded(node, sql, _ctes_of(node), columns_of)
         return node
+    if not isinstance(statement, exp.Pivot) and next(statement.find_all(exp.Pivot), None) is None:
+        return statement                 # nothing to do: no copy of a large tree
     if isinstance(statement, exp.Pivot):
         raise NotSupportedError("the PIVOT statement (PIVOT t ON ... USING ...) is not supported: "
                                 "write SELECT * FROM (SELECT ...) PIVOT (agg FOR col IN (values))",

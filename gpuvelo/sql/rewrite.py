@@ -154,16 +154,18 @@ def rows_table_size(name: str) -> int | None:
     return int(digits) if digits.isdigit() else None
 
 
-def literal_tables(node: exp.Expression, sql: str) -> exp.Expression:
+def literal_tables(node: exp.Expression, sql: str, data: list | None = None) -> exp.Expression:
     """Every SELECT without FROM reads a table of one row (``SELECT 1 AS a`` -> ``SELECT 1
-    AS a FROM __rows1``), and ``(VALUES (1, 'a'), (2, 'b')) AS v(id, name)`` is the derived
-    table ``(SELECT CASE __row WHEN 0 THEN 1 WHEN 1 THEN 2 END AS id, ... FROM __rows2) AS v``
-    (columns typed as DuckDB types them; unnamed columns are col0, col1, ...). Meant for
-    short lists: the CASE makes planning and evaluation grow with the square of the rows
-    (100 rows: ~0.5 s); larger data belongs in a table."""
+    AS a FROM __rows1``). ``(VALUES (1, 'a'), (2, 'b')) AS v(id, name)`` of plain literals is
+    a table the job builds from them (``data`` collects them: see :func:`_values_table`);
+    one with expressions is the derived table ``(SELECT CASE __row WHEN 0 THEN 1 WHEN 1
+    THEN 2 END AS id, ... FROM __rows2) AS v`` (columns typed as DuckDB types them; unnamed
+    columns are col0, col1, ...), meant for short lists: the CASE makes planning grow with
+    the square of the rows."""
     def swap(n):
         if isinstance(n, exp.Values):
-            return _values_query(n, sql)
+            table = _values_table(n, sql, data) if data is not None else None
+            return table if table is not None else _values_query(n, sql)
         if isinstance(n, exp.Table) and isinstance(n.this, exp.GenerateSeries):
             return _series_query(n, sql)
         if isinstance(n, exp.Select) and n.args.get("from_") is None:
@@ -209,6 +211,61 @@ def _series_query(table: exp.Table, sql: str) -> exp.Subquery:
     alias = table.args.get("alias")
     return exp.Subquery(this=select, alias=alias.copy() if alias is not None else
                         exp.TableAlias(this=exp.to_identifier(name)))
+
+
+VALUES_TABLE = "__values"     # a VALUES list of plain literals, as data: __values1, __values2, ...
+
+
+def _values_table(values: exp.Values, sql: str, data: list) -> exp.Table | None:
+    """A VALUES list of plain literals (numbers, strings, booleans, NULL) as a table the job
+    builds from the values: appended to ``data`` as (name, column names, SQL types, rows),
+    and read by that name. None when a column is not such literals of one kind (then
+    :func:`_values_query` writes it out as SQL)."""
+    rows = [list(r.expressions) if isinstance(r, exp.Tuple) else [r] for r in values.expressions]
+    width = len(rows[0])
+    if any(len(r) != width for r in rows):
+        return None                     # _values_query reports it
+    alias = values.args.get("alias")
+    names = [c.name for c in (alias.columns if alias is not None else [])]
+    if len(names) > width:
+        return None
+    names += [f"col{i}" for i in range(len(names), width)]
+    types = []
+    for i in range(width):
+        kind = _literal_kind([r[i] for r in rows])
+        if kind is None:
+            return None
+        types.append(kind)
+    values_of = [[_literal_value(r[i]) for r in rows] for i in range(width)]
+    name = f"{VALUES_TABLE}{len(data) + 1}"
+    data.append((name, tuple(names), tuple(types), tuple(tuple(v) for v in values_of)))
+    table = exp.Table(this=exp.to_identifier(name))
+    if alias is not None and alias.this:
+        table.set("alias", exp.TableAlias(this=alias.this.copy()))
+    return table
+
+
+def _literal_kind(cells: list) -> str | None:
+    """The SQL type of a VALUES column of plain literals (as DuckDB types it), or None."""
+    plain = [c for c in cells if not isinstance(c, exp.Null)]
+    if not plain:
+        return None
+    if all(isinstance(c, exp.Literal) and c.is_string for c in plain):
+        return "VARCHAR"
+    if all(isinstance(c, exp.Boolean) for c in plain):
+        return "BOOLEAN"
+    return _values_type(cells)
+
+
+def _literal_value(cell):
+    """A plain literal's Python value (numbers as their text: the job types them)."""
+    if isinstance(cell, exp.Null):
+        return None
+    if isinstance(cell, exp.Boolean):
+        return bool(cell.this)
+    if isinstance(cell, exp.Neg):
+        return "-" + cell.this.this
+    return cell.this
 
 
 def _values_query(values: exp.Values, sql: str) -> exp.Subquery:
