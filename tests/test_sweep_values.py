@@ -370,3 +370,10 @@ def test_quantile_cont_of_times_gives_microseconds(unit, backend):
              f"quantile_disc({x}, 0.3) FROM t GROUP BY k1", t, backend=backend, batch_size=7)
     run_both(f"SELECT rid, MEDIAN({x}) OVER (PARTITION BY k1), quantile_cont({x}, 0.3) OVER "
              f"(PARTITION BY k2 ORDER BY rid) FROM t", t, backend=backend)
+
+
+def test_string_function_of_null_as_a_group_key(backend):
+    """upper(NULL) is a VARCHAR column of NULL codes: as a GROUP BY key (its codes were the
+    NULL literal's bools, which indexed the dictionary as a mask)."""
+    run_both("SELECT upper(NULL) AS u, MIN(k3), SUM(DISTINCT k1) FROM t GROUP BY 1", _t(),
+             backend=backend, batch_size=7)

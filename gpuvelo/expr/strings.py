@@ -53,8 +53,8 @@ def map_dictionary(xp, col: Col, fn, dtype=STRING) -> Col:
     """Apply ``fn`` (pyarrow array -> pyarrow array) to the dictionary; strings keep the codes,
     other results are gathered to rows."""
     out = fn(col.dictionary)
-    if dtype.is_string:
-        return Col(col.data, col.valid, STRING, out.cast(pa.string()))
+    if dtype.is_string:      # codes stay codes (int32: a bare NULL argument's are bools)
+        return Col(col.data.astype(xp.int32, copy=False), col.valid, STRING, out.cast(pa.string()))
     return Col(gather(xp, _host(out, False if dtype.is_bool else 0), col.data), col.valid, dtype)
 
 
