@@ -20,7 +20,7 @@ _NP = {"bool": np.bool_, "int8": np.int8, "int16": np.int16, "int32": np.int32,
        "int64": np.int64, "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32,
        "uint64": np.uint64, "float32": np.float32, "float64": np.float64,
        "decimal": np.int64, "string": np.int32, "timestamp": np.int64, "date": np.int32,
-       "interval": np.int64, "null": np.bool_, "list": np.int32}
+       "interval": np.int64, "time": np.int64, "null": np.bool_, "list": np.int32}
 _MS_PER_DAY = 86_400_000
 
 

@@ -17,6 +17,7 @@ string      int32 codes into a host-side dictionary          dictionary: pyarrow
 timestamp   int64 ticks of ``unit`` since the epoch          unit: s, ms, us, ns; tz kept
 date        int32 days since the epoch                       
 interval    int64 microseconds                               split: see below
+time        int64 microseconds since midnight                0 <= value < 86_400_000_000
 null        bool (all invalid)                               type of a bare NULL literal
 list        int32 row codes into a host-side list array      dictionary: pyarrow ListArray
 unsupported (none: never converted)                          ``arrow``: the Arrow type
@@ -32,7 +33,11 @@ the rest, both with the value's sign: timestamp differences, ``to_days``), ``'ti
 and no days: fits both; literals), or None (unknown: sums of day intervals, ...). Only
 text casts and the day / time-of-day parts depend on it; they refuse a None split.
 
-A source column of a type gpuvelo cannot compute on (binary, time, Arrow interval,
+A TIME (time of day, DuckDB's TIME) reads Arrow time32 (s, ms) and time64 (us) and is
+written as time64('us'); time64('ns') (DuckDB's TIME_NS, which keeps the nanoseconds) stays
+``unsupported``.
+
+A source column of a type gpuvelo cannot compute on (binary, time64[ns], Arrow interval,
 struct, list, map, ...) gets kind ``unsupported``: a query that does not read it runs as
 if the column were absent; one that reads it is refused with a NotSupportedError naming
 the column and its Arrow type.
@@ -103,6 +108,11 @@ class DType:
         return self.kind == "interval"
 
     @property
+    def is_time(self) -> bool:
+        """A TIME (time of day): microseconds since midnight."""
+        return self.kind == "time"
+
+    @property
     def is_bool(self) -> bool:
         return self.kind == "bool"
 
@@ -144,6 +154,7 @@ UINT8, UINT16, UINT32, UINT64 = (DType(k) for k in UINT_KINDS)
 FLOAT32, FLOAT64 = DType("float32"), DType("float64")
 STRING = DType("string")
 DATE = DType("date")
+TIME = DType("time")
 NULL = DType("null")
 
 
@@ -185,8 +196,8 @@ def unsupported(arrow_type) -> DType:
 
 def from_arrow(t) -> DType:
     """Convert a pyarrow DataType to a DType (a duration of any unit: an INTERVAL held in
-    microseconds, as DuckDB reads it); other types (binary, time, nested,
-    decimals of a scale outside 0..18, ...) give an :func:`unsupported` DType, refused when
+    microseconds, as DuckDB reads it; a time32 / time64[us]: a TIME); other types (binary,
+    time64[ns], nested, decimals of a scale outside 0..18, ...) give an :func:`unsupported` DType, refused when
     a query reads the column."""
     import pyarrow as pa
 
@@ -214,6 +225,8 @@ def from_arrow(t) -> DType:
         return NULL
     if pa.types.is_duration(t):
         return interval("time")
+    if pa.types.is_time(t) and t.unit != "ns":
+        return TIME
     return unsupported(t)
 
 
@@ -235,6 +248,8 @@ def to_arrow(d: DType):
         return pa.decimal128(d.precision, d.scale)
     if d.kind == "interval":
         return pa.duration("us")
+    if d.kind == "time":
+        return pa.time64("us")
     if d.kind == "list":
         return pa.list_(to_arrow(d.element))
     return pa.null()

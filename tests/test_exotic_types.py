@@ -31,7 +31,6 @@ EXOTIC = {
     "map": pa.array([None if i % 4 == 0 else [("a", i)] for i in range(N)],
                     pa.map_(pa.string(), pa.int64())),
     "binary": pa.array([None if s is None else s.encode() for s in STRS], pa.binary()),
-    "time64": pa.array([None if i % 4 == 0 else dt.time(i, i) for i in range(N)], pa.time64("us")),
     "bigscale": pa.array([None if i % 4 == 0 else D.Decimal(i).scaleb(-20) for i in range(N)],
                          pa.decimal128(38, 20)),
 }
@@ -47,6 +46,7 @@ SUPPORTED = {
                         for i in range(N)], pa.date64()),
     "u64": pa.array([None if i % 4 == 0 else 2**64 - 1 - i for i in range(N)], pa.uint64()),
     "nulltype": pa.nulls(N),
+    "time64": pa.array([None if i % 4 == 0 else dt.time(i, i) for i in range(N)], pa.time64("us")),
 }
 # duration columns are INTERVALs (tests/test_intervals.py); DuckDB reads them from Parquet
 # as plain BIGINT microseconds, so they are not compared through Parquet files here

@@ -138,7 +138,7 @@ def _format(xp, col: Col) -> Col:
     else:
         plain = DType("timestamp", d.unit) if d.kind == "timestamp" else d
         text = col_to_arrow(Col(u, None, plain)).cast(pa.string())
-        if d.kind == "timestamp":   # DuckDB drops trailing fractional zeros
+        if d.kind in ("timestamp", "time"):   # DuckDB drops trailing fractional zeros
             text = pc.replace_substring_regex(text, r"(\.\d*?)0+$", r"\1")
             text = pc.replace_substring_regex(text, r"\.$", "")
             if d.tz is not None:   # computed in UTC: DuckDB's text in its UTC session
@@ -294,6 +294,19 @@ def _interval_cast(xp, col: Col, to: DType, what: str) -> Col:
         " (text columns are not read as intervals; literals are)" if fr.is_string else ""))
 
 
+def _time_cast(xp, col: Col, to: DType, what: str) -> Col:
+    """TIMESTAMP (no time zone) to TIME (its time of day) and TIME to VARCHAR, as DuckDB;
+    nothing else converts to or from a TIME (text columns: only literals are read)."""
+    from .times import of_timestamp   # noqa: PLC0415 (times imports this module)
+    fr = col.dtype
+    if to.is_time and fr.kind == "timestamp" and fr.tz is None:
+        return Col(of_timestamp(xp, col.data, fr.unit), col.valid, to)
+    if fr.is_time and to.is_string:
+        return _format(xp, col)
+    raise NotSupportedError(f"cannot cast {fr} to {to} in {what}" + (
+        " (text columns are not read as times; literals are)" if fr.is_string else ""))
+
+
 # --------------------------------------------------------------------------- entry point
 def cast_col(xp, col: Col, to: DType, what: str = "CAST") -> Col:
     """Convert ``col`` to type ``to`` (NULLs stay NULL); raises on values that do not fit."""
@@ -304,6 +317,8 @@ def cast_col(xp, col: Col, to: DType, what: str = "CAST") -> Col:
         return null_col(xp, len(col), to)
     if fr.is_interval or to.is_interval:
         return _interval_cast(xp, col, to, what)
+    if fr.is_time or to.is_time:
+        return _time_cast(xp, col, to, what)
     if to.is_string:
         return _format(xp, col) if not fr.is_string else Col(col.data, col.valid, to, col.dictionary)
     if fr.is_string:

@@ -19,7 +19,7 @@ from ..columns import Col
 from ..errors import NotSupportedError, UnknownColumnError
 from ..sql import plan as P
 from ..types import BOOL, NULL, STRING, DType, from_arrow, timestamp, to_arrow
-from . import intervals, numeric, strings, temporal
+from . import intervals, numeric, strings, temporal, times
 from .cast import cast_col, try_cast_col
 from .compare import compare
 from .core import and_valid, describe, null_col, truth
@@ -28,7 +28,7 @@ Fn = Callable[["Env"], Col]
 
 # Catalogue functions (``gpuvelo.sql.functions``): op -> impl(xp, call, cols, n) -> Col.
 _FUNCTIONS = {**numeric.FUNCTIONS, **strings.FUNCTIONS, **temporal.FUNCTIONS,
-              **intervals.FUNCTIONS}
+              **intervals.FUNCTIONS, **times.FUNCTIONS}
 
 
 class Env:

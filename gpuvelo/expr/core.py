@@ -14,7 +14,7 @@ PHYSICAL = {"bool": "bool", "int8": "int8", "int16": "int16", "int32": "int32",
             "int64": "int64", "uint8": "uint8", "uint16": "uint16", "uint32": "uint32",
             "uint64": "uint64", "float32": "float32", "float64": "float64",
             "decimal": "int64", "string": "int32", "timestamp": "int64", "date": "int32",
-            "interval": "int64", "null": "bool"}
+            "interval": "int64", "time": "int64", "null": "bool"}
 
 
 def phys(xp, d: DType):

@@ -229,13 +229,14 @@ def time_part(xp, call, cols, n):
 
 
 def as_micros(xp, call, cols, n):
-    """interval_micros(x): an interval's microseconds as BIGINT (what aggregates keep)."""
+    """interval_micros(x) / time_micros(x): an INTERVAL's or TIME's microseconds as BIGINT
+    (what aggregates keep)."""
     col = cols[0]
     return Col(col.data, col.valid, call.dtype)
 
 
 def from_micros(xp, call, cols, n):
-    """micros_interval(x): BIGINT microseconds back as the INTERVAL ``call.dtype``."""
+    """micros_interval(x) / micros_time(x): BIGINT microseconds back as ``call.dtype``."""
     col = cols[0]
     return Col(col.data.astype(xp.int64, copy=False), col.valid, call.dtype)
 

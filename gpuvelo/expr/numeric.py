@@ -12,7 +12,7 @@ import numpy as np
 
 from ..columns import Col
 from ..types import BOOL, FLOAT64, INT64, UINT64, DType, decimal
-from . import intervals, strings
+from . import intervals, strings, times
 from .arith import (checked, checked_abs, checked_neg, div_round, floor_div_pow10, int_mod,
                     rescale, round_float, scale_up)
 from .cast import cast_col
@@ -54,7 +54,9 @@ def _date_binary(xp, op: str, out: DType, a: Col, b: Col, what: str) -> Col:
 
 def binary(xp, op: str, out: DType, a: Col, b: Col, what: str) -> Col:
     """``a op b`` for op in add sub mul div mod, with result type ``out`` (dates: see
-    :func:`_date_binary`; intervals: ``intervals.binary``)."""
+    :func:`_date_binary`; intervals: ``intervals.binary``; times: ``times.binary``)."""
+    if a.dtype.is_time or b.dtype.is_time:
+        return times.binary(xp, op, out, a, b, what)
     if out.is_interval or a.dtype.is_interval or b.dtype.is_interval:
         return intervals.binary(xp, op, out, a, b, what)
     if a.dtype.is_temporal or b.dtype.is_temporal:

@@ -26,7 +26,7 @@ from ..types import FLOAT64, INT64, DType, timestamp
 from .arith import checked, div_round, mul_const
 from .cast import cast_col
 from .core import and_valid, null_col, to_host
-from . import intervals
+from . import intervals, times
 from .intervals import tdiv as _tdiv
 
 PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
@@ -232,6 +232,8 @@ def _part_function(part: str | None):
         p = canonical_unit(_literal(call, 0)) if part is None else part
         if col.dtype.is_interval:
             data = intervals.part(xp, p, col, call.op)
+        elif col.dtype.is_time:
+            data = times.part(xp, p, col)
         else:
             data = _part(xp, p, col, call.op, rounded=part is not None)
         out = xp.float64 if call.dtype.is_float else xp.int64
@@ -353,6 +355,9 @@ def _interval_shift(sign: int):
         valid = and_valid(*(c.valid for c in cols[:2]))
         if out.is_interval:
             return _interval_plus(xp, call, cols, sign, valid)
+        if out.is_time:
+            literal = parse_interval(_literal(call, 1))[1] if len(cols) == 2 else 0
+            return times.shift(xp, call, cols, sign, valid, literal)
         ticks = _as_output(xp, col, out, call.op)
         if len(cols) == 2:
             months, micros = parse_interval(_literal(call, 1))

@@ -219,7 +219,7 @@ class CsvSink(FileSink):
     """Writes CSV with a header line (pyarrow's CSV writer; NULL is an empty field). Values
     CSV has no type for are written as DuckDB's ``COPY ... TO 'x.csv'`` writes them (its
     VARCHAR text, :func:`duckdb_text`): LIST ``[1, NULL, 'a,b']``, STRUCT ``{'k': v}``,
-    INTERVAL (an Arrow duration) ``30:01:01``."""
+    INTERVAL (an Arrow duration) ``30:01:01``, TIME ``10:00:00.5``."""
 
     def _start(self, schema):
         import pyarrow.csv as csv
@@ -239,7 +239,7 @@ class CsvSink(FileSink):
 
 def _as_text_in_csv(t: pa.DataType) -> bool:
     """Whether a column of type ``t`` goes to CSV as DuckDB's text (see :class:`CsvSink`)."""
-    return pa.types.is_nested(t) or pa.types.is_duration(t)
+    return pa.types.is_nested(t) or pa.types.is_duration(t) or pa.types.is_time(t)
 
 
 def _csv_schema(schema: pa.Schema) -> pa.Schema:
@@ -308,6 +308,8 @@ def _json_values(col: pa.Array) -> pa.Array:
         text = _quote(col.cast(pa.string()))
     elif pa.types.is_duration(t):
         text = _quote(_interval_text(col))
+    elif pa.types.is_time(t):
+        text = _quote(duckdb_text(col))
     elif pa.types.is_timestamp(t):
         if t.tz is not None:   # the stored values are UTC: print them so, with a Z
             naive = col.cast(pa.timestamp(t.unit)).cast(pa.string())
@@ -386,6 +388,8 @@ def duckdb_text(col: pa.Array, *, nested: bool = False,
         text = _timestamp_text(col)
     elif pa.types.is_duration(t):
         text = _interval_text(col)
+    elif pa.types.is_time(t):          # ``10:00:00``, ``10:00:00.5``
+        text = _drop_fraction_zeros(col.cast(pa.string()))
     else:
         try:
             text = col.cast(pa.string())
@@ -410,9 +414,14 @@ def _timestamp_text(col: pa.Array) -> pa.Array:
     """``YYYY-MM-DD HH:MM:SS[.fraction without trailing zeros]``, ``+00`` after UTC ones."""
     t = col.type
     text = (col.cast(pa.timestamp(t.unit)) if t.tz is not None else col).cast(pa.string())
-    text = pc.replace_substring_regex(text, r"(\.\d*?)0+$", r"\1")
-    text = pc.replace_substring_regex(text, r"\.$", "")
+    text = _drop_fraction_zeros(text)
     return pc.binary_join_element_wise(text, "+00", "") if t.tz is not None else text
+
+
+def _drop_fraction_zeros(text: pa.Array) -> pa.Array:
+    """Times' text without the trailing zeros of the fraction (nor a bare ``.``)."""
+    text = pc.replace_substring_regex(text, r"(\.\d*?)0+$", r"\1")
+    return pc.replace_substring_regex(text, r"\.$", "")
 
 
 _PER_US = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": None}

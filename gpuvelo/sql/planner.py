@@ -18,10 +18,10 @@ from fractions import Fraction
 from sqlglot import exp
 
 from ..errors import NotSupportedError, PlanError, TypeMismatchError, UnknownColumnError
-from ..types import (BOOL, DATE, FLOAT32, FLOAT64, INT8, INT16, INT32, INT64, NULL, STRING,
+from ..types import (BOOL, DATE, FLOAT32, FLOAT64, INT8, INT16, INT32, INT64, NULL, STRING, TIME,
                      UINT8, UINT16, UINT32, UINT64, DType, decimal, interval, list_of, timestamp)
 from . import functions
-from .functions.temporal import interval_value
+from .functions.temporal import interval_value, parse_time
 from .dialect import Gpuvelo
 from .parse import ParsedQuery, parse_query
 from .windows import where
@@ -48,7 +48,7 @@ _CASTS = {"BOOLEAN": BOOL, "TINYINT": INT8, "SMALLINT": INT16, "INT": INT32, "BI
           "TIMESTAMP_S": timestamp("s"), "TIMESTAMP_MS": timestamp("ms"),
           "TIMESTAMP_NS": timestamp("ns"),
           "TIMESTAMPTZ": timestamp("us", "UTC"),   # DuckDB's session time zone here: UTC
-          "INTERVAL": interval(None)}
+          "INTERVAL": interval(None), "TIME": TIME}
 _NUMERIC_AGGS = ("sum", "avg", "stddev_samp", "stddev_pop", "var_samp", "var_pop", "sum_distinct",
                  "avg_distinct")
 _QUANTILES = (exp.Median, exp.PercentileCont, exp.PercentileDisc, exp.Quantile)
@@ -60,6 +60,9 @@ _LIST_USE = ("a LIST result can only be returned as a column of the result, not 
 # aggregates of INTERVAL values: computed on their microseconds (BIGINT), the result typed back
 _INTERVAL_AGGS = ("min", "max", "first", "last", "any_value", "arg_max", "arg_min", "count",
                   "count_distinct", "avg")
+# aggregates of TIME values: computed on their microseconds (BIGINT), the result typed back
+_TIME_AGGS = ("min", "max", "first", "last", "any_value", "arg_max", "arg_min", "count",
+              "count_distinct")
 _COMOMENTS = {exp.Corr: "corr", exp.CovarPop: "covar_pop", exp.CovarSamp: "covar_samp",
               exp.RegrSlope: "regr_slope", exp.RegrIntercept: "regr_intercept", exp.RegrR2: "regr_r2",
               exp.RegrCount: "regr_count", exp.RegrAvgx: "regr_avgx", exp.RegrAvgy: "regr_avgy",
@@ -103,6 +106,15 @@ def _table_names(tree) -> set[str]:
         if isinstance(table, exp.Table):
             names.update(n.lower() for n in (table.name, table.alias) if n)
     return names
+
+
+def _as_micros(e: Expr) -> Expr:
+    """An INTERVAL or TIME expression as its BIGINT microseconds (what aggregates keep)."""
+    if e.dtype.is_interval:
+        return Call(INT64, "interval_micros", (e,))
+    if e.dtype.is_time:
+        return Call(INT64, "time_micros", (e,))
+    return e
 
 
 def _find_agg(node):
@@ -368,7 +380,8 @@ class _Planner:
             self.fail(type(err), f"{err.args[0]} in {_text(node)}", node)
 
     def coerce_temporal(self, args, node):
-        target = next((a.dtype for a in args if a.dtype.is_temporal or a.dtype.is_interval), None)
+        target = next((a.dtype for a in args if a.dtype.is_temporal or a.dtype.is_interval
+                       or a.dtype.is_time), None)
         if target is None:
             return args
         if target.is_interval:
@@ -379,6 +392,14 @@ class _Planner:
                      if isinstance(a, Literal) and a.dtype.is_string else a for a in args)
 
     def temporal_literal(self, text: str, t: DType, node) -> Literal:
+        """A text literal read as a DATE, TIMESTAMP or TIME (``'10:00'``, ``'10:00:00.5'``)."""
+        if t.is_time:
+            micros = parse_time(text)
+            if micros is None:
+                self.fail(NotSupportedError, f"'{text}' is not a TIME gpuvelo reads "
+                          "(HH:MM[:SS[.fraction]], before 24:00:00, no time zone)", node)
+            return Literal(t, _dt.time(micros // 3_600_000_000, micros // 60_000_000 % 60,
+                                       micros // 1_000_000 % 60, micros % 1_000_000))
         try:
             if t.kind == "date":
                 return Literal(t, _dt.date.fromisoformat(text.strip()))
@@ -515,6 +536,8 @@ class _Planner:
         safe = isinstance(node, exp.TryCast)
         if target.is_interval or arg.dtype.is_interval:
             return self.interval_cast(node, arg, target)
+        if target.is_time or arg.dtype.is_time:
+            return self.time_cast(node, arg, target, safe)
         if isinstance(arg, Literal) and arg.dtype.is_string and (target.is_temporal or target.is_decimal):
             try:
                 if target.is_temporal:
@@ -546,6 +569,25 @@ class _Planner:
         self.fail(NotSupportedError if t.is_string else TypeMismatchError,
                   f"cannot cast {t} to {target}" + (" (only text literals are read as "
                   "intervals)" if t.is_string else "") + f": {_text(node)}", node)
+
+    def time_cast(self, node, arg: Expr, target: DType, safe: bool) -> Expr:
+        """CAST to or from TIME, as DuckDB: a text literal to a TIME literal, a TIMESTAMP
+        (without a time zone: DuckDB has no TIMESTAMPTZ -> TIME) to its time of day, a TIME
+        to VARCHAR or TIME; nothing else."""
+        t = arg.dtype
+        if target.is_time and isinstance(arg, Literal) and t.is_string:
+            if arg.value is None:
+                return Literal(TIME, None)
+            return self.temporal_literal(arg.value, TIME, node)   # unread text: refused
+        if target.is_time and (t.is_time or t.is_null):
+            return arg if t.is_time else Literal(TIME, None)
+        if target.is_time and t.kind == "timestamp" and t.tz is None:
+            return Cast(target, arg, safe)
+        if t.is_time and target.is_string:
+            return Cast(target, arg, safe)
+        self.fail(NotSupportedError if t.is_string else TypeMismatchError,
+                  f"cannot cast {t} to {target}" + (" (only text literals are read as times)"
+                  if t.is_string else "") + f": {_text(node)}", node)
 
     def cast_type(self, to: exp.DataType, node) -> DType:
         name = to.this.name
@@ -630,7 +672,7 @@ class _Planner:
             if arg2.dtype.is_null:
                 arg2 = Cast(INT32, arg2)
             if not (arg2.dtype.is_numeric or arg2.dtype.is_temporal or arg2.dtype.is_bool
-                    or arg2.dtype.is_interval):
+                    or arg2.dtype.is_interval or arg2.dtype.is_time):
                 self.fail(NotSupportedError, f"{func.upper()} orders by numbers, times or booleans, "
                           f"not {arg2.dtype}: {_text(node)}", node)
         elif type(node) in _AGGS:
@@ -652,7 +694,9 @@ class _Planner:
         arg = self.row(arg_node, "an aggregate's argument") if arg_node is not None else None
         if arg is not None and arg.dtype.is_null and func != "count":
             arg = Cast(STRING if func == "string_agg" else INT32, arg)   # DuckDB's typed NULL
-        if (arg is not None and arg.dtype.is_interval) or (arg2 is not None and arg2.dtype.is_interval):
+        if arg is not None and arg.dtype.is_time:
+            return self.time_aggregate(func, arg, arg2, node)
+        if any(e is not None and (e.dtype.is_interval or e.dtype.is_time) for e in (arg, arg2)):
             return self.interval_aggregate(func, arg, arg2, node)
         return self.add_aggregate(func, arg, self.agg_type(func, arg, node), node, param, arg2)
 
@@ -743,7 +787,7 @@ class _Planner:
                       f"{func.upper()} of an INTERVAL is not supported" + (
                           " (DuckDB has no SUM of intervals; SUM(epoch(x)) adds their seconds)"
                           if func == "sum" else "") + f": {_text(node)}", node)
-        micros = lambda e: Call(INT64, "interval_micros", (e,)) if e.dtype.is_interval else e  # noqa: E731
+        micros = _as_micros
         if func == "avg":
             if arg.dtype.split is None:
                 self.fail(NotSupportedError, "AVG of this INTERVAL depends on how DuckDB would hold "
@@ -760,6 +804,21 @@ class _Planner:
         if not arg.dtype.is_interval or func.startswith("count"):
             return ref
         return Call(arg.dtype, "micros_interval", (ref,))
+
+    def time_aggregate(self, func: str, arg: Expr, arg2: Expr | None, node) -> Expr:
+        """An aggregate of TIME values, computed on their microseconds (BIGINT) and typed
+        back: MIN MAX FIRST LAST ANY_VALUE ARG_MIN ARG_MAX COUNT COUNT(DISTINCT). DuckDB has
+        no SUM of times; its AVG, MEDIAN, ... of times are not supported here."""
+        if func not in _TIME_AGGS:
+            summed = func in ("sum", "sum_distinct")
+            self.fail(TypeMismatchError if summed else NotSupportedError,
+                      f"{func.upper()} of a TIME is not supported" + (
+                          " (DuckDB has no SUM of times; SUM(epoch(x)) adds their seconds)"
+                          if summed else "") + f": {_text(node)}", node)
+        value = _as_micros(arg)
+        ref = self.add_aggregate(func, value, self.agg_type(func, value, node), node, None,
+                                 None if arg2 is None else _as_micros(arg2))
+        return ref if func.startswith("count") else Call(TIME, "micros_time", (ref,))
 
     def string_agg(self, node: exp.GroupConcat) -> tuple[tuple, object]:
         """((separator, order, distinct), argument node) of STRING_AGG / LISTAGG / GROUP_CONCAT."""

@@ -7,8 +7,8 @@ expression compiler follows the same rules (it reads ``dtype`` off the plan).
 from __future__ import annotations
 
 from ..errors import NotSupportedError, PlanError, TypeMismatchError
-from ..types import (BOOL, DATE, FLOAT32, FLOAT64, INT64, NULL, STRING, UINT64, DType, decimal,
-                     interval, timestamp)
+from ..types import (BOOL, DATE, FLOAT32, FLOAT64, INT64, NULL, STRING, TIME, UINT64, DType,
+                     decimal, interval, timestamp)
 
 ARITHMETIC = ("add", "sub", "mul", "div", "mod")
 COMPARISON = ("eq", "ne", "lt", "le", "gt", "ge")
@@ -151,7 +151,23 @@ def _temporal_arithmetic(op: str, a: DType, b: DType) -> DType:
     return DATE
 
 
+def _time_arithmetic(op: str, a: DType, b: DType) -> DType:
+    """DuckDB's arithmetic with a TIME operand: ``TIME ± INTERVAL``, ``INTERVAL + TIME`` ->
+    TIME (wrapping around midnight); ``DATE + TIME``, ``TIME + DATE`` -> TIMESTAMP. Nothing
+    else (no ``TIME - TIME``, and ``TIME + NULL`` is ambiguous in DuckDB)."""
+    if op in ("add", "sub") and a.is_time and b.is_interval:
+        return TIME
+    if op == "add" and a.is_interval and b.is_time:
+        return TIME
+    if op == "add" and {a.kind, b.kind} == {"date", "time"}:
+        return timestamp("us")
+    raise TypeMismatchError(f"arithmetic '{op}' of {a} and {b} is not defined (a TIME adds "
+                            "or subtracts an INTERVAL, or adds to a DATE)")
+
+
 def _arithmetic(op: str, a: DType, b: DType) -> DType:
+    if a.is_time or b.is_time:
+        return _time_arithmetic(op, a, b)
     if a.is_interval or b.is_interval:
         return _interval_arithmetic(op, a, b)
     if a.is_temporal or b.is_temporal:

@@ -12,6 +12,9 @@ are computed in UTC (what DuckDB answers with ``SET TimeZone='UTC'``) and keep t
   interval's text in DuckDB's form, e.g. ``'1 month 2 hours'``) or, for a computed quantity
   (``INTERVAL (n) HOUR``), ``interval_add(x, n, 'hour')``. DATE / TIMESTAMP(s|ms|us) ->
   TIMESTAMP(us), TIMESTAMP(ns) -> TIMESTAMP(ns). Months clamp to the end of the month.
+* TIME (time of day, DuckDB): ``hour minute second millisecond microsecond`` parts ->
+  BIGINT, ``epoch`` -> DOUBLE (seconds since midnight); ``TIME ± INTERVAL`` -> TIME (the
+  interval's months and days ignored, the rest wrapping around midnight, as DuckDB).
 * ``date_diff(unit, start, end)`` -> BIGINT (unit boundaries crossed; ``week``: whole days / 7).
 * ``time_bucket(INTERVAL, x[, origin | offset INTERVAL])`` is rewritten to
   ``time_bucket('spec', x[, origin | 'offset spec'])``; DATE -> DATE, timestamps -> TIMESTAMP(us).
@@ -31,7 +34,7 @@ from decimal import Decimal, InvalidOperation
 from sqlglot import exp
 
 from ...errors import NotSupportedError, PlanError
-from ...types import DATE, FLOAT64, INT64, STRING, DType, interval, timestamp
+from ...types import DATE, FLOAT64, INT64, STRING, TIME, DType, interval, timestamp
 from ..sqltypes import shifted_type, summed_split
 from . import NOT_LITERAL, Function, need
 
@@ -86,9 +89,18 @@ def _interval_part_type(name: str, part: str | None, t: DType) -> DType:
     return FLOAT64 if part == "epoch" else INT64
 
 
+# the parts DuckDB extracts from a TIME
+TIME_PARTS = ("hour", "minute", "second", "millisecond", "microsecond", "epoch")
+
+
 def _part_type(name: str, part: str | None, t: DType) -> DType:
     if t.is_interval:
         return _interval_part_type(name, part, t)
+    if t.is_time:
+        if part is not None and part not in TIME_PARTS:
+            raise PlanError(f"{name}(): '{part}' is not a part of a TIME (DuckDB's are "
+                            + ", ".join(TIME_PARTS) + ")")
+        return FLOAT64 if part == "epoch" else INT64
     _need_temporal(name, t)
     if part in TIMEZONE_PARTS:
         need(t.kind != "date", f"{name}(): '{part}' needs a TIMESTAMP, got {t}")
@@ -121,10 +133,11 @@ def _date_diff(types, values):
 
 def _interval_add(name: str):
     """x ± INTERVAL (a literal's text, or a quantity and a unit): x a DATE or TIMESTAMP
-    (:func:`shifted_type`) or an INTERVAL (then the literal must have no months)."""
+    (:func:`shifted_type`), a TIME (-> TIME) or an INTERVAL (then the literal must have no
+    months)."""
     def typing(types, values):
         t = types[0]
-        if not t.is_interval:
+        if not (t.is_interval or t.is_time):
             _need_temporal(name, t)
         if values[-1] is NOT_LITERAL:
             raise PlanError(f"the interval of {name}() must be a literal")
@@ -136,6 +149,8 @@ def _interval_add(name: str):
                  f"an INTERVAL quantity must be an integer, got {types[1]}")
             unit = _unit(name, values[2], lambda u: u in INTERVAL_UNITS)
             months, split = INTERVAL_UNITS.get(unit, (0, 0))[0], _unit_split(unit)
+        if t.is_time:
+            return TIME
         if not t.is_interval:
             return shifted_type(t)
         if months:
@@ -166,6 +181,23 @@ def literal_interval(text: str) -> tuple[int, str | None]:
     if time == 0 or (abs(time) < US_PER_DAY and (time > 0) == (days > 0)):
         return months, "days"
     return months, None
+
+
+_TIME_TEXT = re.compile(r"(?:\d{4}-\d{1,2}-\d{1,2}[ T])?(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d*))?)?")
+
+
+def parse_time(text: str) -> int | None:
+    """Microseconds since midnight of TIME text as DuckDB reads it (``10:00``, ``1:2:3``,
+    ``10:00:00.1234567``: the fraction truncated to microseconds; a date before it is
+    skipped); None for other text (a time zone, ``24:00:00``, out-of-range fields)."""
+    m = _TIME_TEXT.fullmatch(text.rstrip())
+    if m is None:
+        return None
+    hours, minutes, seconds = (int(g or 0) for g in m.groups()[:3])
+    if hours > 23 or minutes > 59 or seconds > 59:
+        return None
+    micros = int((m.group(4) or "").ljust(6, "0")[:6])
+    return ((hours * 60 + minutes) * 60 + seconds) * 1_000_000 + micros
 
 
 def _unit_split(unit: str | None) -> str:
