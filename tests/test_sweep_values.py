@@ -377,3 +377,10 @@ def test_string_function_of_null_as_a_group_key(backend):
     NULL literal's bools, which indexed the dictionary as a mask)."""
     run_both("SELECT upper(NULL) AS u, MIN(k3), SUM(DISTINCT k1) FROM t GROUP BY 1", _t(),
              backend=backend, batch_size=7)
+
+
+def test_timestamp_text_cast_to_date_takes_its_date(backend):
+    """CAST('2024-01-04 10:11:12' AS DATE) is 2024-01-04 in DuckDB (was NULL under TRY_CAST)."""
+    t = pa.table({"s": ["2024-01-04 10:11:12", "2024-01-04T10:11:12.5", "2024-01-05", None, "2024-01-04 xx"]})
+    run_both("SELECT s, TRY_CAST(s AS DATE) FROM t", {"t": t}, backend=backend)
+    run_both("SELECT CAST(s AS DATE) FROM t WHERE s NOT LIKE '%xx'", {"t": t}, backend=backend)

@@ -184,6 +184,8 @@ def _parse_entries(entries: pa.Array, target, to: DType) -> pa.Array:
     try:
         return entries.cast(target)
     except pa.ArrowInvalid:
+        if to.kind == "date":       # '2024-01-04 10:11:12': DuckDB takes the date of it
+            return entries.cast(pa.timestamp("us")).cast(target)
         if not to.is_integer:
             raise
     exact = entries.cast(pa.decimal128(38, 9))
