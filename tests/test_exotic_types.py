@@ -173,6 +173,24 @@ def test_csv_quirks_match_duckdb(backend, name, tmp_path):
         against_duckdb(q, path, "read_csv", backend=backend, batch_size=2)
 
 
+# dates with slashes (the first of Y/m/d, d/m/Y, m/d/Y that reads every value) and times with
+# fractional seconds, which pyarrow leaves as text, read as DuckDB reads them
+TEMPORAL_TEXT_FILES = {
+    "slash_ymd": "d,t,v\n2024/01/05,10:00:00.5,1\n2024/12/31,23:59:59.25,2\n,,3\n",
+    "slash_dmy": "d,v\n05/01/2024,1\n31/12/2024,2\n",
+    "slash_mdy": "d,v\n01/05/2024,1\n12/31/2024,2\n",
+    "slash_ambiguous": "d,v\n01/02/2024,1\n01/03/2024,2\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TEMPORAL_TEXT_FILES))
+def test_csv_slash_dates_and_fractional_times_as_duckdb(name, tmp_path):
+    path = tmp_path / f"{name}.csv"
+    path.write_text(TEMPORAL_TEXT_FILES[name])
+    for q in ["SELECT * FROM t", "SELECT MIN(d), MAX(d), COUNT(*) FROM t"]:
+        against_duckdb(q, path, "read_csv", batch_size=2)
+
+
 # header detection and leading comment lines, as DuckDB's sniffer sees them
 SNIFFED_FILES = {
     "no_header_mixed": "a,1\nb,2\nc,3\na,4\n",

@@ -462,6 +462,7 @@ class CsvSource(FileSource):
         self.null_values = list(null_values) if null_values is not None else [""]
         self._invalid: list = []
         self._column_types: dict | None = None   # see _types()
+        self._temporal: dict = {}                 # text dates / times to convert: _text_temporal
         self._first_fields = sniffed.split(delimiter)
         super().__init__(path, name=name, batch_size=batch_size)
         self.header = header if header is not None else self._detect_header(sniffed.first_line)
@@ -596,7 +597,54 @@ class CsvSource(FileSource):
                                        if pa.types.is_timestamp(f.type) and f.type.unit != "us"})
             numbers = [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
             self._column_types.update({name: pa.string() for name in self._coded(numbers)})
+            texts = [f.name for f in schema if pa.types.is_string(f.type)]
+            self._temporal = self._text_temporal(texts)
         return self._column_types
+
+    def _text_temporal(self, columns: list[str]) -> dict:
+        """Text columns whose first-block values are all dates with slashes (``2024/01/05``,
+        ``31/12/2024``, ``12/31/2024``: the first of these orders that reads every value, as
+        DuckDB's sniffer picks it) or times with fractional seconds (``10:00:00.5``, which
+        pyarrow leaves as text): name -> ('date', strptime format) or ('time', None)."""
+        import pyarrow.compute as pc
+
+        if not columns:
+            return {}
+        reader = self._open_reader(False, {c: pa.string() for c in columns})
+        try:
+            block = reader.read_next_batch()
+        except StopIteration:
+            return {}
+        finally:
+            reader.close()
+        found = {}
+        for c in columns:
+            values = block.column(c).drop_null()
+            if len(values) == 0:
+                continue
+            if pc.all(pc.match_substring_regex(values, _FRACTIONAL_TIME)).as_py():
+                found[c] = ("time", None)
+            elif pc.all(pc.match_substring_regex(values, r"^\d{1,4}/\d{1,2}/\d{1,4}$")).as_py():
+                fmt = next((f for f in _SLASH_DATES if _all_parse(values, f)), None)
+                if fmt is not None:
+                    found[c] = ("date", fmt)
+        return found
+
+    def _converted(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """``batch`` with the text dates and times of :meth:`_text_temporal` converted."""
+        if not self._temporal:
+            return batch
+        arrays = []
+        for name, col in zip(batch.schema.names, batch.columns):
+            kind = self._temporal.get(name)
+            if kind is not None:
+                try:
+                    col = _slash_date(col, kind[1]) if kind[0] == "date" else _time_text(col)
+                except (pa.ArrowInvalid, ValueError) as e:
+                    raise DataError(f"{self.where()}: column '{name}' holds "
+                                    f"{kind[0].upper()}s, but a later value is not one: {e}") from e
+            arrays.append(col)
+        return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
     def _coded(self, columns: list[str]) -> list[str]:
         """Those of the number ``columns`` where a value of the first block has a leading
@@ -681,9 +729,12 @@ class CsvSource(FileSource):
             return empty
         reader = self._reader(track=False)
         try:
-            return reader.schema
+            schema = reader.schema
         finally:
             reader.close()
+        kinds = {"date": pa.date32(), "time": pa.time64("us")}
+        return pa.schema([f.with_type(kinds[self._temporal[f.name][0]]) if f.name in self._temporal
+                          else f for f in schema])
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         self.rows_read = 0
@@ -702,12 +753,49 @@ class CsvSource(FileSource):
                 except pa.ArrowException as e:
                     raise self._error(e, rows) from e
                 rows += batch.num_rows
-                yield batch
+                yield self._converted(batch)
 
         try:
             yield from self._counted(raw())
         finally:
             self.close()
+
+
+_SLASH_DATES = ("%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y")
+_FRACTIONAL_TIME = r"^\d{2}:\d{2}:\d{2}\.\d{1,6}$"
+
+
+def _all_parse(values: pa.Array, fmt: str) -> bool:
+    import pyarrow.compute as pc
+
+    try:
+        pc.strptime(values, format=fmt, unit="s")
+        return True
+    except pa.ArrowInvalid:
+        return False
+
+
+def _slash_date(col: pa.Array, fmt: str) -> pa.Array:
+    """Text dates of the strptime format ``fmt`` as DATE."""
+    import pyarrow.compute as pc
+
+    return pc.strptime(col, format=fmt, unit="s").cast(pa.date32())
+
+
+def _time_text(col: pa.Array) -> pa.Array:
+    """``HH:MM:SS.ffffff`` text as TIME (microseconds; DataError-worthy ValueError if not)."""
+    import pyarrow.compute as pc
+
+    parts = pc.extract_regex(col, r"^(?P<h>\d{2}):(?P<m>\d{2}):(?P<s>\d{2})(?:\.(?P<f>\d{1,6}))?$")
+    if parts.null_count > col.null_count:
+        bad = col.filter(pc.and_(pc.is_null(parts), pc.is_valid(col)))[0]
+        raise ValueError(f"'{bad}' is not a time")
+    h, m, s, f = (pc.struct_field(parts, k) for k in "hmsf")   # NULL where the row is
+    frac = pc.utf8_rpad(pc.fill_null(f, ""), width=6, padding="0").cast(pa.int64())
+    micros = pc.add(pc.multiply(pc.add(pc.multiply(pc.add(pc.multiply(h.cast(pa.int64()), 60),
+                                                           m.cast(pa.int64())), 60),
+                                       s.cast(pa.int64())), 1_000_000), frac)
+    return pc.if_else(pc.is_valid(col), micros, pa.scalar(None, pa.int64())).cast(pa.time64("us"))
 
 
 @dataclass(frozen=True)
