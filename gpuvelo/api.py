@@ -539,12 +539,13 @@ def explain(query: str, *, sources: dict[str, Any] | None = None,
     src, values, qualified = None, None, {}
     if parsed.files and not schemas:
         sources = _with_files(parsed.files, dict(sources or {}), None)
-    if _literal_rows(parsed) and not schemas:      # SELECT 1, VALUES: no source needed
-        sources = {**(sources or {}), **_literal_rows(parsed)}
+    literal = {} if schemas else _literal_rows(parsed)
+    if literal:                          # SELECT 1, VALUES: no source needed
+        sources = {**(sources or {}), **literal}
     if parsed.stages or parsed.value_stages or parsed.stacked:
         if not sources and schemas:      # plan the stages over empty tables of those schemas
             sources = {name: schema.empty_table() for name, schema in schemas.items()}
-        sources = {**(sources or {}), **_literal_rows(parsed)}
+        sources = dict(sources or {})    # the placeholders add the literal tables
         sources = {**sources, **_stage_placeholders(parsed, sources, {"backend": backend})}
         values = _value_stage_types(parsed, sources, {"backend": backend})
         schemas = None

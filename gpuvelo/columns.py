@@ -48,3 +48,22 @@ class ColPair:
     def take(self, index) -> "ColPair":
         """Rows selected from both arguments."""
         return ColPair(self.value.take(index), self.order.take(index))
+
+
+@dataclass
+class ListArg:
+    """LIST's argument as the row stage hands it to a GroupState, row-aligned: the values,
+    the ORDER BY values (None without an ordering expression of their own) and the rows its
+    FILTER keeps (a bool array of the backend's namespace; None: every row)."""
+
+    value: Col
+    order: Col | None = None
+    keep: Any = None
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def take(self, index) -> "ListArg":
+        """Rows selected from every part."""
+        return ListArg(self.value.take(index), None if self.order is None else self.order.take(index),
+                       None if self.keep is None else self.keep[index])

@@ -239,7 +239,7 @@ def test_partials_merge_interleaved_states(table):
     as one state fed every row (positions, not merge order, decide the order)."""
     from gpuvelo.arrowcol import arrow_to_col
     from gpuvelo.backends.cpu import CpuGroupState
-    from gpuvelo.backends.list_aggs import ListArg
+    from gpuvelo.columns import ListArg
     from gpuvelo.backends.protocol import AggSlot, StateSpec
     from gpuvelo import types as T
 

@@ -14,7 +14,7 @@ from .. import types as T
 from ..columns import Col, ColPair
 from ..errors import ArithmeticOverflowError, DataError
 from . import comoments, keyhash
-from .list_aggs import ListArg
+from ..columns import ListArg
 from ..arrowcol import arrow_to_col, col_to_arrow
 from .partials import (ACC_FIELDS, ARG_FUNCS, DISTINCT_FUNCS, EARLIEST, LIST_FUNCS, POSITIONAL,
                        POSLIST_FUNCS, acc_name, key_name)

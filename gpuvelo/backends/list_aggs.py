@@ -26,32 +26,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dataclasses import dataclass
-from typing import Any
-
 from .. import types as T
 from ..arrowcol import col_to_arrow
 from ..columns import Col
 from .quantiles import pick_values
-
-
-@dataclass
-class ListArg:
-    """LIST's argument as the row stage hands it to a GroupState, row-aligned: the values,
-    the ORDER BY values (None without an ordering expression of their own) and the rows its
-    FILTER keeps (a bool array of the backend's namespace; None: every row)."""
-
-    value: Col
-    order: Col | None = None
-    keep: Any = None
-
-    def __len__(self) -> int:
-        return len(self.value)
-
-    def take(self, index) -> "ListArg":
-        """Rows selected from every part."""
-        return ListArg(self.value.take(index), None if self.order is None else self.order.take(index),
-                       None if self.keep is None else self.keep[index])
 
 
 def _flat(values: pa.Array, positions: pa.Array):

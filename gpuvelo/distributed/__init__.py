@@ -118,17 +118,13 @@ def _stream(tables: dict, name: str) -> tuple[str, Any]:
 
 def _parts(stream, files_per_task: int) -> list:
     """The stream's parts: lists of file paths (``files_per_task`` each), or Arrow tables."""
-    from ..io.sources import PARQUET_EXTS, _listed_files
+    from ..io.sources import files_of
 
     if isinstance(stream, (list, tuple)) and stream and all(
             isinstance(s, (pa.Table, pa.RecordBatch)) for s in stream):
         return list(stream)
-    if isinstance(stream, (str, Path)) and Path(stream).is_dir():
-        d = Path(stream)
-        files = sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in PARQUET_EXTS) \
-            or sorted(f for f in d.iterdir() if f.is_file() and not f.name.startswith("."))
-    elif isinstance(stream, (str, Path, list, tuple)):
-        files = _listed_files(stream if isinstance(stream, (list, tuple)) else str(stream))
+    if isinstance(stream, (str, Path, list, tuple)):
+        files = files_of(stream if isinstance(stream, (list, tuple)) else str(stream))
     else:
         raise DataError("run_on_dask splits its stream into parts: pass files (a path, glob, "
                         f"directory or list of paths) or a list of Arrow tables, not a "

@@ -15,14 +15,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import types as T
-from ..columns import Col, ColPair
+from ..columns import Col, ColPair, ListArg
 from ..errors import SchemaMismatchError
 from ..expr import compile_expr, compile_predicate
 from ..sql import plan as P
 from ..backends.protocol import AggSlot, StateSpec
 from ..arrowcol import arrow_to_col, col_to_arrow
 from ..backends.partials import agg_name, key_name
-from ..backends.list_aggs import ListArg
 
 
 def column_at(batch: pa.RecordBatch, name: str, by_lower: dict[str, str]) -> pa.Array:

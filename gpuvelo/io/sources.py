@@ -329,8 +329,7 @@ class ParquetSource(Source):
         if files is not None:      # a glob's or a list's files (see path_source)
             self.files = list(files)
         elif self.path.is_dir():
-            self.files = sorted(p for p in self.path.iterdir()
-                                if p.is_file() and p.suffix.lower() in PARQUET_EXTS)
+            self.files = _dir_files(self.path, PARQUET_EXTS)
             if not self.files:
                 raise DataError(f"{self.path}: directory holds no .parquet files")
         elif self.path.exists():
@@ -389,20 +388,12 @@ class ParquetSource(Source):
                 pf.close()
 
     def _file_batches(self, pf, path: Path, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-        """One file's batches with the first file's columns, in its order and types: as
-        DuckDB reads several files, columns are matched by name (extra ones ignored) and
-        cast to the first file's types; a missing column, or a value the cast cannot
-        convert, raises SchemaMismatchError naming the file."""
-        where = f"{self.where()}, file {path}"
-        missing = [n for n in schema.names if n not in pf.schema_arrow.names]
-        if missing:
-            raise SchemaMismatchError(f"{where}: the schema differs from the source's first "
-                                      f"file's: column {', '.join(missing)} is missing")
+        """One file's batches with the first file's columns (see :func:`as_first_file`)."""
         kwargs = {"columns": schema.names}
         if self.batch_size is not None:
             kwargs["batch_size"] = self.batch_size
-        for batch in pf.iter_batches(**kwargs):
-            yield batch if batch.schema.equals(schema) else _conform(batch, schema, where)
+        yield from as_first_file(pf.iter_batches(**kwargs), pf.schema_arrow.names, schema,
+                                 f"{self.where()}, file {path}")
 
     def progress(self) -> tuple[int, int | None]:
         if self._total is None:
@@ -411,6 +402,19 @@ class ParquetSource(Source):
                 with self._parquet_file(path) as pf:
                     self._total += pf.metadata.num_rows
         return self.rows_read, self._total
+
+
+def as_first_file(batches, names, schema: pa.Schema, where: str) -> Iterator[pa.RecordBatch]:
+    """The batches of a later file of a multi-file source (its columns ``names``) with the
+    first file's ``schema``: as DuckDB reads several files, columns are matched by name
+    (extra ones ignored) and cast to the first file's types; a missing column, or a value
+    the cast cannot convert, raises SchemaMismatchError naming the file (``where``)."""
+    missing = [n for n in schema.names if n not in names]
+    if missing:
+        raise SchemaMismatchError(f"{where}: the schema differs from the source's first "
+                                  f"file's: column {', '.join(missing)} is missing")
+    for batch in batches:
+        yield batch if batch.schema.equals(schema) else _conform(batch, schema, where)
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, where: str) -> pa.RecordBatch:
@@ -596,42 +600,27 @@ class CsvSource(FileSource):
             self._column_types.update({f.name: pa.timestamp("us", f.type.tz) for f in schema   # DuckDB's TIMESTAMP
                                        if pa.types.is_timestamp(f.type) and f.type.unit != "us"})
             numbers = [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
-            self._column_types.update({name: pa.string() for name in self._coded(numbers)})
             texts = [f.name for f in schema if pa.types.is_string(f.type)]
-            self._temporal = self._text_temporal(texts)
+            block = self._first_block_as_text(numbers + texts)   # one read for both checks
+            if block is not None:
+                self._column_types.update({name: pa.string() for name in _coded(block, numbers)})
+                self._temporal = _text_temporal(block, texts)
         return self._column_types
 
-    def _text_temporal(self, columns: list[str]) -> dict:
-        """Text columns whose first-block values are all dates with slashes (``2024/01/05``,
-        ``31/12/2024``, ``12/31/2024``: the first of these orders that reads every value, as
-        DuckDB's sniffer picks it) or times with fractional seconds (``10:00:00.5``, which
-        pyarrow leaves as text): name -> ('date', strptime format) or ('time', None)."""
-        import pyarrow.compute as pc
-
+    def _first_block_as_text(self, columns: list[str]) -> pa.RecordBatch | None:
+        """The first block with ``columns`` read as text (None: no columns, or no rows)."""
         if not columns:
-            return {}
+            return None
         reader = self._open_reader(False, {c: pa.string() for c in columns})
         try:
-            block = reader.read_next_batch()
+            return reader.read_next_batch()
         except StopIteration:
-            return {}
+            return None
         finally:
             reader.close()
-        found = {}
-        for c in columns:
-            values = block.column(c).drop_null()
-            if len(values) == 0:
-                continue
-            if pc.all(pc.match_substring_regex(values, _FRACTIONAL_TIME)).as_py():
-                found[c] = ("time", None)
-            elif pc.all(pc.match_substring_regex(values, r"^\d{1,4}/\d{1,2}/\d{1,4}$")).as_py():
-                fmt = next((f for f in _SLASH_DATES if _all_parse(values, f)), None)
-                if fmt is not None:
-                    found[c] = ("date", fmt)
-        return found
 
     def _converted(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """``batch`` with the text dates and times of :meth:`_text_temporal` converted."""
+        """``batch`` with the text dates and times of :func:`_text_temporal` converted."""
         if not self._temporal:
             return batch
         arrays = []
@@ -645,23 +634,6 @@ class CsvSource(FileSource):
                                     f"{kind[0].upper()}s, but a later value is not one: {e}") from e
             arrays.append(col)
         return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
-
-    def _coded(self, columns: list[str]) -> list[str]:
-        """Those of the number ``columns`` where a value of the first block has a leading
-        zero or plus sign (DuckDB reads such columns as VARCHAR)."""
-        import pyarrow.compute as pc
-
-        if not columns:
-            return []
-        reader = self._open_reader(False, {c: pa.string() for c in columns})
-        try:
-            block = reader.read_next_batch()
-        except StopIteration:
-            return []
-        finally:
-            reader.close()
-        return [c for c in columns
-                if pc.any(pc.match_substring_regex(block.column(c), r"^(0[0-9]|\+)")).as_py()]
 
     def _reader(self, track: bool = True):
         return self._open_reader(track, self._types())
@@ -759,6 +731,36 @@ class CsvSource(FileSource):
             yield from self._counted(raw())
         finally:
             self.close()
+
+
+def _coded(block: pa.RecordBatch, columns: list[str]) -> list[str]:
+    """Those of the number ``columns`` where a value of the first block (read as text) has
+    a leading zero or plus sign (DuckDB reads such columns as VARCHAR)."""
+    import pyarrow.compute as pc
+
+    return [c for c in columns
+            if pc.any(pc.match_substring_regex(block.column(c), r"^(0[0-9]|\+)")).as_py()]
+
+
+def _text_temporal(block: pa.RecordBatch, columns: list[str]) -> dict:
+    """Text columns whose first-block values are all dates with slashes (``2024/01/05``,
+    ``31/12/2024``, ``12/31/2024``: the first of these orders that reads every value, as
+    DuckDB's sniffer picks it) or times with fractional seconds (``10:00:00.5``, which
+    pyarrow leaves as text): name -> ('date', strptime format) or ('time', None)."""
+    import pyarrow.compute as pc
+
+    found = {}
+    for c in columns:
+        values = block.column(c).drop_null()
+        if len(values) == 0:
+            continue
+        if pc.all(pc.match_substring_regex(values, _FRACTIONAL_TIME)).as_py():
+            found[c] = ("time", None)
+        elif pc.all(pc.match_substring_regex(values, r"^\d{1,4}/\d{1,2}/\d{1,4}$")).as_py():
+            fmt = next((f for f in _SLASH_DATES if _all_parse(values, f)), None)
+            if fmt is not None:
+                found[c] = ("date", fmt)
+    return found
 
 
 _SLASH_DATES = ("%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y")
@@ -1122,22 +1124,14 @@ def path_source(path, *, batch_size: int | None = None, name: str | None = None,
     the files one after the other, in name order, as one source (see
     :class:`MultiFileSource`). ``csv_options`` are passed to :class:`CsvSource`."""
     kw = {"batch_size": batch_size, "name": name}
-    if isinstance(path, (list, tuple)) or _is_glob(path):
-        files = _listed_files(path)
+    if isinstance(path, (list, tuple)) or _is_glob(path) or Path(path).is_dir():
+        files = files_of(path)
         kind = kind or _kind_of(files[0])
         if len(files) == 1:
             return path_source(files[0], **kw, csv_options=csv_options, kind=kind)
         return _multi_file_source(files, kind, str(path) if not isinstance(path, (list, tuple))
                                   else ", ".join(map(str, path)), kw, csv_options)
     p = Path(path)
-    if p.is_dir():
-        if any(f.suffix.lower() in PARQUET_EXTS for f in p.iterdir()):
-            return ParquetSource(p, **kw)
-        for exts in (CSV_EXTS, JSON_EXTS):
-            files = sorted(f for f in p.iterdir() if f.is_file() and _data_suffix(f) in exts)
-            if files:
-                return path_source(files, **kw, csv_options=csv_options)
-        raise DataError(f"{p}: directory holds no .parquet, .csv or .jsonl files")
     kind = kind or _kind_of(p)
     if kind == "parquet":
         return ParquetSource(p, **kw)
@@ -1181,6 +1175,27 @@ def _kind_of(path: Path) -> str:
 
 def _is_glob(path) -> bool:
     return isinstance(path, str) and any(c in path for c in "*?[")
+
+
+def files_of(path) -> list[Path]:
+    """The files a path names, in the order a source reads them: a glob pattern's (sorted),
+    a list of paths' (as given, globs expanded), a directory's Parquet files (else its CSV
+    files, else its JSON-lines files; sorted), or the file itself. All of one format."""
+    if isinstance(path, (list, tuple)) or _is_glob(path):
+        return _listed_files(path)
+    p = Path(path)
+    if not p.is_dir():
+        return _listed_files([p])
+    for exts in (PARQUET_EXTS, CSV_EXTS, JSON_EXTS):
+        files = _dir_files(p, exts)
+        if files:
+            return files
+    raise DataError(f"{p}: directory holds no .parquet, .csv or .jsonl files")
+
+
+def _dir_files(d: Path, exts) -> list[Path]:
+    """A directory's files of the extensions ``exts`` (under a compression's), sorted."""
+    return sorted(f for f in d.iterdir() if f.is_file() and _data_suffix(f) in exts)
 
 
 def _listed_files(paths) -> list[Path]:
@@ -1248,14 +1263,8 @@ class MultiFileSource(Source):
         schema = self.schema()
         self._needed = None
         for i, part in enumerate(self.parts):
-            where = f"{self.where()}, file {part.path}"
-            names = part.schema().names
-            missing = [n for n in schema.names if n not in names]
-            if missing:
-                raise SchemaMismatchError(f"{where}: the schema differs from the source's first "
-                                          f"file's: column {', '.join(missing)} is missing")
-            conformed = (b if b.schema.equals(schema) else _conform(b, schema, where)
-                         for b in part.batches())
+            conformed = as_first_file(part.batches(), part.schema().names, schema,
+                                      f"{self.where()}, file {part.path}")
             for batch in self._counted(conformed):
                 yield i, batch
 

@@ -16,7 +16,7 @@ import re
 from sqlglot import exp
 
 from ..errors import NotSupportedError, UnknownColumnError
-from .pivot import _columns, _ctes_of
+from .pivot import known_columns, visible_ctes
 from .windows import where
 
 
@@ -41,12 +41,7 @@ def _input_columns(select: exp.Select, columns_of) -> list[str] | None:
     source = select.args.get("from_")
     if source is None or select.args.get("joins"):
         return None
-    item = source.this
-    columns = _columns(item, _ctes_of(item))
-    if columns is None and columns_of is not None and isinstance(item, exp.Table) \
-            and isinstance(item.this, exp.Identifier) and item.name.lower() not in _ctes_of(item):
-        columns = columns_of(item.name)
-    return columns
+    return known_columns(source.this, visible_ctes(source.this), columns_of)
 
 
 def _expanded(select: exp.Select, sql: str, columns_of) -> exp.Select:

@@ -31,7 +31,7 @@ def expand_pivots(statement: exp.Expression, sql: str, columns_of=None) -> exp.E
     unknown), for a PIVOT of a plain table."""
     def swap(node):
         if isinstance(node, (exp.Table, exp.Subquery)) and node.args.get("pivots"):
-            return _expanded(node, sql, _ctes_of(node), columns_of)
+            return _expanded(node, sql, visible_ctes(node), columns_of)
         return node
     if not isinstance(statement, exp.Pivot) and next(statement.find_all(exp.Pivot), None) is None:
         return statement                 # nothing to do: no copy of a large tree
@@ -42,7 +42,7 @@ def expand_pivots(statement: exp.Expression, sql: str, columns_of=None) -> exp.E
     return statement.transform(swap)
 
 
-def _ctes_of(node) -> dict[str, exp.Expression]:
+def visible_ctes(node) -> dict[str, exp.Expression]:
     """The CTEs visible at ``node``: name -> its query."""
     out: dict[str, exp.Expression] = {}
     parent = node.parent
@@ -65,10 +65,7 @@ def _expanded(node, sql: str, ctes: dict, columns_of=None) -> exp.Subquery:
     inner.set("pivots", None)
     alias = pivot.args.get("alias") or node.args.get("alias")
     inner.set("alias", None)
-    columns = _columns(inner, ctes)
-    if columns is None and columns_of is not None and isinstance(inner, exp.Table) \
-            and isinstance(inner.this, exp.Identifier) and inner.name.lower() not in ctes:
-        columns = columns_of(inner.name)
+    columns = known_columns(inner, ctes, columns_of)
     if columns is None:
         raise NotSupportedError(
             f"{kind} needs the names of its input's columns: {kind} a subquery that lists them "
@@ -78,6 +75,16 @@ def _expanded(node, sql: str, ctes: dict, columns_of=None) -> exp.Subquery:
     body = _unpivot(pivot, columns, source, sql) if kind == "UNPIVOT" else _pivot(pivot, columns, source, sql)
     name = alias.this if isinstance(alias, exp.TableAlias) else alias
     return exp.Subquery(this=body, alias=exp.TableAlias(this=name.copy()) if name is not None else None)
+
+
+def known_columns(item, ctes: dict, columns_of=None) -> list[str] | None:
+    """The column names of a FROM item when they are known before the job runs: a subquery
+    or CTE that lists them, or (through the job's ``columns_of``) a table or file."""
+    columns = _columns(item, ctes)
+    if columns is None and columns_of is not None and isinstance(item, exp.Table) \
+            and isinstance(item.this, exp.Identifier) and item.name.lower() not in ctes:
+        columns = columns_of(item.name)
+    return columns
 
 
 def _columns(item, ctes: dict) -> list[str] | None:

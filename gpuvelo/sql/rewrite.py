@@ -1050,14 +1050,19 @@ def extract_value_subqueries(select: exp.Select, sql: str, stages: list) -> exp.
         return node
 
     outer = _outer_names(select) if select.args.get("from_") is not None else set()
-    out = select.copy()
+    return _transform_values(select.copy(), swap)
+
+
+def _transform_values(select: exp.Select, fn) -> exp.Select:
+    """``select`` (changed in place) with ``fn`` applied over the parts where subqueries are
+    values: the select list, WHERE and HAVING."""
     for key in ("expressions", "where", "having"):
-        part = out.args.get(key)
+        part = select.args.get(key)
         if isinstance(part, list):
-            out.set(key, [e.transform(swap) for e in part])
+            select.set(key, [e.transform(fn) for e in part])
         elif part is not None:
-            out.set(key, part.transform(swap))
-    return out
+            select.set(key, part.transform(fn))
+    return select
 
 
 def ctes_into_value_subqueries(select: exp.Select) -> exp.Select:
@@ -1099,13 +1104,7 @@ def _ctes_into(select: exp.Select, ctes: list) -> exp.Select:
             out.set("this", body)
         return out
 
-    for key in ("expressions", "where", "having"):
-        part = select.args.get(key)
-        if isinstance(part, list):
-            select.set(key, [e.transform(swap) for e in part])
-        elif part is not None:
-            select.set(key, part.transform(swap))
-    return select
+    return _transform_values(select, swap)
 
 
 def _exists_value(node: exp.Exists, outer: set[str], sql: str) -> str:
